@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { aboutInfo, aboutMarkdown, packageVersion } from './core/about.js';
+import { readJsonFile } from './core/config/load-config.js';
+import { CatalogError, ConfigurationError, OutputClosedError, StateError, TapError, oneLine } from './core/errors.js';
+import { StderrLogger } from './core/logger.js';
+import { assertCatalog } from './core/singer/catalog.js';
+import { parseState, emptyState } from './core/singer/state.js';
+import { createTap, resolvePlugins } from './core/tap-factory.js';
+import { builtinPlugins } from './plugins/builtin-plugins.js';
+
+interface CliOptions {
+  config?: string;
+  discover?: boolean;
+  catalog?: string;
+  properties?: string;
+  state?: string;
+  about?: boolean;
+  format: string;
+  plugin: string[];
+}
+
+/** Parses the Singer flags and runs the tap. No logic beyond choosing what to run. */
+export async function main(argv = process.argv): Promise<void> {
+  const program = new Command()
+    .name('tap-timescaledb')
+    .description('Singer tap for PostgreSQL and TimescaleDB')
+    .version(packageVersion(), '-v, --version')
+    .option('-c, --config <path>', 'config JSON file')
+    .option('-d, --discover', 'print a catalog of the database to stdout')
+    .option('--catalog <path>', 'catalog JSON file of the streams to sync')
+    .option('-p, --properties <path>', 'catalog file (the older name of --catalog)')
+    .option('-s, --state <path>', 'state JSON file from a previous run')
+    .option('--about', 'print what the tap is and its settings')
+    .option('--format <format>', 'format of --about: json or markdown', 'json')
+    .option('--plugin <module>', 'load a plugin module (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s) });
+  let opts: CliOptions;
+  try {
+    opts = program.parse(argv).opts<CliOptions>();
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (e.code === 'commander.version' || e.code === 'commander.helpDisplayed') return;
+    throw new ConfigurationError(`bad arguments: ${(err as Error).message.replace(/^error: /, '')}; see --help`);
+  }
+
+  const log = new StderrLogger();
+  const rawConfig = opts.config ? await readJsonFile(opts.config, 'config', (m) => new ConfigurationError(m)) : {};
+  if (typeof rawConfig !== 'object' || rawConfig === null || Array.isArray(rawConfig)) {
+    throw new ConfigurationError(`the config file ${opts.config} must hold a JSON object of settings`);
+  }
+  const options = { rawConfig: rawConfig as Record<string, unknown>, builtins: builtinPlugins(), extraPlugins: opts.plugin };
+
+  if (opts.about) {
+    const { schema } = await resolvePlugins(options);
+    const info = aboutInfo(schema);
+    if (opts.format !== 'json' && opts.format !== 'markdown') throw new ConfigurationError('--format must be json or markdown');
+    process.stdout.write(opts.format === 'markdown' ? aboutMarkdown(info) : JSON.stringify(info, null, 2) + '\n');
+    return;
+  }
+  if (!opts.config) throw new ConfigurationError('--config is required: pass the path of a config JSON file');
+
+  const catalogPath = opts.catalog ?? opts.properties;
+  if (!opts.discover && !catalogPath) {
+    throw new ConfigurationError('nothing to do: pass --discover to make a catalog, or --catalog to sync one');
+  }
+  // read the inputs before connecting, so a bad file fails fast
+  const catalog = catalogPath ? assertCatalog(await readJsonFile(catalogPath, 'catalog', (m) => new CatalogError(m)), catalogPath) : undefined;
+  const state = opts.state ? parseState(await readJsonFile(opts.state, 'state', (m) => new StateError(m)), opts.state) : emptyState();
+
+  const tap = await createTap({ ...options, log });
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    log.warn(`${signal} received: finishing the current batch and writing STATE`);
+    controller.abort(signal);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  try {
+    if (opts.discover) {
+      const discovered = await tap.discover();
+      await writeStdout(JSON.stringify(discovered, null, 2) + '\n');
+    } else {
+      await tap.sync(catalog!, state, controller.signal);
+    }
+  } finally {
+    await tap.pool.end().catch(() => undefined);
+  }
+}
+
+function writeStdout(text: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+}
+
+/** The one error handler: one CRITICAL line on stderr, the error's exit code, a stack only for unknown errors. */
+export function handleFatal(err: unknown): never {
+  if (err instanceof OutputClosedError || (err as NodeJS.ErrnoException)?.code === 'EPIPE') {
+    process.stderr.write(`INFO ${new OutputClosedError().message}\n`);
+    process.exit(141);
+  }
+  const known = err instanceof TapError;
+  const message = err instanceof Error ? err.message : String(err);
+  const redacted = redactUrls(oneLine(message));
+  if (!known && err instanceof Error && err.stack && process.env.TAP_DEBUG) process.stderr.write(err.stack + '\n');
+  process.stderr.write(`CRITICAL ${redacted}\n`);
+  process.exit(known ? err.exitCode : 1);
+}
+
+function redactUrls(text: string): string {
+  return text.replace(/(postgres(?:ql)?:\/\/[^:/\s]*:)[^@\s]*@/g, '$1***@');
+}
+
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') handleFatal(new OutputClosedError());
+});
+
+main().then(
+  () => process.exit(0),
+  (err) => handleFatal(err),
+);

@@ -1,0 +1,96 @@
+/**
+ * The JSON Schema of the core's config. Plugins add their own properties (see TapPlugin.configSchema);
+ * `--about` prints the merged schema, and `loadConfig` validates against the same one.
+ */
+export interface JsonSchema {
+  [key: string]: unknown;
+}
+
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+export const coreConfigProperties: Record<string, JsonSchema> = {
+  url: {
+    type: 'string',
+    description: 'A postgres:// connection URL; use instead of host/port/user/password/database.',
+    secret: true,
+  },
+  host: { type: 'string', description: 'Database host.', default: 'localhost' },
+  port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Database port.', default: 5432 },
+  user: { type: 'string', description: 'Database user.' },
+  password: { type: 'string', description: 'Database password.', secret: true },
+  database: { type: 'string', description: 'Database name (alias: dbname).' },
+  dbname: { type: 'string', description: 'Alias of database.' },
+  sslmode: { type: 'string', enum: [...SSL_MODES], description: 'TLS mode, as libpq.', default: 'prefer' },
+  ssl_root_cert: { type: 'string', description: 'Path to the CA certificate (PEM) for verify-ca/verify-full.' },
+  ssl_cert: { type: 'string', description: 'Path to the client certificate (PEM).' },
+  ssl_key: { type: 'string', description: 'Path to the client key (PEM).', secret: true },
+  filter_schemas: {
+    type: 'array',
+    items: { type: 'string' },
+    description: 'Discover only these schemas (default: all but the system schemas).',
+  },
+  application_name: { type: 'string', description: 'application_name of the tap session.', default: 'tap-timescaledb' },
+  state_every_n_rows: {
+    type: 'integer',
+    minimum: 1,
+    description: 'Emit STATE after this many records of a stream (and at every partition end).',
+    default: 10000,
+  },
+  statement_timeout: {
+    type: 'string',
+    description: "statement_timeout of the tap's sessions (a PostgreSQL interval, e.g. '30min'; '0' is none).",
+    default: '0',
+  },
+  lock_timeout: {
+    type: 'string',
+    description: "lock_timeout of the tap's sessions; a read blocked longer than this is retried.",
+    default: '10s',
+  },
+  retry_attempts: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 100,
+    description: 'Attempts for a read that fails with a lost connection or a lock timeout.',
+    default: 5,
+  },
+  retry_initial_delay_ms: { type: 'integer', minimum: 0, description: 'First retry delay (doubles each attempt).', default: 500 },
+  retry_max_delay_ms: { type: 'integer', minimum: 0, description: 'Largest retry delay.', default: 30000 },
+  full_table_order_by_key: {
+    type: 'boolean',
+    description:
+      'Read FULL_TABLE streams with a primary key in key order, so an interrupted sync resumes after the last key (slower on some tables).',
+    default: true,
+  },
+  decoder: {
+    type: 'string',
+    enum: ['auto', 'csv'],
+    description: "Row decoder: 'auto' uses the fast COPY-text transcoder where every column allows it; 'csv' always uses csv-parse.",
+    default: 'auto',
+  },
+  plugins: {
+    type: 'array',
+    description: 'Extra plugins: a module path or package name, with the options the plugin validates.',
+    items: {
+      type: 'object',
+      required: ['module'],
+      properties: { module: { type: 'string' }, options: { type: 'object' } },
+      additionalProperties: false,
+    },
+  },
+  disable_plugins: {
+    type: 'array',
+    items: { type: 'string' },
+    description: "Names of built-in plugins to turn off (e.g. 'timescaledb', 'compression', 'metrics').",
+  },
+};
+
+/** Builds the full config schema from the core's properties and those the plugins add. */
+export function buildConfigSchema(extra: Record<string, JsonSchema> = {}): JsonSchema {
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    type: 'object',
+    properties: { ...coreConfigProperties, ...extra },
+    additionalProperties: true,
+  };
+}

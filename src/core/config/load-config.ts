@@ -1,0 +1,122 @@
+import { readFile } from 'node:fs/promises';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { ConfigurationError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { SSL_MODES, type JsonSchema, type SslMode } from './config-schema.js';
+import type { ConnectionSettings, TapConfig } from './tap-config.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+/** Reads a JSON file, naming the file and the fix when it is missing or malformed. */
+export async function readJsonFile(
+  path: string,
+  what: string,
+  makeError: (m: string) => Error,
+): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw makeError(`cannot read the ${what} file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw makeError(`the ${what} file ${path} is not valid JSON (${(err as Error).message}); fix the file or pass another`);
+  }
+}
+
+/**
+ * Validates a raw config against the schema, listing every problem at once, applies defaults and aliases.
+ * Unknown keys are warned about (Meltano adds its own), never fatal.
+ */
+export function parseConfig(input: unknown, schema: JsonSchema, log?: Logger): TapConfig {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ConfigurationError('the config must be a JSON object of settings');
+  }
+  const raw: Record<string, unknown> = structuredClone(input as Record<string, unknown>);
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+  addFormats(ajv);
+  const validate = ajv.compile(schema);
+  if (!validate(raw)) {
+    const problems = (validate.errors ?? []).map((e) => {
+      const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : 'config';
+      const allowed = e.params && 'allowedValues' in e.params ? ` (${(e.params.allowedValues as unknown[]).join('|')})` : '';
+      return `${where} ${e.message}${allowed}`;
+    });
+    throw new ConfigurationError(`invalid config: ${problems.join('; ')}`);
+  }
+  const known = new Set(Object.keys((schema.properties as object) ?? {}));
+  const unknown = Object.keys(raw).filter((k) => !known.has(k));
+  if (unknown.length > 0) log?.warn(`config keys not used by the tap (ignored): ${unknown.join(', ')}`);
+
+  const connection = connectionFrom(raw);
+  const retryAttempts = raw.retry_attempts as number;
+  return {
+    connection,
+    filterSchemas: raw.filter_schemas as string[] | undefined,
+    stateEveryNRows: raw.state_every_n_rows as number,
+    statementTimeout: raw.statement_timeout as string,
+    lockTimeout: raw.lock_timeout as string,
+    retry: {
+      attempts: retryAttempts,
+      initialDelayMs: raw.retry_initial_delay_ms as number,
+      maxDelayMs: raw.retry_max_delay_ms as number,
+    },
+    fullTableOrderByKey: raw.full_table_order_by_key as boolean,
+    decoder: raw.decoder as 'auto' | 'csv',
+    plugins: (raw.plugins as TapConfig['plugins'] | undefined) ?? [],
+    disablePlugins: (raw.disable_plugins as string[] | undefined) ?? [],
+    raw,
+  };
+}
+
+function connectionFrom(raw: Record<string, unknown>): ConnectionSettings {
+  const base = {
+    host: raw.host as string,
+    port: raw.port as number,
+    user: raw.user as string | undefined,
+    password: raw.password as string | undefined,
+    database: (raw.database ?? raw.dbname) as string | undefined,
+    sslmode: raw.sslmode as SslMode,
+    sslRootCert: raw.ssl_root_cert as string | undefined,
+    sslCert: raw.ssl_cert as string | undefined,
+    sslKey: raw.ssl_key as string | undefined,
+    applicationName: raw.application_name as string,
+  };
+  if (typeof raw.url === 'string') return { ...base, ...fromUrl(raw.url, base.sslmode) };
+  const missing = (['user', 'database'] as const).filter((k) => !base[k]);
+  if (missing.length > 0) {
+    throw new ConfigurationError(
+      `invalid config: ${missing.join(', ')} required (or give a single url: postgres://user:password@host:port/database)`,
+    );
+  }
+  return base;
+}
+
+function fromUrl(url: string, sslmode: SslMode): Partial<ConnectionSettings> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigurationError('invalid config: url is not a valid URL (expected postgres://user:password@host:port/database)');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new ConfigurationError(`invalid config: url must start with postgres:// or postgresql://, not ${u.protocol}//`);
+  }
+  const mode = u.searchParams.get('sslmode');
+  if (mode !== null && !(SSL_MODES as readonly string[]).includes(mode)) {
+    throw new ConfigurationError(`invalid config: url sslmode=${mode} is not one of ${SSL_MODES.join('|')}`);
+  }
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (!database) throw new ConfigurationError('invalid config: url names no database (postgres://…/database)');
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, '') || 'localhost',
+    port: u.port ? Number(u.port) : 5432,
+    user: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    database,
+    sslmode: (mode as SslMode | null) ?? sslmode,
+  };
+}

@@ -1,0 +1,43 @@
+/** Everything but Singer messages goes to stderr, one line per entry. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+  /** Writes one raw line to stderr (METRIC lines, progress). */
+  raw(line: string): void;
+}
+
+export class StderrLogger implements Logger {
+  private readonly threshold: number;
+  constructor(
+    level: LogLevel = (process.env.TAP_LOG_LEVEL as LogLevel | undefined) ?? 'info',
+    private readonly secrets: readonly string[] = [],
+    private readonly sink: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+  ) {
+    this.threshold = ORDER[level] ?? ORDER.info;
+  }
+  /** A logger that redacts these secrets from every line (passwords, URLs with passwords). */
+  withSecrets(secrets: readonly string[]): StderrLogger {
+    const level = (Object.keys(ORDER) as LogLevel[]).find((l) => ORDER[l] === this.threshold) ?? 'info';
+    return new StderrLogger(level, [...this.secrets, ...secrets.filter((s) => s.length > 0)], this.sink);
+  }
+  debug(m: string): void { this.log('debug', m); }
+  info(m: string): void { this.log('info', m); }
+  warn(m: string): void { this.log('warn', m); }
+  error(m: string): void { this.log('error', m); }
+  raw(line: string): void { this.sink(this.redact(line)); }
+  private log(level: LogLevel, message: string): void {
+    if (ORDER[level] < this.threshold) return;
+    this.sink(`${level.toUpperCase()} ${this.redact(message)}`);
+  }
+  redact(text: string): string {
+    let out = text;
+    for (const s of this.secrets) out = out.split(s).join('***');
+    return out;
+  }
+}

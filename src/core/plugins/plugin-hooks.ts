@@ -1,0 +1,48 @@
+import type { Logger } from '../logger.js';
+import type { StreamPlan } from '../readers/stream-plan.js';
+import type {
+  PartitionEvents,
+  StreamEndEvent,
+  StreamStartEvent,
+  SyncEndEvent,
+  TapPlugin,
+} from './tap-plugin.js';
+
+/** Calls a hook on every loaded plugin, in load order. A failing observer hook is logged, not fatal. */
+export class PluginHooks {
+  constructor(
+    private readonly plugins: readonly TapPlugin[],
+    private readonly log: Logger,
+  ) {}
+
+  async streamStart(event: StreamStartEvent): Promise<void> {
+    for (const p of this.plugins) await this.guard(p, 'onStreamStart', () => p.onStreamStart?.(event));
+  }
+
+  async streamEnd(event: StreamEndEvent): Promise<void> {
+    for (const p of this.plugins) await this.guard(p, 'onStreamEnd', () => p.onStreamEnd?.(event));
+  }
+
+  async syncEnd(event: SyncEndEvent): Promise<void> {
+    for (const p of this.plugins) await this.guard(p, 'onSyncEnd', () => p.onSyncEnd?.(event));
+  }
+
+  partitions(plan: StreamPlan): PartitionEvents {
+    return {
+      start: (e) => {
+        for (const p of this.plugins) void this.guard(p, 'onPartitionStart', () => p.onPartitionStart?.({ ...e, plan }));
+      },
+      end: (e) => {
+        for (const p of this.plugins) void this.guard(p, 'onPartitionEnd', () => p.onPartitionEnd?.({ ...e, plan }));
+      },
+    };
+  }
+
+  private async guard(plugin: TapPlugin, hook: string, fn: () => unknown): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.log.warn(`plugin ${plugin.name}: ${hook} failed: ${(err as Error).message}`);
+    }
+  }
+}

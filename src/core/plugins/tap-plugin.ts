@@ -1,0 +1,110 @@
+import type { DependencyContainer } from 'tsyringe';
+import type { JsonSchema } from '../config/config-schema.js';
+import type { TapConfig } from '../config/tap-config.js';
+import type { Logger } from '../logger.js';
+import type { ConnectionPool } from '../postgres/connection-pool.js';
+import type { RelationInfo } from '../postgres/pg-catalog.js';
+import type { Catalog } from '../singer/catalog.js';
+import type pg from 'pg';
+import type { StreamPlan } from '../readers/stream-plan.js';
+
+/**
+ * A plugin: a module that registers services in the tap's child container and reacts to hooks.
+ * The built-in TimescaleDB, compression and metrics plugins use exactly this API.
+ *
+ * A module exports one as its default export, as `plugin`, or as a factory `createPlugin(options)`.
+ */
+export interface TapPlugin {
+  /** unique; used in errors, logs and `disable_plugins` */
+  readonly name: string;
+  /** top-level config keys this plugin reads, as JSON Schema properties; merged into `--about` and validated */
+  readonly configSchema?: Record<string, JsonSchema>;
+  /** JSON Schema of the `options` given with the plugin in `plugins: [{module, options}]` */
+  readonly optionsSchema?: JsonSchema;
+  /**
+   * Called once at start-up, in load order, before discovery or sync. Register reader strategies in
+   * `ctx.readers`, services in `container`. Throwing here stops the tap with a PluginError naming the plugin.
+   */
+  register?(container: DependencyContainer, ctx: PluginContext): void | Promise<void>;
+  /** Called after the core built the catalog: add metadata, hide relations that are not streams. */
+  enrichCatalog?(catalog: Catalog, ctx: DiscoveryContext): Promise<void>;
+  /** Called when a stream's sync starts, after SCHEMA. */
+  onStreamStart?(event: StreamStartEvent): void | Promise<void>;
+  /** Called when a stream's sync ends, successfully or not. */
+  onStreamEnd?(event: StreamEndEvent): void | Promise<void>;
+  /** Called by readers when a partition (a chunk, a table slice) starts. */
+  onPartitionStart?(event: PartitionStartEvent): void;
+  /** Called by readers when a partition ends. */
+  onPartitionEnd?(event: PartitionEndEvent): void;
+  /** Called once after all streams, before the process exits; also after a failure. */
+  onSyncEnd?(event: SyncEndEvent): void | Promise<void>;
+}
+
+export interface PluginContext {
+  readonly config: TapConfig;
+  /** the plugin's own options (validated against optionsSchema) */
+  readonly options: Record<string, unknown>;
+  readonly log: Logger;
+  readonly readers: { register(strategy: import('../readers/table-reader.js').ReaderStrategy): void };
+}
+
+export interface DiscoveryContext {
+  readonly client: pg.ClientBase;
+  readonly config: TapConfig;
+  readonly log: Logger;
+  /** the relations the core found, by tap_stream_id */
+  readonly relations: ReadonlyMap<string, RelationInfo>;
+}
+
+export interface StreamStartEvent {
+  readonly plan: StreamPlan;
+  readonly reader: string;
+  readonly pool: ConnectionPool;
+}
+
+export interface StreamEndEvent {
+  readonly plan: StreamPlan;
+  readonly rows: number;
+  readonly durationMs: number;
+  readonly status: 'succeeded' | 'failed';
+  readonly error?: unknown;
+  readonly retries: number;
+}
+
+/** A partition a reader reads on its own: a chunk of a hypertable, a partition of a table. */
+export interface PartitionInfo {
+  /** stable within a sync, e.g. `_hyper_1_3_chunk` or a range label */
+  readonly id: string;
+  readonly kind?: string;
+  readonly compressed?: boolean;
+  readonly rangeStart?: string;
+  readonly rangeEnd?: string;
+  readonly estimatedRows?: number;
+  readonly [key: string]: unknown;
+}
+
+export interface PartitionStartEvent {
+  readonly plan: StreamPlan;
+  readonly partition: PartitionInfo;
+  /** how many partitions the reader plans to read in this stream, when known */
+  readonly total?: number;
+}
+
+export interface PartitionEndEvent extends PartitionStartEvent {
+  readonly rows: number;
+  readonly durationMs: number;
+  readonly status: 'succeeded' | 'failed' | 'skipped';
+  readonly reason?: string;
+}
+
+export interface SyncEndEvent {
+  readonly status: 'succeeded' | 'failed';
+  readonly error?: unknown;
+  readonly bytesWritten: number;
+}
+
+/** What readers call to report partitions; the core fans the calls out to every plugin. */
+export interface PartitionEvents {
+  start(event: Omit<PartitionStartEvent, 'plan'>): void;
+  end(event: Omit<PartitionEndEvent, 'plan'>): void;
+}

@@ -1,0 +1,188 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import pg from 'pg';
+import type { ConnectionSettings } from '../config/tap-config.js';
+import { ConfigurationError, RetriableSyncError, TapError } from '../errors.js';
+
+/** Session settings every tap connection gets, so values need little reshaping (see type-mapping.ts). */
+export interface SessionSettings {
+  statementTimeout: string;
+  lockTimeout: string;
+}
+
+/**
+ * The tap's connections: a pg.Pool whose clients get the session settings on connect.
+ * `max` is 1 unless a reader asks for parallel reads; the embedded engine takes one connection at a time.
+ */
+export class ConnectionPool {
+  private readonly pool: pg.Pool;
+  private readonly settingsSql: string;
+
+  constructor(
+    private readonly settings: ConnectionSettings,
+    session: SessionSettings,
+    max = 1,
+  ) {
+    this.pool = new pg.Pool({ ...clientConfig(settings), max, idleTimeoutMillis: 0 });
+    // PGlite ignores startup options, so the settings are SET after connecting.
+    this.settingsSql = [
+      `SET TimeZone = 'UTC'`,
+      `SET DateStyle = 'ISO, MDY'`,
+      `SET IntervalStyle = 'iso_8601'`,
+      `SET extra_float_digits = 3`,
+      `SET bytea_output = 'hex'`,
+      `SET statement_timeout = ${pg.escapeLiteral(session.statementTimeout)}`,
+      `SET lock_timeout = ${pg.escapeLiteral(session.lockTimeout)}`,
+    ].join('; ');
+    this.pool.on('error', () => {
+      /* an idle client lost its connection; the pool drops it and the next acquire opens a new one */
+    });
+  }
+
+  /** Lets up to `n` connections be open at once (parallel readers ask for this). */
+  ensureCapacity(n: number): void {
+    const options = (this.pool as unknown as { options: { max: number } }).options;
+    options.max = Math.max(options.max, n);
+  }
+
+  get description(): string {
+    return `${this.settings.host}:${this.settings.port}/${this.settings.database ?? ''}`;
+  }
+
+  /** Leases a client; release it with `release(client, broken)` in a finally block. */
+  async acquire(): Promise<pg.PoolClient> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw translateConnectError(err, this.settings);
+    }
+    if (!(client as { tapReady?: boolean }).tapReady) {
+      try {
+        await client.query(this.settingsSql);
+        (client as { tapReady?: boolean }).tapReady = true;
+      } catch (err) {
+        client.release(true);
+        throw translateQueryError(err, 'setting up the session');
+      }
+    }
+    return client;
+  }
+
+  release(client: pg.PoolClient, broken = false): void {
+    const unusable = broken || (client as { tapBroken?: boolean }).tapBroken === true;
+    client.release(unusable ? true : undefined);
+  }
+
+  /** Runs `fn` with a leased client; a client that threw is discarded, not reused. */
+  async use<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.acquire();
+    let broken = false;
+    try {
+      return await fn(client);
+    } catch (err) {
+      broken = true;
+      throw err;
+    } finally {
+      this.release(client, broken);
+    }
+  }
+
+  async end(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+function clientConfig(s: ConnectionSettings): pg.PoolConfig {
+  return {
+    host: s.host,
+    port: s.port,
+    user: s.user,
+    password: s.password,
+    database: s.database,
+    application_name: s.applicationName,
+    ssl: sslOptions(s),
+    connectionTimeoutMillis: 30_000,
+    keepAlive: true,
+  };
+}
+
+/** libpq's sslmode in node's TLS terms. allow/prefer try TLS only when the server offers it: here they mean no TLS. */
+function sslOptions(s: ConnectionSettings): false | ConnectionOptions {
+  const read = (path: string | undefined, what: string): string | undefined => {
+    if (!path) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigurationError(`cannot read ${what} ${path}: ${(err as Error).message}`);
+    }
+  };
+  switch (s.sslmode) {
+    case 'disable':
+    case 'allow':
+    case 'prefer':
+      return false;
+    case 'require':
+      return { rejectUnauthorized: false, cert: read(s.sslCert, 'ssl_cert'), key: read(s.sslKey, 'ssl_key') };
+    case 'verify-ca':
+    case 'verify-full': {
+      const ca = read(s.sslRootCert, 'ssl_root_cert');
+      if (!ca) throw new ConfigurationError(`sslmode ${s.sslmode} needs ssl_root_cert: the path of the CA certificate`);
+      return {
+        rejectUnauthorized: true,
+        ca,
+        cert: read(s.sslCert, 'ssl_cert'),
+        key: read(s.sslKey, 'ssl_key'),
+        ...(s.sslmode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
+      };
+    }
+  }
+}
+
+const CONNECTION_LOST_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
+const RETRIABLE_QUERY_CODES = new Set(['55P03', '57014', '40001', '40P01', '53300']);
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** True for failures a retry may fix: a lost connection, a lock or statement timeout, a serialization failure. */
+export function isRetriable(err: unknown): boolean {
+  if (err instanceof RetriableSyncError) return true;
+  if (err instanceof TapError) return false;
+  const e = err as { code?: string; message?: string };
+  if (e.code && (CONNECTION_LOST_CODES.has(e.code) || RETRIABLE_QUERY_CODES.has(e.code) || NETWORK_CODES.has(e.code))) return true;
+  return /Connection terminated|connection.*(closed|ended|lost)|Client has encountered a connection error/i.test(e.message ?? '');
+}
+
+/** Maps a connect failure to an error that names the problem and the fix. */
+export function translateConnectError(err: unknown, s: ConnectionSettings): Error {
+  const e = err as { code?: string; message?: string };
+  const where = `${s.host}:${s.port}`;
+  switch (e.code) {
+    case '28P01':
+    case '28000':
+      return new ConfigurationError(`authentication failed for user "${s.user}" at ${where}: check user and password (${e.message})`);
+    case '3D000':
+      return new ConfigurationError(`database "${s.database}" does not exist at ${where}: check the database setting`);
+    case 'ECONNREFUSED':
+      return new RetriableSyncError(`cannot connect to ${where}: connection refused; is the server running, and are host and port right?`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigurationError(`cannot resolve host "${s.host}": check the host setting`);
+  }
+  const msg = e.message ?? String(err);
+  if (/self[- ]signed|certificate|unable to verify|Hostname\/IP does not match|ERR_TLS/i.test(msg)) {
+    return new ConfigurationError(`TLS verification of ${where} failed: ${msg}; check sslmode and ssl_root_cert`);
+  }
+  if (/does not support SSL|server does not support SSL/i.test(msg)) {
+    return new ConfigurationError(`${where} does not accept TLS: set sslmode to disable or prefer, or enable ssl on the server`);
+  }
+  if (isRetriable(err)) return new RetriableSyncError(`cannot connect to ${where}: ${msg}`, { cause: err });
+  return new ConfigurationError(`cannot connect to ${where}: ${msg}`);
+}
+
+/** Wraps a query failure: retriable ones become RetriableSyncError, the rest keep their message with context. */
+export function translateQueryError(err: unknown, doing: string): Error {
+  if (err instanceof TapError) return err;
+  const e = err as { code?: string; message?: string };
+  const msg = `${doing} failed: ${e.message ?? String(err)}${e.code ? ` (SQLSTATE ${e.code})` : ''}`;
+  return isRetriable(err) ? new RetriableSyncError(msg, { cause: err }) : new TapError(msg, { cause: err });
+}

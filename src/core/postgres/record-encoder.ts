@@ -1,0 +1,45 @@
+import type { ValueKind } from './type-mapping.js';
+
+/** A run of complete RECORD lines, ready for the writer. */
+export interface RecordBatch {
+  /** UTF-8 bytes of whole lines, each ending in '\n' */
+  readonly bytes: Buffer;
+  readonly rows: number;
+  /** JSON texts of the tracked columns in the batch's last row (for bookmarks) */
+  readonly last?: readonly string[];
+}
+
+export interface EncodeOptions {
+  readonly stream: string;
+  readonly columns: readonly { readonly name: string; readonly kind: ValueKind }[];
+  readonly version?: number;
+  readonly timeExtracted: string;
+  /** indexes into `columns` whose values the batch reports in `last` */
+  readonly track: readonly number[];
+  /** a batch never holds more rows than this (so STATE can follow every N rows) */
+  readonly maxRows: number;
+}
+
+/**
+ * Turns the bytes of one COPY ... TO STDOUT into RECORD batches. Two implementations:
+ * csv-record-encoder (csv-parse; any column) and copy-text-transcoder (COPY text format, byte level, fast).
+ */
+export interface RecordEncoder {
+  readonly name: string;
+  /** The options clause of the COPY this encoder reads, e.g. `(FORMAT csv, FORCE_QUOTE *)`. */
+  readonly copyOptions: string;
+  /** True when this encoder can convert every one of these kinds. */
+  handles(kinds: readonly ValueKind[]): boolean;
+  encode(copyOut: AsyncIterable<Buffer>, options: EncodeOptions): AsyncGenerator<RecordBatch>;
+}
+
+/** The fixed part of every record line before the values: `{"type":"RECORD","stream":…,"record":{` */
+export function recordPrefix(stream: string): string {
+  return `{"type":"RECORD","stream":${JSON.stringify(stream)},"record":{`;
+}
+
+/** The fixed part after the values: `},"version":…,"time_extracted":…}` and the newline. */
+export function recordSuffix(options: Pick<EncodeOptions, 'version' | 'timeExtracted'>): string {
+  const version = options.version === undefined ? '' : `,"version":${options.version}`;
+  return `}${version},"time_extracted":${JSON.stringify(options.timeExtracted)}}\n`;
+}

@@ -1,0 +1,95 @@
+import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import type { TapConfig } from '../config/tap-config.js';
+import { translateQueryError } from '../postgres/connection-pool.js';
+import type { RecordBatch, RecordEncoder } from '../postgres/record-encoder.js';
+import { qualifiedName, quoteIdent } from '../postgres/sql.js';
+import type { StreamPlan } from './stream-plan.js';
+
+export interface SelectParts {
+  /** a complete boolean expression, already quoted (build literals with typedLiteral) */
+  readonly where?: string;
+  /** column names to order by, ascending */
+  readonly orderBy?: readonly string[];
+  /** NULLS FIRST on the order (a first incremental run emits rows without a key before the rest) */
+  readonly orderNullsFirst?: boolean;
+  /** the relation to read instead of the stream's own table (a chunk, a partition), already quoted */
+  readonly from?: string;
+}
+
+export interface CopyRunOptions {
+  /** names of columns whose last values each batch reports */
+  readonly track?: readonly string[];
+}
+
+/**
+ * Runs `COPY (SELECT …) TO STDOUT` for a stream and encodes its rows as RECORD batches. The fast
+ * COPY-text transcoder is used where it handles every selected column, csv-parse otherwise.
+ * (Never `COPY table TO STDOUT`: it returns nothing for a hypertable or a compressed chunk.)
+ */
+export class CopyRunner {
+  constructor(
+    private readonly config: TapConfig,
+    private readonly general: RecordEncoder,
+    private readonly fast?: RecordEncoder,
+  ) {}
+
+  /** The encoder that will read this plan's columns. */
+  encoderFor(plan: StreamPlan): RecordEncoder {
+    const kinds = plan.columns.map((c) => c.codec.kind);
+    if (this.config.decoder !== 'csv' && this.fast?.handles(kinds)) return this.fast;
+    return this.general;
+  }
+
+  selectSql(plan: StreamPlan, parts: SelectParts = {}): string {
+    const cols = plan.columns.map((c) => `${c.codec.selectExpr(c.name)} AS ${quoteIdent(c.name)}`).join(', ');
+    const from = parts.from ?? qualifiedName(plan.relation.schema, plan.relation.name);
+    let sql = `SELECT ${cols || 'NULL'} FROM ${from}`;
+    if (parts.where) sql += ` WHERE ${parts.where}`;
+    if (parts.orderBy && parts.orderBy.length > 0) sql += ` ORDER BY ${parts.orderBy.map((c) => quoteIdent(c) + (parts.orderNullsFirst ? ' NULLS FIRST' : '')).join(', ')}`;
+    return sql;
+  }
+
+  /**
+   * Streams the COPY of `select` on `client`. If the caller stops early or the COPY fails, the client
+   * is marked broken (its connection is mid-COPY) and the pool discards it on release.
+   */
+  async *run(client: pg.PoolClient, plan: StreamPlan, select: string, options: CopyRunOptions = {}): AsyncGenerator<RecordBatch> {
+    const encoder = this.encoderFor(plan);
+    const track = (options.track ?? []).map((name) => {
+      const i = plan.columns.findIndex((c) => c.name === name);
+      if (i < 0) throw new Error(`column ${name} is not selected in ${plan.tapStreamId}`);
+      return i;
+    });
+    const sql = `COPY (${select}) TO STDOUT ${encoder.copyOptions}`;
+    let completed = false;
+    const source = client.query(copyTo(sql));
+    try {
+      yield* encoder.encode(source, {
+        stream: plan.stream,
+        columns: plan.columns.map((c) => ({ name: c.name, kind: c.codec.kind })),
+        version: plan.version,
+        timeExtracted: new Date().toISOString(),
+        track,
+        maxRows: this.config.stateEveryNRows,
+      });
+      completed = true;
+    } catch (err) {
+      throw translateQueryError(err, `COPY of ${plan.tapStreamId}`);
+    } finally {
+      if (!completed) {
+        markBroken(client);
+        source.destroy();
+      }
+    }
+  }
+}
+
+/** A client whose connection is in an unknown protocol state: the pool must not hand it out again. */
+export function markBroken(client: pg.PoolClient): void {
+  (client as { tapBroken?: boolean }).tapBroken = true;
+}
+
+export function isBroken(client: pg.PoolClient): boolean {
+  return (client as { tapBroken?: boolean }).tapBroken === true;
+}

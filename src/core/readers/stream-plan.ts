@@ -1,0 +1,31 @@
+import type { CatalogEntry, ReplicationMethod } from '../singer/catalog.js';
+import type { RelationInfo } from '../postgres/pg-catalog.js';
+import type { ColumnCodec, PgTypeInfo } from '../postgres/type-mapping.js';
+
+/** A selected column as the sync reads it: the live type from pg_catalog and its codec. */
+export interface PlannedColumn {
+  readonly name: string;
+  readonly type: PgTypeInfo;
+  readonly codec: ColumnCodec;
+}
+
+/**
+ * Everything a reader needs to know about one selected stream, resolved against the live database
+ * at the start of the sync (so a dropped table or column fails before any record is written).
+ */
+export interface StreamPlan {
+  readonly entry: CatalogEntry;
+  readonly tapStreamId: string;
+  readonly stream: string;
+  readonly relation: RelationInfo;
+  readonly columns: readonly PlannedColumn[];
+  readonly method: ReplicationMethod;
+  readonly replicationKey?: string;
+  readonly keyProperties: readonly string[];
+  /** ACTIVATE_VERSION version of a FULL_TABLE sync; records carry it */
+  readonly version?: number;
+}
+
+export function columnIndex(plan: StreamPlan, name: string): number {
+  return plan.columns.findIndex((c) => c.name === name);
+}

@@ -1,0 +1,53 @@
+import type { TapConfig } from '../config/tap-config.js';
+import type { Logger } from '../logger.js';
+import type { ConnectionPool } from '../postgres/connection-pool.js';
+import type { RecordBatch } from '../postgres/record-encoder.js';
+import type { StreamBookmark } from '../singer/messages.js';
+import type { CopyRunner } from './copy-runner.js';
+import type { PartitionEvents } from '../plugins/tap-plugin.js';
+import type { StreamPlan } from './stream-plan.js';
+
+/** Records and the stream bookmark that holds once they are written. */
+export interface ReadBatch extends RecordBatch {
+  /** the complete bookmark of the stream after this batch (the sync emits it in STATE) */
+  readonly bookmark: StreamBookmark;
+  /** true at a partition's end: the sync emits STATE now, whatever the row count */
+  readonly checkpoint?: boolean;
+}
+
+/** What a reader gets for one read of one stream. */
+export interface ReadContext {
+  readonly plan: StreamPlan;
+  /** where to start: the bookmark from state, or the one the last batch set (a retry resumes here) */
+  readonly bookmark: StreamBookmark;
+  readonly pool: ConnectionPool;
+  readonly config: TapConfig;
+  readonly log: Logger;
+  /** runs `COPY (SELECT …) TO STDOUT` and encodes records, with the right encoder for the columns */
+  readonly copy: CopyRunner;
+  /** tell plugins (metrics, compression) where the reader is */
+  readonly partitions: PartitionEvents;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Reads one stream's rows as RECORD batches, in order, each with the bookmark that is valid after it.
+ * It must resume from `ctx.bookmark` (a retry and a resumed run both do that), never yield a bookmark
+ * ahead of rows not yet yielded, and release every connection it leased in a `finally`.
+ */
+export interface TableReader {
+  read(ctx: ReadContext): AsyncIterable<ReadBatch>;
+}
+
+/**
+ * A way to read the streams it claims. The registry asks every strategy and takes the claiming one with
+ * the highest precedence; on a tie, the one registered last (so a user plugin overrides a built-in).
+ */
+export interface ReaderStrategy {
+  /** shown in logs and errors */
+  readonly name: string;
+  /** the default COPY reader is 0; the TimescaleDB chunk reader 100 */
+  readonly precedence: number;
+  claims(plan: StreamPlan): boolean | Promise<boolean>;
+  readonly reader: TableReader;
+}

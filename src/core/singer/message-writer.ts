@@ -1,0 +1,81 @@
+import type { Writable } from 'node:stream';
+import { OutputClosedError } from '../errors.js';
+import type { SingerMessage } from './messages.js';
+
+/**
+ * The one owner of stdout. Messages are serialized one per line and written in large buffers;
+ * `write` waits for 'drain' when the consumer is slow (backpressure), and a closed pipe (EPIPE)
+ * turns into OutputClosedError instead of a crash.
+ */
+export class MessageWriter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private closedError: Error | undefined;
+  private drainWaiters: (() => void)[] = [];
+  /** Bytes handed to the stream so far (for metrics). */
+  bytesWritten = 0;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly flushAt = 256 * 1024,
+  ) {
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      this.closedError = err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED' ? new OutputClosedError() : err;
+      this.wake();
+    });
+    out.on('close', () => {
+      this.closedError ??= new OutputClosedError();
+      this.wake();
+    });
+    out.on('drain', () => this.wake());
+  }
+
+  /** Serializes one message as a line. Call `flush` (or keep writing) to push it out. */
+  async write(message: SingerMessage): Promise<void> {
+    await this.writeBytes(Buffer.from(JSON.stringify(message) + '\n', 'utf8'));
+  }
+
+  /** Writes bytes that already hold complete message lines (the fast record encoders' output). */
+  async writeBytes(bytes: Buffer): Promise<void> {
+    this.check();
+    if (bytes.length === 0) return;
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes >= this.flushAt) await this.flush();
+  }
+
+  /** Hands everything buffered to the stream and waits while the stream is over its high-water mark. */
+  async flush(): Promise<void> {
+    this.check();
+    if (this.pendingBytes > 0) {
+      const chunk = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+      this.pending = [];
+      this.bytesWritten += this.pendingBytes;
+      this.pendingBytes = 0;
+      const ok = this.out.write(chunk);
+      if (!ok) await this.waitForDrain();
+    }
+    this.check();
+  }
+
+  /** Flushes and waits until the stream has taken everything (before exit). */
+  async end(): Promise<void> {
+    await this.flush();
+    if (this.out.writableNeedDrain) await this.waitForDrain();
+  }
+
+  private waitForDrain(): Promise<void> {
+    if (this.closedError) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private wake(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private check(): void {
+    if (this.closedError) throw this.closedError;
+  }
+}

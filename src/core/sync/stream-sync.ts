@@ -1,0 +1,110 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TapConfig } from '../config/tap-config.js';
+import { InterruptedError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { isRetriable, type ConnectionPool } from '../postgres/connection-pool.js';
+import type { PluginHooks } from '../plugins/plugin-hooks.js';
+import type { CopyRunner } from '../readers/copy-runner.js';
+import type { ReaderRegistry } from '../readers/reader-registry.js';
+import type { StreamPlan } from '../readers/stream-plan.js';
+import type { MessageWriter } from '../singer/message-writer.js';
+import type { StreamBookmark, TapState } from '../singer/messages.js';
+
+export interface StreamSyncDeps {
+  readonly writer: MessageWriter;
+  readonly readers: ReaderRegistry;
+  readonly copy: CopyRunner;
+  readonly pool: ConnectionPool;
+  readonly config: TapConfig;
+  readonly log: Logger;
+  readonly hooks: PluginHooks;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Syncs one stream: SCHEMA, ACTIVATE_VERSION (FULL_TABLE), the reader's batches, STATE every
+ * `state_every_n_rows` rows and at every partition end. A retriable failure (lost connection, lock
+ * timeout) resumes from the last bookmark with bounded exponential backoff.
+ */
+export async function syncStream(plan0: StreamPlan, state: TapState, deps: StreamSyncDeps): Promise<number> {
+  const { writer, config, log, hooks } = deps;
+  const id = plan0.tapStreamId;
+  const strategy = await deps.readers.choose(plan0);
+  let bookmark: StreamBookmark = { ...(state.bookmarks[id] ?? {}) };
+  if (plan0.method === 'INCREMENTAL' && bookmark.replication_key && bookmark.replication_key !== plan0.replicationKey) {
+    log.warn(`${id}: the state's replication key ${bookmark.replication_key} differs from ${plan0.replicationKey}; starting from the beginning`);
+    bookmark = {};
+  }
+  const fresh = bookmark.version === undefined;
+  const plan: StreamPlan = plan0.method === 'FULL_TABLE' ? { ...plan0, version: bookmark.version ?? Date.now() } : plan0;
+  if (plan.version !== undefined) bookmark.version = plan.version;
+  state.currently_syncing = id;
+  state.bookmarks[id] = bookmark;
+
+  await writer.write({
+    type: 'SCHEMA',
+    stream: plan.stream,
+    schema: { type: 'object', properties: Object.fromEntries(plan.columns.map((c) => [c.name, plan.entry.schema.properties[c.name] ?? c.codec.schema])) },
+    key_properties: plan.keyProperties,
+    bookmark_properties: plan.replicationKey ? [plan.replicationKey] : [],
+  });
+  if (plan.method === 'FULL_TABLE' && fresh) await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
+  await emitState(writer, state);
+  log.info(`${id}: ${plan.method}${plan.replicationKey ? ` on ${plan.replicationKey}` : ''} with reader ${strategy.name}${fresh ? '' : ' (resuming)'}`);
+
+  const started = Date.now();
+  let rows = 0;
+  let retries = 0;
+  await hooks.streamStart({ plan, reader: strategy.name, pool: deps.pool });
+  try {
+    let failures = 0;
+    for (;;) {
+      try {
+        let sinceState = 0;
+        const ctx = { plan, bookmark, pool: deps.pool, config, log, copy: deps.copy, partitions: hooks.partitions(plan), signal: deps.signal };
+        for await (const batch of strategy.reader.read(ctx)) {
+          await writer.writeBytes(batch.bytes);
+          rows += batch.rows;
+          sinceState += batch.rows;
+          bookmark = batch.bookmark;
+          state.bookmarks[id] = bookmark;
+          if (batch.rows > 0) failures = 0;
+          if (batch.checkpoint || sinceState >= config.stateEveryNRows) {
+            await emitState(writer, state);
+            sinceState = 0;
+          }
+          if (deps.signal.aborted) {
+            await emitState(writer, state);
+            throw new InterruptedError(`stopped by ${String(deps.signal.reason ?? 'a signal')} during ${id}; STATE holds what is complete`);
+          }
+        }
+        break;
+      } catch (err) {
+        if (deps.signal.aborted || !isRetriable(err) || ++failures >= config.retry.attempts) throw err;
+        retries++;
+        const delay = Math.min(config.retry.maxDelayMs, config.retry.initialDelayMs * 2 ** (failures - 1));
+        log.warn(`${id}: ${(err as Error).message}; retry ${failures}/${config.retry.attempts - 1} in ${delay} ms from the last bookmark`);
+        await emitState(writer, state);
+        await sleep(delay);
+      }
+    }
+    if (plan.method === 'FULL_TABLE') {
+      await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
+      // a complete full sync leaves no resume position: the next run starts a new version
+      bookmark = {};
+      state.bookmarks[id] = bookmark;
+    }
+    await emitState(writer, state);
+    await hooks.streamEnd({ plan, rows, durationMs: Date.now() - started, status: 'succeeded', retries });
+    log.info(`${id}: ${rows} records in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return rows;
+  } catch (err) {
+    await hooks.streamEnd({ plan, rows, durationMs: Date.now() - started, status: 'failed', error: err, retries });
+    throw err;
+  }
+}
+
+export async function emitState(writer: MessageWriter, state: TapState): Promise<void> {
+  await writer.write({ type: 'STATE', value: structuredClone(state) });
+  await writer.flush();
+}

@@ -1,0 +1,96 @@
+import type pg from 'pg';
+import { CatalogError } from '../errors.js';
+import { findRelations, listColumns, listPrimaryKeys } from '../postgres/pg-catalog.js';
+import { codecFor } from '../postgres/type-mapping.js';
+import { isReplicationKeyType } from '../discovery/catalog-builder.js';
+import {
+  keyProperties,
+  replicationKey,
+  replicationMethod,
+  selectedColumns,
+  streamMetadata,
+  type CatalogEntry,
+} from '../singer/catalog.js';
+import type { PlannedColumn, StreamPlan } from '../readers/stream-plan.js';
+
+/**
+ * Resolves the selected catalog streams against the live database before anything is written:
+ * a table, column or key that no longer exists fails here, with every problem named at once.
+ */
+export async function planStreams(client: pg.ClientBase, entries: readonly CatalogEntry[]): Promise<StreamPlan[]> {
+  const names = entries.map((e) => ({ schema: schemaOf(e), name: e.table_name ?? e.stream }));
+  const relations = await findRelations(client, names);
+  const relByName = new Map(relations.map((r) => [`${r.schema}\u0000${r.name}`, r]));
+  const columns = await listColumns(client, relations.map((r) => r.oid));
+  const pks = await listPrimaryKeys(client, relations.map((r) => r.oid));
+  const problems: string[] = [];
+  const plans: StreamPlan[] = [];
+  for (const [i, entry] of entries.entries()) {
+    const rel = relByName.get(`${names[i]!.schema}\u0000${names[i]!.name}`);
+    if (!rel) {
+      problems.push(`stream ${entry.tap_stream_id}: table "${names[i]!.schema}"."${names[i]!.name}" no longer exists (deselect the stream or run --discover)`);
+      continue;
+    }
+    const live = new Map(columns.filter((c) => c.relOid === rel.oid).map((c) => [c.name, c]));
+    const wanted = selectedColumns(entry);
+    const missing = wanted.filter((c) => !live.has(c));
+    if (missing.length > 0) {
+      problems.push(`stream ${entry.tap_stream_id}: column(s) ${missing.map((c) => `"${c}"`).join(', ')} no longer exist (deselect them or run --discover)`);
+      continue;
+    }
+    const planned: PlannedColumn[] = wanted.map((name) => {
+      const c = live.get(name)!;
+      return { name, type: c.type, codec: codecFor(c.type, !c.notNull) };
+    });
+    let method;
+    try {
+      method = replicationMethod(entry);
+    } catch (err) {
+      problems.push((err as Error).message);
+      continue;
+    }
+    const key = replicationKey(entry);
+    if (method === 'INCREMENTAL') {
+      const problem = checkReplicationKey(entry, key, planned);
+      if (problem) {
+        problems.push(problem);
+        continue;
+      }
+    }
+    const keys = keyProperties(entry);
+    const declared = keys.length > 0 ? keys : (pks.get(rel.oid) ?? []);
+    plans.push({
+      entry,
+      tapStreamId: entry.tap_stream_id,
+      stream: entry.stream ?? entry.tap_stream_id,
+      relation: rel,
+      columns: planned,
+      method,
+      replicationKey: method === 'INCREMENTAL' ? key : undefined,
+      keyProperties: declared.filter((k) => planned.some((c) => c.name === k)),
+    });
+  }
+  if (problems.length > 0) throw new CatalogError(`the catalog does not match the database: ${problems.join('; ')}`);
+  return plans;
+}
+
+function checkReplicationKey(entry: CatalogEntry, key: string | undefined, planned: PlannedColumn[]): string | undefined {
+  const id = entry.tap_stream_id;
+  if (!key) return `stream ${id}: INCREMENTAL needs a replication-key (one of its valid-replication-keys)`;
+  const col = planned.find((c) => c.name === key);
+  if (!col) return `stream ${id}: replication key "${key}" is not a selected column of the table`;
+  if (!isReplicationKeyType(col.type.typname, col.type.typcategory)) {
+    return `stream ${id}: replication key "${key}" has type ${col.type.sqlType}, which cannot be ordered as a bookmark; use a timestamp, date, integer or numeric column`;
+  }
+  return undefined;
+}
+
+function schemaOf(entry: CatalogEntry): string {
+  const md = streamMetadata(entry);
+  const fromMd = md['schema-name'];
+  if (typeof fromMd === 'string') return fromMd;
+  const id = entry.tap_stream_id;
+  const dash = id.indexOf('-');
+  if (dash > 0) return id.slice(0, dash);
+  throw new CatalogError(`stream ${id} has no schema-name metadata; run --discover to make a new catalog`);
+}

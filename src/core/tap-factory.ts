@@ -1,0 +1,84 @@
+import type { DependencyContainer } from 'tsyringe';
+import { buildConfigSchema, type JsonSchema } from './config/config-schema.js';
+import { parseConfig } from './config/load-config.js';
+import type { TapConfig } from './config/tap-config.js';
+import { createTapContainer, TOKENS } from './container.js';
+import { PluginError, TapError } from './errors.js';
+import { StderrLogger } from './logger.js';
+import { ConnectionPool } from './postgres/connection-pool.js';
+import { CsvRecordEncoder } from './postgres/csv-record-encoder.js';
+import { CopyTextTranscoder } from './postgres/copy-text-transcoder.js';
+import { PluginHooks } from './plugins/plugin-hooks.js';
+import { loadPlugins, type LoadedPlugin, type PluginSpec } from './plugins/plugin-loader.js';
+import type { TapPlugin } from './plugins/tap-plugin.js';
+import { CopyRunner } from './readers/copy-runner.js';
+import { copyTableStrategy } from './readers/copy-table-reader.js';
+import { ReaderRegistry } from './readers/reader-registry.js';
+import { MessageWriter } from './singer/message-writer.js';
+import { Tap } from './tap.js';
+import type { Writable } from 'node:stream';
+
+export interface TapOptions {
+  /** the config object as read from --config */
+  readonly rawConfig: Record<string, unknown>;
+  /** built-in plugins (the CLI passes builtinPlugins()) */
+  readonly builtins?: readonly TapPlugin[];
+  /** module specifiers from --plugin flags */
+  readonly extraPlugins?: readonly string[];
+  readonly stdout?: Writable;
+  readonly log?: StderrLogger;
+  readonly container?: DependencyContainer;
+  readonly cwd?: string;
+}
+
+/** Loads the plugins the config names and merges their config schemas into the tap's. */
+export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'builtins' | 'extraPlugins' | 'cwd'>): Promise<{
+  plugins: LoadedPlugin[];
+  schema: JsonSchema;
+}> {
+  const raw = options.rawConfig;
+  const fromConfig = Array.isArray(raw.plugins) ? (raw.plugins as { module?: unknown; options?: Record<string, unknown> }[]) : [];
+  const specs: PluginSpec[] = [
+    ...(options.builtins ?? []).map((builtin) => ({ builtin })),
+    ...fromConfig.map((p) => {
+      if (typeof p?.module !== 'string') throw new PluginError('each entry of plugins needs a "module": a path or a package name');
+      return { module: p.module, options: p.options };
+    }),
+    ...(options.extraPlugins ?? []).map((module) => ({ module })),
+  ];
+  const disabled = Array.isArray(raw.disable_plugins) ? (raw.disable_plugins as string[]) : [];
+  const plugins = await loadPlugins(specs, disabled, options.cwd);
+  const extra: Record<string, JsonSchema> = {};
+  for (const { plugin } of plugins) Object.assign(extra, plugin.configSchema ?? {});
+  return { plugins, schema: buildConfigSchema(extra) };
+}
+
+/** Builds a tap: validated config, a child container with the core's services, every plugin registered. */
+export async function createTap(options: TapOptions): Promise<Tap> {
+  const baseLog = options.log ?? new StderrLogger();
+  const { plugins, schema } = await resolvePlugins(options);
+  const config: TapConfig = parseConfig(options.rawConfig, schema, baseLog);
+  const secrets = [config.connection.password, options.rawConfig.url as string | undefined].filter((s): s is string => !!s);
+  const log = baseLog.withSecrets(secrets);
+  const container = createTapContainer(options.container);
+  const pool = new ConnectionPool(config.connection, { statementTimeout: config.statementTimeout, lockTimeout: config.lockTimeout });
+  const readers = new ReaderRegistry();
+  readers.register(copyTableStrategy);
+  container.register(TOKENS.Config, { useValue: config });
+  container.register(TOKENS.Logger, { useValue: log });
+  container.register(TOKENS.Pool, { useValue: pool });
+  container.register(TOKENS.Writer, { useValue: new MessageWriter(options.stdout ?? process.stdout) });
+  container.register(TOKENS.Readers, { useValue: readers });
+  container.register(TOKENS.CopyRunner, { useValue: new CopyRunner(config, new CsvRecordEncoder(), new CopyTextTranscoder()) });
+  container.register(TOKENS.Hooks, { useValue: new PluginHooks(plugins.map((p) => p.plugin), log) });
+  container.register(TOKENS.Plugins, { useValue: plugins });
+  for (const { plugin, options: pluginOptions } of plugins) {
+    try {
+      await plugin.register?.(container, { config, options: pluginOptions, log, readers });
+    } catch (err) {
+      if (err instanceof TapError) throw err;
+      throw new PluginError(`plugin ${plugin.name} failed to register: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return new Tap(container);
+}

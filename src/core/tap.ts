@@ -1,0 +1,86 @@
+import type { DependencyContainer } from 'tsyringe';
+import { TOKENS } from './container.js';
+import type { TapConfig } from './config/tap-config.js';
+import { buildCatalog } from './discovery/catalog-builder.js';
+import type { Logger } from './logger.js';
+import type { ConnectionPool } from './postgres/connection-pool.js';
+import { translateQueryError } from './postgres/connection-pool.js';
+import type { PluginHooks } from './plugins/plugin-hooks.js';
+import type { LoadedPlugin } from './plugins/plugin-loader.js';
+import type { CopyRunner } from './readers/copy-runner.js';
+import type { ReaderRegistry } from './readers/reader-registry.js';
+import { isSelected, type Catalog } from './singer/catalog.js';
+import type { MessageWriter } from './singer/message-writer.js';
+import type { TapState } from './singer/messages.js';
+import { planStreams } from './sync/sync-planner.js';
+import { emitState, syncStream } from './sync/stream-sync.js';
+
+/** The tap: discovery and sync, over the services in its container. */
+export class Tap {
+  constructor(private readonly container: DependencyContainer) {}
+
+  get config(): TapConfig { return this.container.resolve(TOKENS.Config); }
+  get log(): Logger { return this.container.resolve(TOKENS.Logger); }
+  get pool(): ConnectionPool { return this.container.resolve(TOKENS.Pool); }
+  private get hooks(): PluginHooks { return this.container.resolve(TOKENS.Hooks); }
+  private get plugins(): LoadedPlugin[] { return this.container.resolve(TOKENS.Plugins); }
+
+  /** Builds the catalog: the core's view of pg_catalog, then each plugin's enrichment in load order. */
+  async discover(): Promise<Catalog> {
+    return this.pool.use(async (client) => {
+      const started = Date.now();
+      let result;
+      try {
+        result = await buildCatalog(client, this.config);
+      } catch (err) {
+        throw translateQueryError(err, 'discovery');
+      }
+      for (const { plugin } of this.plugins) {
+        await plugin.enrichCatalog?.(result.catalog, { client, config: this.config, log: this.log, relations: result.relations });
+      }
+      this.log.info(`discovered ${result.catalog.streams.length} streams in ${Date.now() - started} ms`);
+      return result.catalog;
+    });
+  }
+
+  /** Syncs the selected streams, starting with the one the state says was interrupted. */
+  async sync(catalog: Catalog, state: TapState, signal: AbortSignal): Promise<void> {
+    const writer = this.container.resolve<MessageWriter>(TOKENS.Writer);
+    const selected = catalog.streams.filter(isSelected);
+    const known = new Set(catalog.streams.map((s) => s.tap_stream_id));
+    const orphans = Object.keys(state.bookmarks).filter((id) => !known.has(id));
+    if (orphans.length > 0) this.log.warn(`the state has bookmarks for streams not in the catalog (kept as they are): ${orphans.join(', ')}`);
+    if (state.currently_syncing && !selected.some((s) => s.tap_stream_id === state.currently_syncing)) {
+      if (!known.has(state.currently_syncing)) this.log.warn(`the state's currently_syncing ${state.currently_syncing} is not in the catalog`);
+    }
+    if (selected.length === 0) {
+      this.log.warn('no stream is selected in the catalog: mark streams with "selected": true in their metadata at breadcrumb []');
+    }
+    const plans = await this.pool.use((client) => planStreams(client, selected));
+    const first = plans.findIndex((p) => p.tapStreamId === state.currently_syncing);
+    const ordered = first > 0 ? [...plans.slice(first), ...plans.slice(0, first)] : plans;
+    const deps = {
+      writer,
+      readers: this.container.resolve<ReaderRegistry>(TOKENS.Readers),
+      copy: this.container.resolve<CopyRunner>(TOKENS.CopyRunner),
+      pool: this.pool,
+      config: this.config,
+      log: this.log,
+      hooks: this.hooks,
+      signal,
+    };
+    let status: 'succeeded' | 'failed' = 'failed';
+    let error: unknown;
+    try {
+      for (const plan of ordered) await syncStream(plan, state, deps);
+      state.currently_syncing = null;
+      await emitState(writer, state);
+      status = 'succeeded';
+    } catch (err) {
+      error = err;
+      throw err;
+    } finally {
+      await this.hooks.syncEnd({ status, error, bytesWritten: writer.bytesWritten });
+    }
+  }
+}

@@ -1,0 +1,31 @@
+/** The public API: what a plugin (built-in or a user's) may use. */
+export type {
+  TapPlugin,
+  PluginContext,
+  DiscoveryContext,
+  StreamStartEvent,
+  StreamEndEvent,
+  PartitionInfo,
+  PartitionStartEvent,
+  PartitionEndEvent,
+  PartitionEvents,
+  SyncEndEvent,
+} from './core/plugins/tap-plugin.js';
+export type { TableReader, ReaderStrategy, ReadBatch, ReadContext } from './core/readers/table-reader.js';
+export type { StreamPlan, PlannedColumn } from './core/readers/stream-plan.js';
+export type { CopyRunner, SelectParts, CopyRunOptions } from './core/readers/copy-runner.js';
+export type { RecordBatch, RecordEncoder, EncodeOptions } from './core/postgres/record-encoder.js';
+export type { ColumnCodec, PgTypeInfo, ValueKind } from './core/postgres/type-mapping.js';
+export type { Catalog, CatalogEntry, MetadataEntry } from './core/singer/catalog.js';
+export type { StreamBookmark, TapState, SingerMessage } from './core/singer/messages.js';
+export type { TapConfig } from './core/config/tap-config.js';
+export type { JsonSchema } from './core/config/config-schema.js';
+export type { Logger } from './core/logger.js';
+export type { ConnectionPool } from './core/postgres/connection-pool.js';
+export { TOKENS } from './core/container.js';
+export { streamMetadata, columnMetadata, setMetadata, isSelected, selectedColumns } from './core/singer/catalog.js';
+export { quoteIdent, quoteLiteral, qualifiedName, typedLiteral } from './core/postgres/sql.js';
+export { bookmarkValue } from './core/postgres/value-json.js';
+export { copyTableStrategy, CopyTableReader } from './core/readers/copy-table-reader.js';
+export { TapError, ConfigurationError, CatalogError, StateError, FatalSyncError, RetriableSyncError, PluginError } from './core/errors.js';
+export { createTap } from './core/tap-factory.js';

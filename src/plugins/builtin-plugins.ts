@@ -1,0 +1,6 @@
+import type { TapPlugin } from '../core/plugins/tap-plugin.js';
+
+/** The plugins that ship with the tap, in load order. Each can be turned off with `disable_plugins`. */
+export function builtinPlugins(): TapPlugin[] {
+  return [];
+}
