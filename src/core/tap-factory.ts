@@ -32,7 +32,7 @@ export interface TapOptions {
 }
 
 /** Loads the plugins the config names and merges their config schemas into the tap's. */
-export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'builtins' | 'extraPlugins' | 'cwd'>): Promise<{
+export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'builtins' | 'extraPlugins' | 'cwd' | 'log'>): Promise<{
   plugins: LoadedPlugin[];
   schema: JsonSchema;
 }> {
@@ -47,7 +47,7 @@ export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'bu
     ...(options.extraPlugins ?? []).map((module) => ({ module })),
   ];
   const disabled = Array.isArray(raw.disable_plugins) ? (raw.disable_plugins as string[]) : [];
-  const plugins = await loadPlugins(specs, disabled, options.cwd);
+  const plugins = await loadPlugins(specs, disabled, options.cwd, options.log);
   const extra: Record<string, JsonSchema> = {};
   for (const { plugin } of plugins) Object.assign(extra, plugin.configSchema ?? {});
   return { plugins, schema: buildConfigSchema(extra) };
@@ -56,7 +56,7 @@ export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'bu
 /** Builds a tap: validated config, a child container with the core's services, every plugin registered. */
 export async function createTap(options: TapOptions): Promise<Tap> {
   const baseLog = options.log ?? new StderrLogger();
-  const { plugins, schema } = await resolvePlugins(options);
+  const { plugins, schema } = await resolvePlugins({ ...options, log: baseLog });
   const config: TapConfig = parseConfig(options.rawConfig, schema, baseLog);
   const secrets = [config.connection.password, options.rawConfig.url as string | undefined].filter((s): s is string => !!s);
   const log = baseLog.withSecrets(secrets);

@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { Ajv } from 'ajv';
 import { PluginError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { TapPlugin } from './tap-plugin.js';
 
 /** One plugin to load: a built-in instance, or a module named by path or package. */
@@ -22,12 +24,22 @@ export interface LoadedPlugin {
  * A duplicate name, a missing module, a module that exports no plugin, or options that fail the
  * plugin's schema each stop the tap with a PluginError naming the plugin and the cause.
  */
-export async function loadPlugins(specs: readonly PluginSpec[], disabled: readonly string[], cwd = process.cwd()): Promise<LoadedPlugin[]> {
+export async function loadPlugins(
+  specs: readonly PluginSpec[],
+  disabled: readonly string[],
+  cwd = process.cwd(),
+  log?: Logger,
+): Promise<LoadedPlugin[]> {
   const out: LoadedPlugin[] = [];
   const names = new Set<string>();
+  const seen = new Set<string>();
   for (const spec of specs) {
     const plugin = spec.builtin ?? (await importPlugin(spec.module!, spec.options ?? {}, cwd));
-    if (disabled.includes(plugin.name)) continue;
+    seen.add(plugin.name);
+    if (disabled.includes(plugin.name)) {
+      log?.warn(`plugin ${plugin.name} is turned off by disable_plugins${plugin.disabledNotice ? `: ${plugin.disabledNotice}` : ''}`);
+      continue;
+    }
     if (names.has(plugin.name)) {
       throw new PluginError(`plugin ${plugin.name} is loaded twice${spec.module ? ` (again from ${spec.module})` : ''}: remove the duplicate`);
     }
@@ -42,6 +54,8 @@ export async function loadPlugins(specs: readonly PluginSpec[], disabled: readon
     }
     out.push({ plugin, options });
   }
+  const unknown = disabled.filter((d) => !seen.has(d));
+  if (unknown.length > 0) log?.warn(`disable_plugins names no loaded plugin: ${unknown.join(', ')}`);
   return out;
 }
 
@@ -49,6 +63,7 @@ async function importPlugin(specifier: string, options: Record<string, unknown>,
   const isPath = specifier.startsWith('.') || isAbsolute(specifier);
   let url: string;
   try {
+    if (isPath && !existsSync(resolve(cwd, specifier))) throw new Error(`no file at ${resolve(cwd, specifier)}`);
     url = isPath
       ? pathToFileURL(resolve(cwd, specifier)).href
       : pathToFileURL(createRequire(resolve(cwd, 'package.json')).resolve(specifier)).href;

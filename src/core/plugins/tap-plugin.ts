@@ -19,6 +19,8 @@ export interface TapPlugin {
   readonly name: string;
   /** top-level config keys this plugin reads, as JSON Schema properties; merged into `--about` and validated */
   readonly configSchema?: Record<string, JsonSchema>;
+  /** what a user loses when this plugin is turned off with `disable_plugins` (logged as a warning) */
+  readonly disabledNotice?: string;
   /** JSON Schema of the `options` given with the plugin in `plugins: [{module, options}]` */
   readonly optionsSchema?: JsonSchema;
   /**
