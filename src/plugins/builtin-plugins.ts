@@ -1,6 +1,7 @@
 import type { TapPlugin } from '../core/plugins/tap-plugin.js';
+import { TimescaleDbPlugin } from './timescaledb/timescaledb-plugin.js';
 
 /** The plugins that ship with the tap, in load order. Each can be turned off with `disable_plugins`. */
 export function builtinPlugins(): TapPlugin[] {
-  return [];
+  return [new TimescaleDbPlugin()];
 }

@@ -55,8 +55,9 @@ export async function embeddedDatabase(): Promise<TestDatabase & { engine: Embed
       const client = new pg.Client({ connectionString: engine.url });
       await client.connect();
       try {
-        // PGlite shares one session between connections: undo what the tap SET
-        await client.query('RESET ALL');
+        // PGlite shares one session between connections: undo what the tap SET (not RESET ALL:
+        // PGlite's search_path default would become pg_catalog)
+        await client.query('RESET TimeZone; RESET DateStyle; RESET IntervalStyle; RESET extra_float_digits; RESET statement_timeout; RESET lock_timeout');
         return (await client.query(text, params)).rows;
       } finally {
         await client.end();

@@ -111,3 +111,35 @@ export async function discover(config: string): Promise<Catalog> {
   if (run.code !== 0) throw new Error(`--discover failed (${run.code}): ${run.stderr}`);
   return JSON.parse(run.stdout) as Catalog;
 }
+
+/**
+ * Runs the CLI and SIGKILLs it as soon as `stop` returns true for a complete stdout line, as a crash
+ * would: what it wrote before is all a resumed run gets. Returns the complete lines written.
+ */
+export function runTapUntilKilled(args: string[], stop: (message: Record<string, any>, index: number) => boolean, options: { env?: Record<string, string> } = {}): Promise<{ messages: Record<string, any>[]; killed: boolean; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [TAP_BIN, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const messages: Record<string, any>[] = [];
+    let rest = '';
+    let killed = false;
+    const err: Buffer[] = [];
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdout.on('data', (b: Buffer) => {
+      if (killed) return;
+      const lines = (rest + b.toString('utf8')).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) {
+        if (!line) continue;
+        const m = JSON.parse(line);
+        messages.push(m);
+        if (stop(m, messages.length - 1)) {
+          killed = true;
+          child.kill('SIGKILL');
+          break;
+        }
+      }
+    });
+    child.on('error', reject);
+    child.on('close', () => resolvePromise({ messages, killed, stderr: Buffer.concat(err).toString('utf8') }));
+  });
+}

@@ -29,11 +29,11 @@ export class PluginHooks {
 
   partitions(plan: StreamPlan): PartitionEvents {
     return {
-      start: (e) => {
-        for (const p of this.plugins) void this.guard(p, 'onPartitionStart', () => p.onPartitionStart?.({ ...e, plan }));
+      start: async (e) => {
+        for (const p of this.plugins) if (p.onPartitionStart) await this.guard(p, 'onPartitionStart', () => p.onPartitionStart!({ ...e, plan }));
       },
-      end: (e) => {
-        for (const p of this.plugins) void this.guard(p, 'onPartitionEnd', () => p.onPartitionEnd?.({ ...e, plan }));
+      end: async (e) => {
+        for (const p of this.plugins) if (p.onPartitionEnd) await this.guard(p, 'onPartitionEnd', () => p.onPartitionEnd!({ ...e, plan }));
       },
     };
   }

@@ -34,10 +34,10 @@ export interface TapPlugin {
   onStreamStart?(event: StreamStartEvent): void | Promise<void>;
   /** Called when a stream's sync ends, successfully or not. */
   onStreamEnd?(event: StreamEndEvent): void | Promise<void>;
-  /** Called by readers when a partition (a chunk, a table slice) starts. */
-  onPartitionStart?(event: PartitionStartEvent): void;
-  /** Called by readers when a partition ends. */
-  onPartitionEnd?(event: PartitionEndEvent): void;
+  /** Called by readers when a partition (a chunk, a table slice) starts; the reader waits for it. */
+  onPartitionStart?(event: PartitionStartEvent): void | Promise<void>;
+  /** Called by readers when a partition ends; the reader waits for it. */
+  onPartitionEnd?(event: PartitionEndEvent): void | Promise<void>;
   /** Called once after all streams, before the process exits; also after a failure. */
   onSyncEnd?(event: SyncEndEvent): void | Promise<void>;
 }
@@ -107,6 +107,6 @@ export interface SyncEndEvent {
 
 /** What readers call to report partitions; the core fans the calls out to every plugin. */
 export interface PartitionEvents {
-  start(event: Omit<PartitionStartEvent, 'plan'>): void;
-  end(event: Omit<PartitionEndEvent, 'plan'>): void;
+  start(event: Omit<PartitionStartEvent, 'plan'>): Promise<void>;
+  end(event: Omit<PartitionEndEvent, 'plan'>): Promise<void>;
 }

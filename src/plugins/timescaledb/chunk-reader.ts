@@ -1,0 +1,193 @@
+import type pg from 'pg';
+import type { ReadBatch, ReadContext, TableReader } from '../../core/readers/table-reader.js';
+import { bookmarkValue } from '../../core/postgres/value-json.js';
+import { quoteIdent, typedLiteral } from '../../core/postgres/sql.js';
+import { translateQueryError } from '../../core/postgres/connection-pool.js';
+import type { StreamBookmark } from '../../core/singer/messages.js';
+import type { RecordBatch } from '../../core/postgres/record-encoder.js';
+import type { Slice } from './partition-slices.js';
+import { compareKeyValues, progressOf, SliceProgress, sortSlices, valueOrd } from './slice-progress.js';
+import { mergeConcurrent } from './merge-concurrent.js';
+
+/** Where a stream's slices come from (a hypertable's chunks, a table's partitions), cached for a while. */
+export interface SliceSource {
+  /** the slices now; `fresh` skips the cache (the end-of-sync re-discovery) */
+  list(fresh?: boolean): Promise<Slice[]>;
+  /** the column the slice ranges are on, when they have ranges */
+  readonly rangeColumn: string | null;
+  readonly rangeKind: 'time' | 'integer' | null;
+}
+
+export interface ChunkReaderSettings {
+  source(ctx: ReadContext): Promise<SliceSource>;
+  /** how many slices to read at once for this stream */
+  concurrency(ctx: ReadContext): Promise<number>;
+  /** the late-arrival window, as a PostgreSQL interval (time) or an integer (integer dimensions) */
+  readonly lookback?: string;
+  /** lets the compression plugin skip compressed slices; returns a reason to skip, or undefined */
+  skip?(slice: Slice): string | undefined;
+}
+
+type Item = { slice: Slice; batch?: RecordBatch; done?: boolean };
+
+/**
+ * Reads a stream slice by slice (a slice = one chunk range, or one partition), each through
+ * `COPY (SELECT … WHERE <range constants>) TO STDOUT` in its own short read-only transaction.
+ * A checkpoint follows every slice, so STATE never runs ahead of an unfinished one, and a resumed
+ * sync re-reads at most the slices it was in. INCREMENTAL on the range column skips the slices that
+ * end before the bookmark (minus the lookback window) without touching them.
+ */
+export class ChunkReader implements TableReader {
+  constructor(private readonly settings: ChunkReaderSettings) {}
+
+  async *read(ctx: ReadContext): AsyncIterable<ReadBatch> {
+    const { plan, log } = ctx;
+    const source = await this.settings.source(ctx);
+    const concurrency = await this.settings.concurrency(ctx);
+    const key = plan.replicationKey;
+    const incremental = plan.method === 'INCREMENTAL';
+    const onRange = incremental && key === source.rangeColumn && source.rangeKind !== null;
+    const progressive = onRange && concurrency === 1;
+    let bookmark: StreamBookmark = { ...ctx.bookmark };
+    const saved = progressOf(bookmark);
+    const progress = new SliceProgress(saved);
+    const filterValue = incremental ? (progressive ? bookmark.replication_key_value : saved.filter_value ?? bookmark.replication_key_value) : undefined;
+    let maxValue = progressive ? undefined : saved.max_value;
+    const threshold = onRange && filterValue !== undefined && filterValue !== null ? await this.thresholdOrd(ctx, filterValue, source) : null;
+    const rowFilter = incremental && filterValue !== undefined && filterValue !== null ? this.rowFilter(ctx, key!, filterValue, onRange) : undefined;
+
+    const wanted = (s: Slice): boolean => !progress.isDone(s) && (threshold === null || s.upperOrd === null || s.upperOrd > threshold);
+    const snapshot = (): StreamBookmark => {
+      const chunks = progress.toJSON(progressive || !incremental ? {} : { filter_value: filterValue, max_value: maxValue });
+      return { ...bookmark, chunks };
+    };
+    const read = new Set<string>();
+    let all = sortSlices(await source.list(true));
+    const skippedByPrune = all.filter((s) => !progress.isDone(s) && !wanted(s)).length;
+    if (skippedByPrune > 0) log.info(`${plan.tapStreamId}: ${skippedByPrune} chunk(s) end before the bookmark${this.settings.lookback ? ' and lookback' : ''}: not read`);
+
+    for (let round = 0; ; round++) {
+      const todo = all.filter((s) => wanted(s) && !read.has(s.key));
+      if (todo.length === 0) break;
+      if (round > 0) log.info(`${plan.tapStreamId}: ${todo.length} chunk(s) appeared during the sync: reading them`);
+      todo.forEach((s) => read.add(s.key));
+      const total = todo.length;
+      const jobs = todo.map((slice) => () => this.readSlice(ctx, slice, source, rowFilter, incremental ? key : undefined, total));
+      for await (const item of mergeConcurrent(jobs, concurrency)) {
+        if (item.batch) {
+          const last = item.batch.last?.[0];
+          if (incremental && last !== undefined && last !== 'null') {
+            const value = bookmarkValue(last);
+            if (progressive) {
+              const current = bookmark.replication_key_value;
+              if (current === undefined || current === null || compareKeyValues(value, current) >= 0) bookmark = { ...bookmark, replication_key: key, replication_key_value: value };
+            } else if (maxValue === undefined || maxValue === null || compareKeyValues(value, maxValue) > 0) {
+              maxValue = value;
+            }
+          }
+          yield { ...item.batch, bookmark: snapshot() };
+        }
+        if (item.done) {
+          progress.complete(item.slice, all);
+          yield { bytes: Buffer.alloc(0), rows: 0, bookmark: snapshot(), checkpoint: true };
+        }
+      }
+      // backfill or inserts may have created chunks for ranges not read yet: look again before finishing
+      all = sortSlices(await source.list(true));
+    }
+    if (incremental && !progressive) {
+      const best = maxValue !== undefined && maxValue !== null && (filterValue === undefined || filterValue === null || compareKeyValues(maxValue, filterValue) > 0) ? maxValue : filterValue;
+      bookmark = { ...bookmark, replication_key: key };
+      if (best !== undefined && best !== null) bookmark.replication_key_value = best;
+    }
+    delete bookmark.chunks;
+    if (incremental) yield { bytes: Buffer.alloc(0), rows: 0, bookmark, checkpoint: true };
+  }
+
+  private async *readSlice(ctx: ReadContext, slice: Slice, source: SliceSource, rowFilter: string | undefined, orderBy: string | undefined, total: number): AsyncGenerator<Item> {
+    const { plan, log } = ctx;
+    const id = slice.chunks.join(',') || slice.key;
+    const info = { id, compressed: slice.compressed, partial: slice.partial, chunks: slice.chunks, key: slice.key };
+    const skip = this.settings.skip?.(slice);
+    const now = (await source.list()).find((s) => s.key === slice.key);
+    const gone = slice.chunks.filter((c) => !now?.chunks.includes(c));
+    if (gone.length > 0) {
+      log.warn(`${plan.tapStreamId}: chunk ${gone.join(', ')} was dropped since discovery (retention or a merge): its rows are no longer in the database`);
+    }
+    if (!now) {
+      await ctx.partitions.end({ partition: info, total, rows: 0, durationMs: 0, status: 'skipped', reason: 'dropped' });
+      yield { slice, done: true };
+      return;
+    }
+    if (skip) {
+      log.warn(`${plan.tapStreamId}: chunk ${id} skipped: ${skip}`);
+      await ctx.partitions.end({ partition: info, total, rows: 0, durationMs: 0, status: 'skipped', reason: skip });
+      yield { slice, done: true };
+      return;
+    }
+    await ctx.partitions.start({ partition: info, total });
+    const started = Date.now();
+    let rows = 0;
+    const where = [slice.where, rowFilter].filter((w): w is string => !!w).join(' AND ') || undefined;
+    const select = ctx.copy.selectSql(plan, { where, from: slice.from, orderBy: orderBy ? [orderBy] : undefined });
+    log.debug(`${plan.tapStreamId}: chunk ${id}: ${select}`);
+    const client = await ctx.pool.acquire();
+    let ok = false;
+    try {
+      await begin(client);
+      for await (const batch of ctx.copy.run(client, plan, select, { track: orderBy ? [orderBy] : [] })) {
+        rows += batch.rows;
+        yield { slice, batch };
+      }
+      await client.query('COMMIT');
+      ok = true;
+    } catch (err) {
+      await ctx.partitions.end({ partition: info, total, rows, durationMs: Date.now() - started, status: 'failed', reason: (err as Error).message });
+      throw translateQueryError(err, `reading chunk ${id} of ${plan.tapStreamId}`);
+    } finally {
+      ctx.pool.release(client, !ok);
+    }
+    if (rows === 0 && !(await source.list(true)).some((s) => s.key === slice.key)) {
+      // the chunk went away between the check above and the read: say so, never skip silently
+      log.warn(`${plan.tapStreamId}: chunk ${id} was dropped during its read (retention or a merge): its range held no rows to read`);
+    }
+    await ctx.partitions.end({ partition: info, total, rows, durationMs: Date.now() - started, status: 'succeeded' });
+    yield { slice, done: true };
+  }
+
+  /** `key >= bookmark - lookback`, as constants the planner can use for chunk exclusion. */
+  private rowFilter(ctx: ReadContext, key: string, value: unknown, onRange: boolean): string {
+    const col = ctx.plan.columns.find((c) => c.name === key)!;
+    const lookback = this.settings.lookback;
+    let bound = typedLiteral(value, col.type.sqlType);
+    if (onRange && lookback) {
+      bound = /^-?\d+$/.test(lookback) && !isTimeType(col.type.typname)
+        ? `(${bound} - ${BigInt(lookback).toString()})`
+        : `(${bound} - ${typedLiteral(lookback, 'interval')})::${col.type.sqlType}`;
+    }
+    return `${quoteIdent(key)} >= ${bound}`;
+  }
+
+  /** The ord below which slices hold no rows for this run: bookmark - lookback. */
+  private async thresholdOrd(ctx: ReadContext, value: unknown, source: SliceSource): Promise<bigint | null> {
+    const ord = valueOrd(value);
+    if (ord === null) return null;
+    const lookback = this.settings.lookback;
+    if (!lookback) return ord;
+    if (source.rangeKind === 'integer') return ord - BigInt(lookback);
+    const micros = await ctx.pool.use(async (c) => {
+      const { rows } = await c.query<{ us: string }>(`SELECT (extract(epoch FROM $1::interval) * 1000000)::int8::text AS us`, [lookback]);
+      return BigInt(rows[0]!.us);
+    });
+    return ord - micros;
+  }
+}
+
+function isTimeType(typname: string): boolean {
+  return typname === 'timestamptz' || typname === 'timestamp' || typname === 'date';
+}
+
+/** Each slice in its own short read-only transaction: one consistent view of the slice, locks held briefly. */
+async function begin(client: pg.ClientBase): Promise<void> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+}

@@ -1,0 +1,132 @@
+import type pg from 'pg';
+import { quoteIdent, quoteLiteral } from '../../core/postgres/sql.js';
+import { listChunks, type HypertableInfo } from './timescale-catalog.js';
+
+/**
+ * A slice is what the chunk reader reads in one go: one time range of a hypertable (every chunk of
+ * that range, whatever the space partition) or one partition of a native partitioned table. Slices
+ * are keyed by their range, not by chunk name: names change when chunks are merged, split or
+ * recompressed, ranges do not.
+ */
+export interface Slice {
+  /** stable identity: `lowerOrd:upperOrd`, or the partition's name when it has no range */
+  readonly key: string;
+  /** range bounds as comparable integers (µs since the epoch for time ranges); null when unbounded or unknown */
+  readonly lowerOrd: bigint | null;
+  readonly upperOrd: bigint | null;
+  /** SQL condition that selects the slice's rows (constants, so the planner excludes other chunks), if any */
+  readonly where?: string;
+  /** the relation to read instead of the stream's table (a native partition), already quoted */
+  readonly from?: string;
+  /** chunk or partition names in this slice, for logs and metrics */
+  readonly chunks: readonly string[];
+  readonly compressed: boolean;
+  readonly partial: boolean;
+}
+
+/** `"ts" >= <lower> AND "ts" < <upper>` with the bound literals cast to the column's type. */
+function rangeWhere(column: string, type: string, lower: string | null, upper: string | null, integer: boolean): string | undefined {
+  const lit = (v: string): string => {
+    if (integer) return `${BigInt(v).toString()}::${type}`;
+    // bounds come as timestamptz text in UTC; a timestamp (no time zone) column compares in UTC
+    if (type === 'timestamp without time zone') return `(${quoteLiteral(v)}::timestamptz AT TIME ZONE 'UTC')`;
+    return `${quoteLiteral(v)}::timestamptz::${type}`;
+  };
+  const parts: string[] = [];
+  if (lower !== null) parts.push(`${quoteIdent(column)} >= ${lit(lower)}`);
+  if (upper !== null) parts.push(`${quoteIdent(column)} < ${lit(upper)}`);
+  return parts.length > 0 ? parts.join(' AND ') : undefined;
+}
+
+const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
+
+/** The time slices of a hypertable: chunks grouped by their primary-dimension range, in range order. */
+export async function hypertableSlices(client: pg.ClientBase, ht: HypertableInfo): Promise<Slice[]> {
+  const rows = await listChunks(client, ht.schema, ht.name);
+  const integer = INTEGER_TYPES.has(ht.timeType);
+  const byKey = new Map<string, { rows: typeof rows }>();
+  for (const r of rows) {
+    const key = `${r.lowerOrd ?? ''}:${r.upperOrd ?? ''}`;
+    const group = byKey.get(key) ?? { rows: [] };
+    group.rows.push(r);
+    byKey.set(key, group);
+  }
+  return [...byKey.entries()].map(([key, { rows: group }]) => {
+    const first = group[0]!;
+    return {
+      key,
+      lowerOrd: first.lowerOrd === null ? null : BigInt(first.lowerOrd),
+      upperOrd: first.upperOrd === null ? null : BigInt(first.upperOrd),
+      where: rangeWhere(ht.timeColumn, ht.timeType, first.lower, first.upper, integer),
+      chunks: group.map((r) => r.chunk),
+      compressed: group.some((r) => r.compressed),
+      partial: group.some((r) => r.partial),
+    };
+  });
+}
+
+export interface PartitionKeyInfo {
+  readonly column: string | null;
+  readonly typname: string | null;
+}
+
+/**
+ * The leaf partitions of a native partitioned table (any depth), each read through its own relation.
+ * Single-column RANGE bounds on a time or integer key become ords, so incremental runs can skip them.
+ */
+export async function nativePartitionSlices(client: pg.ClientBase, relOid: number): Promise<{ key: PartitionKeyInfo; slices: Slice[] }> {
+  const { rows } = await client.query(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name, pg_get_expr(c.relpartbound, c.oid) AS bound,
+            (SELECT a.attname FROM pg_catalog.pg_partitioned_table p JOIN pg_catalog.pg_attribute a
+                ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
+              WHERE p.partrelid = t.parentrelid AND p.partstrat = 'r' AND p.partnatts = 1) AS key_column,
+            (SELECT ty.typname FROM pg_catalog.pg_partitioned_table p JOIN pg_catalog.pg_attribute a
+                ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0] JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+              WHERE p.partrelid = t.parentrelid AND p.partstrat = 'r' AND p.partnatts = 1) AS key_type
+       FROM pg_partition_tree($1::regclass) t
+       JOIN pg_catalog.pg_class c ON c.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE t.isleaf`,
+    [relOid],
+  );
+  const slices = rows.map((r): Slice => {
+    const [lower, upper] = parseRangeBound(r.bound as string, r.key_type as string | null);
+    return {
+      key: r.name,
+      lowerOrd: lower,
+      upperOrd: upper,
+      from: r.name,
+      chunks: [r.name],
+      compressed: false,
+      partial: false,
+    };
+  });
+  slices.sort((a, b) => cmpOrd(a.lowerOrd, b.lowerOrd) || a.key.localeCompare(b.key));
+  const first = rows[0];
+  return { key: { column: first?.key_column ?? null, typname: first?.key_type ?? null }, slices };
+}
+
+/** `FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')` -> ords (µs for times and dates, integers as they are). */
+export function parseRangeBound(bound: string, typname: string | null): [bigint | null, bigint | null] {
+  const m = /^FOR VALUES FROM \((.+)\) TO \((.+)\)$/.exec(bound);
+  if (!m || !typname) return [null, null];
+  return [boundOrd(m[1]!, typname), boundOrd(m[2]!, typname)];
+}
+
+function boundOrd(text: string, typname: string): bigint | null {
+  if (text === 'MINVALUE' || text === 'MAXVALUE') return null;
+  const value = text.replace(/^'(.*)'$/, '$1');
+  if (['int2', 'int4', 'int8'].includes(typname)) return /^-?\d+$/.test(value) ? BigInt(value) : null;
+  if (['timestamptz', 'timestamp', 'date'].includes(typname)) {
+    const iso = value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00');
+    const ms = Date.parse(typname === 'timestamptz' || /[zZ]|[+-]\d\d:\d\d$/.test(iso) ? iso : iso + (iso.length === 10 ? 'T00:00:00Z' : 'Z'));
+    return Number.isNaN(ms) ? null : BigInt(ms) * 1000n;
+  }
+  return null;
+}
+
+export function cmpOrd(a: bigint | null, b: bigint | null): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  return a < b ? -1 : 1;
+}

@@ -1,0 +1,132 @@
+import type pg from 'pg';
+
+/**
+ * Every query of TimescaleDB's catalog, in one place, each labelled with the versions it serves.
+ * The information views (timescaledb_information.*) are the public, permission-friendly surface;
+ * `_timescaledb_catalog` is read only where the views say nothing (chunk status bits).
+ */
+export interface ExtensionInfo {
+  readonly version: string;
+  /** 'timescale' (community: compression readable) or 'apache' (no compression) */
+  readonly license: string;
+  /** PGlite: one connection at a time */
+  readonly embedded: boolean;
+}
+
+/** Installed extension, license and engine. All versions. */
+export async function extensionInfo(client: pg.ClientBase): Promise<ExtensionInfo | undefined> {
+  const { rows } = await client.query<{ version: string; engine: string }>(
+    `SELECT e.extversion AS version, version() AS engine FROM pg_catalog.pg_extension e WHERE e.extname = 'timescaledb'`,
+  );
+  if (rows.length === 0) return undefined;
+  const license = await client
+    .query<{ license: string }>(`SELECT current_setting('timescaledb.license', true) AS license`)
+    .then((r) => r.rows[0]?.license ?? 'timescale');
+  return { version: rows[0]!.version, license, embedded: /emscripten/i.test(rows[0]!.engine) };
+}
+
+export interface HypertableInfo {
+  readonly schema: string;
+  readonly name: string;
+  readonly timeColumn: string;
+  readonly timeType: string;
+  /** '1 day' for time dimensions, the integer for integer ones */
+  readonly chunkInterval: string | null;
+  readonly numChunks: number;
+  readonly spaceDimensions: { column: string; partitions: number | null }[];
+  readonly compressionEnabled: boolean;
+}
+
+/** Hypertables the user can see, with their dimensions. timescaledb_information views: 2.0+. */
+export async function listHypertables(client: pg.ClientBase): Promise<HypertableInfo[]> {
+  const { rows } = await client.query(
+    `SELECT h.hypertable_schema AS schema, h.hypertable_name AS name, h.num_chunks, h.compression_enabled,
+            d.column_name AS time_column, d.column_type::text AS time_type,
+            coalesce(d.time_interval::text, d.integer_interval::text) AS chunk_interval,
+            (SELECT coalesce(json_agg(json_build_object('column', s.column_name, 'partitions', s.num_partitions)
+                                      ORDER BY s.dimension_number), '[]'::json)
+               FROM timescaledb_information.dimensions s
+              WHERE s.hypertable_schema = h.hypertable_schema AND s.hypertable_name = h.hypertable_name
+                AND s.dimension_number > 1) AS space
+       FROM timescaledb_information.hypertables h
+       JOIN timescaledb_information.dimensions d
+         ON d.hypertable_schema = h.hypertable_schema AND d.hypertable_name = h.hypertable_name AND d.dimension_number = 1`,
+  );
+  return rows.map((r) => ({
+    schema: r.schema,
+    name: r.name,
+    timeColumn: r.time_column,
+    timeType: r.time_type,
+    chunkInterval: r.chunk_interval,
+    numChunks: Number(r.num_chunks),
+    spaceDimensions: r.space,
+    compressionEnabled: r.compression_enabled === true,
+  }));
+}
+
+/**
+ * Relations that are TimescaleDB internals, never streams: chunks (wherever their schema), compressed
+ * chunks, internal hypertables (compression, continuous aggregate materialization), and every
+ * inheritance child of a hypertable. `_timescaledb_catalog` is readable by PUBLIC in 2.x.
+ */
+export async function listInternalRelations(client: pg.ClientBase): Promise<Set<string>> {
+  const { rows } = await client.query<{ schema: string; name: string }>(
+    `SELECT c.schema_name AS schema, c.table_name AS name FROM _timescaledb_catalog.chunk c
+     UNION
+     SELECT h.schema_name, h.table_name FROM _timescaledb_catalog.hypertable h
+      WHERE h.compression_state = 2
+         OR EXISTS (SELECT 1 FROM _timescaledb_catalog.continuous_agg a WHERE a.mat_hypertable_id = h.id)
+     UNION
+     SELECT cn.nspname, cc.relname FROM pg_catalog.pg_inherits i
+       JOIN pg_catalog.pg_class cc ON cc.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
+       JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+       JOIN _timescaledb_catalog.hypertable h ON h.schema_name = pn.nspname AND h.table_name = pc.relname`,
+  );
+  return new Set(rows.map((r) => `${r.schema}\u0000${r.name}`));
+}
+
+/** Schemas that hold only TimescaleDB internals. */
+export const INTERNAL_SCHEMAS = new Set([
+  '_timescaledb_internal', '_timescaledb_catalog', '_timescaledb_config', '_timescaledb_cache',
+  '_timescaledb_functions', '_timescaledb_debug', 'timescaledb_information', 'timescaledb_experimental', 'timescaledb_osm',
+]);
+
+export interface ChunkRow {
+  readonly chunk: string;
+  /** range bounds as text in the session's UTC (time) or integers (integer dimensions) */
+  readonly lower: string | null;
+  readonly upper: string | null;
+  /** range bounds in microseconds since the epoch (time) or the integers themselves */
+  readonly lowerOrd: string | null;
+  readonly upperOrd: string | null;
+  readonly compressed: boolean;
+  /** _timescaledb_catalog.chunk.status bit 8 (2.10+): rows inserted after compression */
+  readonly partial: boolean;
+}
+
+/** The chunks of one hypertable with their primary-dimension ranges. timescaledb_information.chunks: 2.0+. */
+export async function listChunks(client: pg.ClientBase, schema: string, table: string): Promise<ChunkRow[]> {
+  const { rows } = await client.query(
+    `SELECT format('%I.%I', c.chunk_schema, c.chunk_name) AS chunk,
+            coalesce(c.range_start::text, c.range_start_integer::text) AS lower,
+            coalesce(c.range_end::text, c.range_end_integer::text) AS upper,
+            coalesce((extract(epoch FROM c.range_start) * 1000000)::int8, c.range_start_integer)::text AS lower_ord,
+            coalesce((extract(epoch FROM c.range_end) * 1000000)::int8, c.range_end_integer)::text AS upper_ord,
+            coalesce(c.is_compressed, false) AS compressed,
+            coalesce((SELECT (k.status & 8) <> 0 FROM _timescaledb_catalog.chunk k
+                       WHERE k.schema_name = c.chunk_schema AND k.table_name = c.chunk_name), false) AS partial
+       FROM timescaledb_information.chunks c
+      WHERE c.hypertable_schema = $1 AND c.hypertable_name = $2
+      ORDER BY lower_ord NULLS FIRST, chunk`,
+    [schema, table],
+  );
+  return rows.map((r) => ({
+    chunk: r.chunk,
+    lower: r.lower,
+    upper: r.upper,
+    lowerOrd: r.lower_ord,
+    upperOrd: r.upper_ord,
+    compressed: r.compressed,
+    partial: r.partial,
+  }));
+}

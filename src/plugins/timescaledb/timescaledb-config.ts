@@ -1,0 +1,51 @@
+import type { JsonSchema } from '../../core/config/config-schema.js';
+import { ConfigurationError } from '../../core/errors.js';
+
+/** The TimescaleDB plugin's settings (top-level config keys; the seed's names are kept). */
+export const timescaledbConfigSchema: Record<string, JsonSchema> = {
+  timescaledb_support: {
+    type: ['string', 'boolean'],
+    enum: ['auto', 'true', 'false', true, false],
+    default: 'auto',
+    description: "TimescaleDB support: 'auto' when the extension is installed, true (an error without it), false (hypertables read as plain tables).",
+  },
+  timescaledb_chunk_discovery_interval_minutes: {
+    type: 'number',
+    minimum: 0,
+    description: 'How long a hypertable’s chunk list is cached during a sync before it is looked up again (alias chunk_discovery_interval_minutes).',
+    default: 5,
+  },
+  chunk_discovery_interval_minutes: { type: 'number', minimum: 0, description: 'Alias of timescaledb_chunk_discovery_interval_minutes.' },
+  timescaledb_max_concurrent_chunks: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 10,
+    default: 1,
+    description: 'Chunks (or partitions) read at once, each on its own connection (alias max_concurrent_chunks).',
+  },
+  max_concurrent_chunks: { type: 'integer', minimum: 1, maximum: 10, description: 'Alias of timescaledb_max_concurrent_chunks.' },
+  late_arrival_lookback: {
+    type: 'string',
+    description: "INCREMENTAL on a hypertable's time column re-reads this window before the bookmark for late inserts (an interval like '2 hours'; an integer for integer time).",
+  },
+};
+
+export interface TimescaleSettings {
+  readonly support: 'auto' | 'true' | 'false';
+  readonly cacheMs: number;
+  readonly maxConcurrent: number;
+  readonly lookback?: string;
+}
+
+export function timescaleSettings(raw: Readonly<Record<string, unknown>>): TimescaleSettings {
+  const support = String(raw.timescaledb_support ?? 'auto') as TimescaleSettings['support'];
+  const minutes = (raw.chunk_discovery_interval_minutes ?? raw.timescaledb_chunk_discovery_interval_minutes ?? 5) as number;
+  const lookback = raw.late_arrival_lookback as string | undefined;
+  if (lookback !== undefined && lookback.trim() === '') throw new ConfigurationError('late_arrival_lookback is empty: give an interval like "2 hours", or leave it out');
+  return {
+    support,
+    cacheMs: minutes * 60_000,
+    maxConcurrent: (raw.max_concurrent_chunks ?? raw.timescaledb_max_concurrent_chunks ?? 1) as number,
+    lookback,
+  };
+}

@@ -1,0 +1,182 @@
+import type { DependencyContainer } from 'tsyringe';
+import { TOKENS } from '../../core/container.js';
+import { ConfigurationError, FatalSyncError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { ConnectionPool } from '../../core/postgres/connection-pool.js';
+import type { DiscoveryContext, PluginContext, TapPlugin } from '../../core/plugins/tap-plugin.js';
+import type { StreamPlan } from '../../core/readers/stream-plan.js';
+import type { Catalog } from '../../core/singer/catalog.js';
+import { setMetadata, streamMetadata } from '../../core/singer/catalog.js';
+import { ChunkReader, type SliceSource } from './chunk-reader.js';
+import { hypertableSlices, nativePartitionSlices, type Slice } from './partition-slices.js';
+import { timescaledbConfigSchema, timescaleSettings, type TimescaleSettings } from './timescaledb-config.js';
+import { extensionInfo, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
+import type pg from 'pg';
+
+/** What the plugin learned about the database, once per run. */
+interface Detected {
+  readonly extension?: ExtensionInfo;
+  readonly hypertables: Map<string, HypertableInfo>;
+}
+
+/** A service other plugins (compression) use to decide about slices. Registered under SLICE_POLICY. */
+export interface SlicePolicy {
+  /** a reason to skip this slice, or undefined to read it */
+  skip(slice: Slice): string | undefined;
+}
+export const SLICE_POLICY = Symbol.for('tap.timescaledb.SlicePolicy');
+
+const name = (schema: string, table: string): string => `${schema}\u0000${table}`;
+
+/**
+ * The TimescaleDB plugin: hypertables (and native partitioned tables) are read chunk by chunk by the
+ * ChunkReader; discovery hides chunks and internal schemas and describes each hypertable.
+ */
+export class TimescaleDbPlugin implements TapPlugin {
+  readonly name = 'timescaledb';
+  readonly configSchema = timescaledbConfigSchema;
+  readonly disabledNotice = 'hypertables are read by the default COPY reader (one query per table, no chunk pruning, no per-chunk resume)';
+  private settings!: TimescaleSettings;
+  private pool!: ConnectionPool;
+  private log!: Logger;
+  private container!: DependencyContainer;
+  private detected?: Promise<Detected>;
+  private clampWarned = false;
+  private license = 'timescale';
+
+  register(container: DependencyContainer, ctx: PluginContext): void {
+    this.settings = timescaleSettings(ctx.config.raw);
+    this.pool = container.resolve(TOKENS.Pool);
+    this.log = ctx.log;
+    this.container = container;
+    const reader = new ChunkReader({
+      source: (rc) => this.sliceSource(rc.plan),
+      concurrency: (rc) => this.concurrency(rc.plan),
+      lookback: this.settings.lookback,
+      skip: (slice) => this.checkSlice(slice),
+    });
+    ctx.readers.register({ name: 'timescaledb-chunks', precedence: 100, claims: (plan) => this.claims(plan), reader });
+  }
+
+  async enrichCatalog(catalog: Catalog, ctx: DiscoveryContext): Promise<void> {
+    const detected = await this.detect(ctx.client);
+    if (!detected.extension) return;
+    let internal: Set<string>;
+    try {
+      internal = await listInternalRelations(ctx.client);
+    } catch (err) {
+      this.log.warn(`cannot read TimescaleDB's catalog (${(err as Error).message}); hiding internal schemas by name only`);
+      internal = new Set();
+    }
+    catalog.streams = catalog.streams.filter((s) => {
+      const schema = String(streamMetadata(s)['schema-name'] ?? '');
+      return !INTERNAL_SCHEMAS.has(schema) && !internal.has(name(schema, s.table_name));
+    });
+    for (const entry of catalog.streams) {
+      const ht = detected.hypertables.get(name(String(streamMetadata(entry)['schema-name']), entry.table_name));
+      if (!ht) continue;
+      const md = streamMetadata(entry);
+      const keys = ((md['valid-replication-keys'] as string[] | undefined) ?? []).filter((k) => k !== ht.timeColumn);
+      setMetadata(entry, [], {
+        'valid-replication-keys': [ht.timeColumn, ...keys],
+        'timescaledb.hypertable': true,
+        'timescaledb.time-column': ht.timeColumn,
+        'timescaledb.time-column-type': ht.timeType,
+        'timescaledb.chunk-interval': ht.chunkInterval,
+        'timescaledb.num-chunks': ht.numChunks,
+        'timescaledb.space-dimensions': ht.spaceDimensions,
+        'timescaledb.compression-enabled': ht.compressionEnabled,
+      });
+    }
+  }
+
+  /** A compressed slice on the Apache-only build cannot be read (an error since 2.26.4, missing rows before): stop, never emit part of it. */
+  private checkSlice(slice: Slice): string | undefined {
+    const skip = this.policy()?.skip(slice);
+    if (skip) return skip;
+    if (slice.compressed && this.license === 'apache') {
+      throw new FatalSyncError(
+        `chunk ${slice.chunks.join(',')} is compressed, and the Apache-only build of TimescaleDB cannot read compressed data: use the community build, decompress the chunk, or set compressed_chunks to skip`,
+      );
+    }
+    return undefined;
+  }
+
+  private policy(): SlicePolicy | undefined {
+    return this.container.isRegistered(SLICE_POLICY, true) ? this.container.resolve<SlicePolicy>(SLICE_POLICY) : undefined;
+  }
+
+  private async claims(plan: StreamPlan): Promise<boolean> {
+    if (plan.relation.relkind === 'p') return true;
+    const detected = await this.pool.use((c) => this.detect(c));
+    return detected.hypertables.has(name(plan.relation.schema, plan.relation.name));
+  }
+
+  /** Finds the extension and the hypertables once; `timescaledb_support: true` without the extension is a config error. */
+  private detect(client: pg.ClientBase): Promise<Detected> {
+    this.detected ??= (async (): Promise<Detected> => {
+      if (this.settings.support === 'false') return { hypertables: new Map() };
+      const extension = await extensionInfo(client);
+      if (!extension) {
+        if (this.settings.support === 'true') {
+          throw new ConfigurationError('timescaledb_support is true but the database has no timescaledb extension: set it to "auto" or install the extension');
+        }
+        return { hypertables: new Map() };
+      }
+      this.license = extension.license;
+      this.log.info(`TimescaleDB ${extension.version} (${extension.license} license)${extension.embedded ? ' on the embedded engine' : ''}`);
+      try {
+        const list = await listHypertables(client);
+        return { extension, hypertables: new Map(list.map((h) => [name(h.schema, h.name), h])) };
+      } catch (err) {
+        this.log.warn(`cannot list hypertables (${(err as Error).message}): hypertables are read by the default reader`);
+        return { extension, hypertables: new Map() };
+      }
+    })();
+    return this.detected;
+  }
+
+  private async concurrency(plan: StreamPlan): Promise<number> {
+    const wanted = this.settings.maxConcurrent;
+    if (wanted <= 1) return 1;
+    const detected = await this.pool.use((c) => this.detect(c));
+    if (detected.extension?.embedded) {
+      if (!this.clampWarned) this.log.warn(`max_concurrent_chunks ${wanted} clamped to 1: the embedded engine takes one connection at a time`);
+      this.clampWarned = true;
+      return 1;
+    }
+    this.pool.ensureCapacity(wanted + 1);
+    this.log.info(`${plan.tapStreamId}: reading up to ${wanted} chunks at once`);
+    return wanted;
+  }
+
+  private async sliceSource(plan: StreamPlan): Promise<SliceSource> {
+    const detected = await this.pool.use((c) => this.detect(c));
+    const ht = detected.hypertables.get(name(plan.relation.schema, plan.relation.name));
+    if (ht) {
+      const kind = ['smallint', 'integer', 'bigint'].includes(ht.timeType) ? 'integer' : 'time';
+      return this.cached(ht.timeColumn, kind, () => this.pool.use((c) => hypertableSlices(c, ht)));
+    }
+    const first = await this.pool.use((c) => nativePartitionSlices(c, plan.relation.oid));
+    const t = first.key.typname;
+    const kind = t === null ? null : ['int2', 'int4', 'int8'].includes(t) ? 'integer' : ['timestamptz', 'timestamp', 'date'].includes(t) ? 'time' : null;
+    return this.cached(kind ? first.key.column : null, kind, async () => (await this.pool.use((c) => nativePartitionSlices(c, plan.relation.oid))).slices);
+  }
+
+  private cached(rangeColumn: string | null, rangeKind: SliceSource['rangeKind'], load: () => Promise<Slice[]>): SliceSource {
+    let at = 0;
+    let value: Promise<Slice[]> | undefined;
+    const ttl = this.settings.cacheMs;
+    return {
+      rangeColumn,
+      rangeKind,
+      list: (fresh = false) => {
+        if (fresh || !value || Date.now() - at >= ttl) {
+          at = Date.now();
+          value = load();
+        }
+        return value;
+      },
+    };
+  }
+}

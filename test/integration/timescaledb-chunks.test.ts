@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolve } from 'node:path';
+import { timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
+import { discover, lastState, records, runTap, runTapUntilKilled, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
+import { createIntegerHypertable, createMetricsHypertable, sourceNotes } from '../helpers/hypertable-fixtures.js';
+import { streamMetadata } from '../../src/core/singer/catalog.js';
+import type { Catalog } from '../../src/core/singer/catalog.js';
+
+const MID_SYNC_PLUGIN = resolve(__dirname, '../fixtures/mid-sync-plugin.mjs');
+const chunkReads = (stderr: string, stream: string) => stderr.split('\n').filter((l) => l.startsWith(`DEBUG ${stream}: chunk `)).length;
+
+describe('TimescaleDB hypertables read chunk by chunk (embedded TimescaleDB)', () => {
+  let db: TestDatabase;
+  let config: string;
+  let catalog: Catalog;
+
+  beforeAll(async () => {
+    db = await timescaleDatabase();
+    await createMetricsHypertable(db, 'metrics', 36); // 36 days x 2 space partitions = 72 chunks
+    await db.sql(`ALTER TABLE metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'device');
+                  SELECT compress_chunk(c) FROM show_chunks('metrics', older_than => '2024-01-06'::timestamptz) c;`);
+    await createIntegerHypertable(db, 'ticks', 1050);
+    await db.sql(`CREATE TABLE empty_ht (ts timestamptz NOT NULL, v int); SELECT create_hypertable('empty_ht', by_range('ts'));`);
+    await createMetricsHypertable(db, 'churn', 6);
+    await createMetricsHypertable(db, 'feed', 10);
+    config = tmpJson({ url: db.url, state_every_n_rows: 200, timescaledb_chunk_discovery_interval_minutes: 0 });
+    catalog = await discover(config);
+  });
+  afterAll(async () => db?.close());
+
+  it('lists hypertables as streams with their TimescaleDB metadata, and no chunk or internal table', async () => {
+    const ids = catalog.streams.map((s) => s.tap_stream_id).sort();
+    expect(ids).toEqual(['public-churn', 'public-empty_ht', 'public-feed', 'public-metrics', 'public-ticks']);
+    const md = streamMetadata(streamEntry(catalog, 'public-metrics'));
+    const [ht] = await db.sql(`SELECT num_chunks, compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'metrics'`);
+    expect(md).toMatchObject({
+      'timescaledb.hypertable': true,
+      'timescaledb.time-column': 'ts',
+      'timescaledb.time-column-type': 'timestamp with time zone',
+      'timescaledb.num-chunks': Number(ht!.num_chunks),
+      'timescaledb.space-dimensions': [{ column: 'device', partitions: 2 }],
+      'timescaledb.compression-enabled': ht!.compression_enabled,
+    });
+    expect(Number(ht!.num_chunks)).toBe(72);
+    expect((md['valid-replication-keys'] as string[])[0]).toBe('ts');
+  });
+
+  it('syncs a hypertable of 72 chunks (10 compressed), an integer-time one and an empty one with every row exactly once', async () => {
+    const cat = tmpJson(select(catalog, { 'public-metrics': {}, 'public-ticks': {}, 'public-empty_ht': {} }));
+    const run = await runTap(['--config', config, '--catalog', cat], { env: { TAP_LOG_LEVEL: 'debug' } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('public-metrics: FULL_TABLE with reader timescaledb-chunks');
+    expect(records(run.messages, 'public-metrics').map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'metrics'));
+    expect(records(run.messages, 'public-ticks').map((r) => r.v).sort()).toEqual(await sourceNotes(db, 'ticks', 'v'));
+    expect(records(run.messages, 'public-empty_ht')).toEqual([]);
+    // one read per time range (both space partitions of a day in one query), and STATE after each
+    expect(chunkReads(run.stderr, 'public-metrics')).toBe(36);
+    expect(chunkReads(run.stderr, 'public-ticks')).toBe(11);
+    const states = run.messages.filter((m) => m.type === 'STATE' && m.value.bookmarks['public-metrics']?.chunks);
+    expect(states.length).toBeGreaterThanOrEqual(36);
+  });
+
+  it('resumes an interrupted FULL_TABLE sync at the chunk it was in: no row missing, at most one chunk again', async () => {
+    const cat = tmpJson(select(catalog, { 'public-metrics': {} }));
+    let states = 0;
+    const first = await runTapUntilKilled(['--config', config, '--catalog', cat], (m) => m.type === 'STATE' && m.value.bookmarks['public-metrics']?.chunks?.done_before !== undefined && ++states === 12);
+    expect(first.killed).toBe(true);
+    const state = lastState(first.messages)!;
+    const version = state.bookmarks['public-metrics'].version;
+    const second = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(state)]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toContain('(resuming)');
+    const before = records(first.messages).map((r) => r.note);
+    const after = records(second.messages).map((r) => r.note);
+    const source = await sourceNotes(db, 'metrics');
+    expect([...new Set([...before, ...after])].sort()).toEqual(source);
+    const duplicates = before.length + after.length - source.length;
+    expect(duplicates).toBeLessThanOrEqual(4 * 24 * 2); // one day's slice: 4 devices x 24 hours, and the rows after the last STATE
+    // the same version goes on; ACTIVATE_VERSION only at the end of the resumed run
+    expect(second.messages.filter((m) => m.type === 'ACTIVATE_VERSION').map((m) => m.version)).toEqual([version]);
+  });
+
+  it('INCREMENTAL on the time column reads only the newest chunks on the next run', async () => {
+    const cat = tmpJson(select(catalog, { 'public-feed': { method: 'INCREMENTAL', key: 'ts' } }));
+    const first = await runTap(['--config', config, '--catalog', cat], { env: { TAP_LOG_LEVEL: 'debug' } });
+    expect(first.code, first.stderr).toBe(0);
+    expect(chunkReads(first.stderr, 'public-feed')).toBe(10);
+    const state = lastState(first.messages)!;
+    expect(state.bookmarks['public-feed'].replication_key_value).toBe('2024-01-10T23:00:00Z');
+    await db.sql(`INSERT INTO feed VALUES ('2024-01-10 23:30+00', 1, 0, 'new1'), ('2024-01-11 01:00+00', 2, 0, 'new2')`);
+    const second = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(state)], { env: { TAP_LOG_LEVEL: 'debug' } });
+    expect(second.code, second.stderr).toBe(0);
+    // the chunk holding the bookmark and the new day's chunk; the other 9 days are not touched
+    expect(chunkReads(second.stderr, 'public-feed')).toBe(2);
+    expect(second.stderr).toContain('9 chunk(s) end before the bookmark');
+    expect(records(second.messages).map((r) => r.note).sort()).toEqual(['new1', 'new2', 'r957', 'r958', 'r959', 'r960'].sort());
+    expect(lastState(second.messages)!.bookmarks['public-feed'].replication_key_value).toBe('2024-01-11T01:00:00Z');
+
+    // late data: a row two days back is missed without a lookback, picked up with one
+    await db.sql(`INSERT INTO feed VALUES ('2024-01-09 12:00+00', 3, 0, 'late')`);
+    const state2 = tmpJson(lastState(second.messages));
+    const noLookback = await runTap(['--config', config, '--catalog', cat, '--state', state2]);
+    expect(records(noLookback.messages).map((r) => r.note)).not.toContain('late');
+    const withLookback = await runTap(['--config', tmpJson({ url: db.url, late_arrival_lookback: '3 days' }), '--catalog', cat, '--state', state2], { env: { TAP_LOG_LEVEL: 'debug' } });
+    expect(withLookback.code, withLookback.stderr).toBe(0);
+    expect(records(withLookback.messages).map((r) => r.note)).toContain('late');
+    expect(chunkReads(withLookback.stderr, 'public-feed')).toBe(4);
+  });
+
+  it('skips a chunk dropped during the sync with a warning, and reads a chunk created during it', async () => {
+    const [victim] = await db.sql<{ c: string }>(
+      `SELECT format('%I.%I', chunk_schema, chunk_name) AS c FROM timescaledb_information.chunks WHERE hypertable_name = 'churn' ORDER BY range_start DESC LIMIT 1`,
+    );
+    const sql = `DROP TABLE ${victim!.c}; INSERT INTO churn VALUES ('2024-03-01 00:00+00', 1, 0, 'created-during-sync')`;
+    const cfg = tmpJson({ url: db.url, timescaledb_chunk_discovery_interval_minutes: 0, plugins: [{ module: MID_SYNC_PLUGIN, options: { stream: 'public-churn', afterPartitions: 1, sql } }] });
+    const notesBefore = await sourceNotes(db, 'churn');
+    const run = await runTap(['--config', cfg, '--catalog', tmpJson(select(catalog, { 'public-churn': {} }))]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('mid-sync plugin ran its SQL after 1 partitions');
+    expect(run.stderr).toMatch(new RegExp(`WARN public-churn: chunk .*${victim!.c.split('.')[1]}.* was dropped since discovery`));
+    expect(run.stderr).toContain('chunk(s) appeared during the sync');
+    const got = records(run.messages).map((r) => r.note).sort();
+    expect(got).toEqual(await sourceNotes(db, 'churn'));
+    expect(got).toContain('created-during-sync');
+    expect(got.length).toBeLessThan(notesBefore.length);
+  });
+
+  it('falls back to the default reader when the plugin is turned off, and says so', async () => {
+    const cfg = tmpJson({ url: db.url, disable_plugins: ['timescaledb'] });
+    const run = await runTap(['--config', cfg, '--catalog', tmpJson(select(catalog, { 'public-ticks': {} }))]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/WARN plugin timescaledb is turned off by disable_plugins: hypertables are read by the default COPY reader/);
+    expect(run.stderr).toContain('with reader copy-table');
+    expect(records(run.messages).map((r) => r.v).sort()).toEqual(await sourceNotes(db, 'ticks', 'v'));
+  });
+});
