@@ -1,7 +1,8 @@
 import type { TapPlugin } from '../core/plugins/tap-plugin.js';
+import { CompressionPlugin } from './compression/compression-plugin.js';
 import { TimescaleDbPlugin } from './timescaledb/timescaledb-plugin.js';
 
 /** The plugins that ship with the tap, in load order. Each can be turned off with `disable_plugins`. */
 export function builtinPlugins(): TapPlugin[] {
-  return [new TimescaleDbPlugin()];
+  return [new TimescaleDbPlugin(), new CompressionPlugin()];
 }

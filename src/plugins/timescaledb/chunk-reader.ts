@@ -26,6 +26,8 @@ export interface ChunkReaderSettings {
   readonly lookback?: string;
   /** lets the compression plugin skip compressed slices; returns a reason to skip, or undefined */
   skip?(slice: Slice): string | undefined;
+  /** waits for a permit to read this slice; the result releases it */
+  acquire?(slice: Slice): Promise<() => void>;
 }
 
 type Item = { slice: Slice; batch?: RecordBatch; done?: boolean };
@@ -131,9 +133,11 @@ export class ChunkReader implements TableReader {
     const where = [slice.where, rowFilter].filter((w): w is string => !!w).join(' AND ') || undefined;
     const select = ctx.copy.selectSql(plan, { where, from: slice.from, orderBy: orderBy ? [orderBy] : undefined });
     log.debug(`${plan.tapStreamId}: chunk ${id}: ${select}`);
-    const client = await ctx.pool.acquire();
+    const release = (await this.settings.acquire?.(slice)) ?? (() => undefined);
+    let client: pg.PoolClient | undefined;
     let ok = false;
     try {
+      client = await ctx.pool.acquire();
       await begin(client);
       for await (const batch of ctx.copy.run(client, plan, select, { track: orderBy ? [orderBy] : [] })) {
         rows += batch.rows;
@@ -145,7 +149,8 @@ export class ChunkReader implements TableReader {
       await ctx.partitions.end({ partition: info, total, rows, durationMs: Date.now() - started, status: 'failed', reason: (err as Error).message });
       throw translateQueryError(err, `reading chunk ${id} of ${plan.tapStreamId}`);
     } finally {
-      ctx.pool.release(client, !ok);
+      if (client) ctx.pool.release(client, !ok);
+      release();
     }
     if (rows === 0 && !(await source.list(true)).some((s) => s.key === slice.key)) {
       // the chunk went away between the check above and the read: say so, never skip silently

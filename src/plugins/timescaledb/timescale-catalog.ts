@@ -130,3 +130,58 @@ export async function listChunks(client: pg.ClientBase, schema: string, table: s
     partial: r.partial,
   }));
 }
+
+export interface CompressionSettings {
+  readonly segmentby: string | null;
+  readonly orderby: string | null;
+}
+
+/**
+ * segmentby/orderby of every hypertable with compression settings, by `schema\0table`.
+ * 2.18+: timescaledb_information.hypertable_columnstore_settings; 2.13–2.17: compression_settings.
+ */
+export async function compressionSettings(client: pg.ClientBase, version: string): Promise<Map<string, CompressionSettings>> {
+  const out = new Map<string, CompressionSettings>();
+  if (atLeast(version, 2, 18)) {
+    const { rows } = await client.query(
+      `SELECT n.nspname AS schema, c.relname AS name, s.segmentby, s.orderby
+         FROM timescaledb_information.hypertable_columnstore_settings s
+         JOIN pg_catalog.pg_class c ON c.oid = s.hypertable JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`,
+    );
+    for (const r of rows) out.set(`${r.schema}\u0000${r.name}`, { segmentby: r.segmentby, orderby: r.orderby });
+    return out;
+  }
+  const { rows } = await client.query(
+    `SELECT hypertable_schema AS schema, hypertable_name AS name,
+            string_agg(attname, ',' ORDER BY segmentby_column_index) FILTER (WHERE segmentby_column_index IS NOT NULL) AS segmentby,
+            string_agg(attname || CASE WHEN orderby_asc THEN '' ELSE ' DESC' END, ',' ORDER BY orderby_column_index)
+              FILTER (WHERE orderby_column_index IS NOT NULL) AS orderby
+       FROM timescaledb_information.compression_settings GROUP BY 1, 2`,
+  );
+  for (const r of rows) out.set(`${r.schema}\u0000${r.name}`, { segmentby: r.segmentby, orderby: r.orderby });
+  return out;
+}
+
+export interface CompressionStats {
+  readonly totalChunks: number;
+  readonly compressedChunks: number;
+  readonly beforeBytes: number | null;
+  readonly afterBytes: number | null;
+}
+
+/** hypertable_compression_stats(): 2.0+ (2.18 adds hypertable_columnstore_stats and keeps this name as an alias). */
+export async function compressionStats(client: pg.ClientBase, schema: string, table: string): Promise<CompressionStats> {
+  const { rows } = await client.query(
+    `SELECT total_chunks, number_compressed_chunks, before_compression_total_bytes AS before, after_compression_total_bytes AS after
+       FROM hypertable_compression_stats(format('%I.%I', $1::text, $2::text)::regclass)`,
+    [schema, table],
+  );
+  const r = rows[0] ?? {};
+  const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+  return { totalChunks: num(r.total_chunks) ?? 0, compressedChunks: num(r.number_compressed_chunks) ?? 0, beforeBytes: num(r.before), afterBytes: num(r.after) };
+}
+
+function atLeast(version: string, major: number, minor: number): boolean {
+  const [a, b] = version.split(/[.-]/).map((x) => Number.parseInt(x, 10));
+  return (a ?? 0) > major || ((a ?? 0) === major && (b ?? 0) >= minor);
+}

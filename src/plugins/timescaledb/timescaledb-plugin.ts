@@ -14,7 +14,7 @@ import { extensionInfo, INTERNAL_SCHEMAS, listHypertables, listInternalRelations
 import type pg from 'pg';
 
 /** What the plugin learned about the database, once per run. */
-interface Detected {
+export interface Detected {
   readonly extension?: ExtensionInfo;
   readonly hypertables: Map<string, HypertableInfo>;
 }
@@ -23,6 +23,8 @@ interface Detected {
 export interface SlicePolicy {
   /** a reason to skip this slice, or undefined to read it */
   skip(slice: Slice): string | undefined;
+  /** waits for a permit to read this slice (a separate bound for compressed chunks); call the result when done */
+  acquire?(slice: Slice): Promise<() => void>;
 }
 export const SLICE_POLICY = Symbol.for('tap.timescaledb.SlicePolicy');
 
@@ -54,6 +56,7 @@ export class TimescaleDbPlugin implements TapPlugin {
       concurrency: (rc) => this.concurrency(rc.plan),
       lookback: this.settings.lookback,
       skip: (slice) => this.checkSlice(slice),
+      acquire: (slice) => this.policy()?.acquire?.(slice) ?? Promise.resolve(() => undefined),
     });
     ctx.readers.register({ name: 'timescaledb-chunks', precedence: 100, claims: (plan) => this.claims(plan), reader });
   }
@@ -113,7 +116,7 @@ export class TimescaleDbPlugin implements TapPlugin {
   }
 
   /** Finds the extension and the hypertables once; `timescaledb_support: true` without the extension is a config error. */
-  private detect(client: pg.ClientBase): Promise<Detected> {
+  detect(client: pg.ClientBase): Promise<Detected> {
     this.detected ??= (async (): Promise<Detected> => {
       if (this.settings.support === 'false') return { hypertables: new Map() };
       const extension = await extensionInfo(client);

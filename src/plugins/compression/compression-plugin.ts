@@ -1,0 +1,98 @@
+import type { DependencyContainer } from 'tsyringe';
+import type { Logger } from '../../core/logger.js';
+import type { DiscoveryContext, PartitionEndEvent, PluginContext, TapPlugin } from '../../core/plugins/tap-plugin.js';
+import type { Catalog } from '../../core/singer/catalog.js';
+import { setMetadata, streamMetadata } from '../../core/singer/catalog.js';
+import type { Slice } from '../timescaledb/partition-slices.js';
+import { SLICE_POLICY, type SlicePolicy } from '../timescaledb/timescaledb-plugin.js';
+import { compressionSettings, compressionStats, extensionInfo } from '../timescaledb/timescale-catalog.js';
+import { Semaphore } from './semaphore.js';
+
+type Kind = 'uncompressed' | 'compressed' | 'partially_compressed';
+const kindOf = (p: { compressed?: boolean; partial?: unknown }): Kind =>
+  p.partial === true ? 'partially_compressed' : p.compressed ? 'compressed' : 'uncompressed';
+
+/**
+ * Compressed chunks: where most of a TimescaleDB database's history lives. Reading a range through
+ * the hypertable decompresses transparently (COPY of a compressed chunk itself would return nothing),
+ * so the chunk reader already reads every kind in full; this plugin adds the policy around it:
+ * `compressed_chunks: skip`, a separate concurrency bound, catalog metadata and a per-sync report.
+ */
+export class CompressionPlugin implements TapPlugin {
+  readonly name = 'compression';
+  readonly configSchema = {
+    compressed_chunks: {
+      type: 'string',
+      enum: ['read', 'skip'],
+      default: 'read',
+      description: "Compressed chunks: 'read' (decompressed by the server as they are read) or 'skip' (with a warning per chunk).",
+    },
+    compressed_max_concurrent_chunks: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10,
+      default: 1,
+      description: 'Compressed chunks read at once (decompression is costly on the server), within max_concurrent_chunks.',
+    },
+  };
+  readonly disabledNotice = 'compressed chunks are still read in full, without compression metadata, the skip option or the report';
+  private log!: Logger;
+  private readonly report = new Map<Kind, { chunks: number; rows: number; ms: number }>();
+  private skipped = 0;
+
+  register(container: DependencyContainer, ctx: PluginContext): void {
+    this.log = ctx.log;
+    const mode = ctx.config.raw.compressed_chunks ?? 'read';
+    const gate = new Semaphore((ctx.config.raw.compressed_max_concurrent_chunks as number | undefined) ?? 1);
+    const policy: SlicePolicy = {
+      skip: (slice: Slice) => (mode === 'skip' && slice.compressed ? `compressed (compressed_chunks: skip)` : undefined),
+      acquire: (slice: Slice) => (slice.compressed ? gate.acquire() : Promise.resolve(() => undefined)),
+    };
+    container.register(SLICE_POLICY, { useValue: policy });
+  }
+
+  async enrichCatalog(catalog: Catalog, ctx: DiscoveryContext): Promise<void> {
+    const ext = await extensionInfo(ctx.client);
+    if (!ext) return;
+    const settings = await compressionSettings(ctx.client, ext.version);
+    for (const entry of catalog.streams) {
+      const md = streamMetadata(entry);
+      if (md['timescaledb.compression-enabled'] !== true) continue;
+      const schema = String(md['schema-name']);
+      const stats = await compressionStats(ctx.client, schema, entry.table_name);
+      const s = settings.get(`${schema}\u0000${entry.table_name}`);
+      setMetadata(entry, [], {
+        'timescaledb.compression.segmentby': s?.segmentby ?? null,
+        'timescaledb.compression.orderby': s?.orderby ?? null,
+        'timescaledb.compression.compressed-chunks': stats.compressedChunks,
+        'timescaledb.compression.before-bytes': stats.beforeBytes,
+        'timescaledb.compression.after-bytes': stats.afterBytes,
+      });
+    }
+  }
+
+  onPartitionEnd(event: PartitionEndEvent): void {
+    if (event.status === 'skipped') {
+      if (event.partition.compressed) this.skipped++;
+      return;
+    }
+    const kind = kindOf(event.partition);
+    const r = this.report.get(kind) ?? { chunks: 0, rows: 0, ms: 0 };
+    r.chunks++;
+    r.rows += event.rows;
+    r.ms += event.durationMs;
+    this.report.set(kind, r);
+  }
+
+  onSyncEnd(): void {
+    if (this.report.size === 0 && this.skipped === 0) return;
+    const parts = (['uncompressed', 'compressed', 'partially_compressed'] as const)
+      .filter((k) => this.report.has(k))
+      .map((k) => {
+        const r = this.report.get(k)!;
+        return `${r.chunks} ${k.replace('_', ' ')} (${r.rows} rows, ${(r.ms / 1000).toFixed(1)} s)`;
+      });
+    if (this.skipped > 0) parts.push(`${this.skipped} compressed skipped`);
+    this.log.info(`compression: chunks read: ${parts.join(', ')}`);
+  }
+}

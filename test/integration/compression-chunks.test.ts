@@ -1,0 +1,87 @@
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
+import { discover, lastState, records, runTap, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
+import { createMetricsHypertable, sourceNotes } from '../helpers/hypertable-fixtures.js';
+import { streamMetadata, type Catalog } from '../../src/core/singer/catalog.js';
+
+const MID_SYNC_PLUGIN = resolve(__dirname, '../fixtures/mid-sync-plugin.mjs');
+
+/** The chunk kinds the catalog says, counted from TimescaleDB's own status bits. */
+async function chunkKinds(db: TestDatabase, table: string) {
+  const rows = await db.sql<{ compressed: boolean; partial: boolean }>(
+    `SELECT c.is_compressed AS compressed, (k.status & 8) <> 0 AS partial
+       FROM timescaledb_information.chunks c JOIN _timescaledb_catalog.chunk k ON k.schema_name = c.chunk_schema AND k.table_name = c.chunk_name
+      WHERE c.hypertable_name = $1`,
+    [table],
+  );
+  return { compressed: rows.filter((r) => r.compressed).length, partial: rows.filter((r) => r.partial).length, total: rows.length };
+}
+
+describe('compressed and partially compressed chunks (embedded TimescaleDB)', () => {
+  let db: TestDatabase;
+  let catalog: Catalog;
+
+  beforeAll(async () => {
+    db = await timescaleDatabase();
+    for (const t of ['sensors', 'moving']) {
+      await createMetricsHypertable(db, t, 12);
+      await db.sql(`ALTER TABLE ${t} SET (timescaledb.compress, timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'ts DESC')`);
+    }
+    // sensors: days 1-6 compressed, then rows inserted into day 2 (partially compressed), days 7-12 plain
+    await db.sql(`SELECT compress_chunk(c) FROM show_chunks('sensors', older_than => '2024-01-07'::timestamptz) c`);
+    await db.sql(`INSERT INTO sensors VALUES ('2024-01-02 12:30+00', 1, 0, 'after-compression-1'), ('2024-01-02 13:30+00', 3, 0, 'after-compression-2')`);
+    catalog = await discover(tmpJson({ url: db.url }));
+  });
+  afterAll(async () => db?.close());
+
+  it('describes compression in the catalog with the values of TimescaleDB’s own stats functions', async () => {
+    const md = streamMetadata(streamEntry(catalog, 'public-sensors'));
+    const [stats] = await db.sql(`SELECT * FROM hypertable_compression_stats('sensors')`);
+    expect(md['timescaledb.compression.segmentby']).toBe('device');
+    expect(md['timescaledb.compression.orderby']).toBe('ts DESC');
+    expect(md['timescaledb.compression.compressed-chunks']).toBe(Number(stats!.number_compressed_chunks));
+    expect(md['timescaledb.compression.before-bytes']).toBe(Number(stats!.before_compression_total_bytes));
+    expect(md['timescaledb.compression.after-bytes']).toBe(Number(stats!.after_compression_total_bytes));
+    expect(Number(stats!.number_compressed_chunks)).toBe(12);
+  });
+
+  it('reads compressed, partially compressed and plain chunks in full, FULL_TABLE and INCREMENTAL', async () => {
+    const kinds = await chunkKinds(db, 'sensors');
+    expect(kinds.partial).toBeGreaterThan(0);
+    const source = await sourceNotes(db, 'sensors');
+    const full = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', tmpJson(select(catalog, { 'public-sensors': {} }))]);
+    expect(full.code, full.stderr).toBe(0);
+    expect(records(full.messages).map((r) => r.note).sort()).toEqual(source);
+    expect(full.stderr).toMatch(/compression: chunks read: 6 uncompressed \(576 rows.*5 compressed \(480 rows.*1 partially compressed \(98 rows/);
+
+    const cat = tmpJson(select(catalog, { 'public-sensors': { method: 'INCREMENTAL', key: 'ts' } }));
+    const inc = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', cat]);
+    expect(inc.code, inc.stderr).toBe(0);
+    expect(records(inc.messages).map((r) => r.note).sort()).toEqual(source);
+    // new rows land in an old, compressed chunk: the lookback window reaches it and reads them
+    await db.sql(`INSERT INTO sensors VALUES ('2024-01-12 20:30+00', 2, 0, 'late-into-day-12')`);
+    const next = await runTap(['--config', tmpJson({ url: db.url, late_arrival_lookback: '1 day' }), '--catalog', cat, '--state', tmpJson(lastState(inc.messages))]);
+    expect(records(next.messages).map((r) => r.note)).toContain('late-into-day-12');
+  });
+
+  it('reads in full a chunk that is compressed while the sync runs', async () => {
+    const sql = `SELECT compress_chunk(c) FROM show_chunks('moving', newer_than => '2024-01-10'::timestamptz) c`;
+    const cfg = tmpJson({ url: db.url, plugins: [{ module: MID_SYNC_PLUGIN, options: { stream: 'public-moving', afterPartitions: 2, sql } }] });
+    const run = await runTap(['--config', cfg, '--catalog', tmpJson(select(catalog, { 'public-moving': {} }))]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('mid-sync plugin ran its SQL after 2 partitions');
+    expect((await chunkKinds(db, 'moving')).compressed).toBeGreaterThan(0);
+    expect(records(run.messages).map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'moving'));
+  });
+
+  it('skips compressed chunks with compressed_chunks: skip, with a warning for each', async () => {
+    const run = await runTap(['--config', tmpJson({ url: db.url, compressed_chunks: 'skip' }), '--catalog', tmpJson(select(catalog, { 'public-sensors': {} }))]);
+    expect(run.code, run.stderr).toBe(0);
+    const warnings = run.stderr.split('\n').filter((l) => /^WARN public-sensors: chunk .* skipped: compressed \(compressed_chunks: skip\)/.test(l));
+    expect(warnings).toHaveLength(6);
+    const plain = await db.sql<{ n: string }>(`SELECT note AS n FROM sensors WHERE ts >= '2024-01-07'`);
+    expect(records(run.messages).map((r) => r.note).sort()).toEqual(plain.map((r) => r.n).sort());
+    expect(run.stderr).toContain('6 compressed skipped');
+  });
+});
