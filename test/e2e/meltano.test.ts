@@ -1,0 +1,73 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { embeddedDatabase, type TestDatabase } from '../helpers/databases.js';
+import { createMetricsHypertable, sourceNotes } from '../helpers/hypertable-fixtures.js';
+import { meltanoProject, pythonToolsSkip, REPO, run, TOOLS } from '../helpers/python-tools.js';
+import { runTap } from '../helpers/run-tap.js';
+
+const skip = pythonToolsSkip();
+
+describe.skipIf(skip)(`Meltano runs the tap (${skip ?? 'meltano, target-jsonl'})`, () => {
+  let db: TestDatabase;
+  let project: string;
+  let env: Record<string, string>;
+  const meltano = (...args: string[]) => run(TOOLS.meltano, args, { cwd: project, env });
+
+  beforeAll(async () => {
+    db = await embeddedDatabase();
+    await createMetricsHypertable(db, 'readings', 8);
+    await db.sql(`CREATE TABLE sites (id int PRIMARY KEY, name text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`);
+    await db.sql(`INSERT INTO sites (id, name) VALUES (1, 'north'), (2, 'south')`);
+    project = meltanoProject();
+    // settings through Meltano's environment variables, as a deployment would pass them
+    env = { TAP_TIMESCALEDB_URL: db.url, TAP_TIMESCALEDB_STATE_EVERY_N_ROWS: '100', TAP_LOG_LEVEL: 'debug' };
+  }, 180_000);
+  afterAll(async () => db?.close());
+
+  it('declares the capabilities and settings that --about prints', async () => {
+    const about = JSON.parse((await runTap(['--about'])).stdout);
+    const yml = readFileSync(join(REPO, 'meltano.yml'), 'utf8');
+    const caps = /capabilities: \[([^\]]*)\]/.exec(yml)![1]!.split(',').map((s) => s.trim());
+    expect(caps).toEqual(about.capabilities);
+    const names = [...yml.matchAll(/- \{ name: ([a-z_]+),/g)].map((m) => m[1]).slice(0, -5); // the extractor's, before the loaders'
+    expect(names.sort()).toEqual(Object.keys(about.settings.properties).sort());
+    for (const secret of ['url', 'password', 'ssl_key']) expect(yml).toMatch(new RegExp(`name: ${secret}, kind: password`));
+  });
+
+  it('meltano invoke --discover lists the hypertable and hides its chunks', async () => {
+    const r = await meltano('invoke', 'tap-timescaledb', '--discover');
+    expect(r.code, r.stderr).toBe(0);
+    const ids = JSON.parse(r.stdout).streams.map((s: { tap_stream_id: string }) => s.tap_stream_id).sort();
+    expect(ids).toEqual(['public-readings', 'public-sites']);
+  });
+
+  it('meltano config test passes, and the tap exits on the SIGTERM it sends', async () => {
+    const r = await meltano('config', 'tap-timescaledb', 'test');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/Plugin configuration is valid/);
+  });
+
+  it('meltano run into target-jsonl, then an incremental run that reads only the new chunk with the state Meltano kept', async () => {
+    let r = await meltano('config', 'tap-timescaledb', 'set', '_select', '["public-readings.*"]');
+    expect(r.code, r.stderr).toBe(0);
+    r = await meltano('config', 'tap-timescaledb', 'set', '_metadata', JSON.stringify({ 'public-readings': { 'replication-method': 'INCREMENTAL', 'replication-key': 'ts' } }));
+    expect(r.code, r.stderr).toBe(0);
+    const first = await meltano('run', 'tap-timescaledb', 'target-jsonl');
+    expect(first.code, first.stderr).toBe(0);
+    const file = join(project, 'output', 'public-readings.jsonl');
+    const lines = () => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines().map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'readings'));
+    expect((first.stderr.match(/DEBUG public-readings: chunk /g) ?? []).length).toBe(8);
+
+    await db.sql(`INSERT INTO readings VALUES ('2024-01-09 06:00+00', 1, 1, 'new-a'), ('2024-01-09 07:00+00', 2, 1, 'new-b')`);
+    const second = await meltano('run', 'tap-timescaledb', 'target-jsonl');
+    expect(second.code, second.stderr).toBe(0);
+    // the day holding the bookmark and the new day: the other 7 days are not read
+    expect((second.stderr.match(/DEBUG public-readings: chunk /g) ?? []).length).toBe(2);
+    const all = lines().map((r) => r.note);
+    expect(all).toContain('new-a');
+    expect(all).toContain('new-b');
+    expect(readdirSync(join(project, 'output'))).toEqual(['public-readings.jsonl']);
+  });
+});
