@@ -46,6 +46,7 @@ export interface ColumnCodec {
   readonly unsupported?: string;
 }
 
+const JSON_TYPES = ['object', 'array', 'string', 'number', 'boolean', 'null'] as const;
 const INTEGER = new Set(['int2', 'int4', 'int8', 'oid', 'xid', 'cid']);
 const NUMBER = new Set(['numeric', 'float4', 'float8']);
 const STRING_FORMAT: Record<string, string> = { uuid: 'uuid', time: 'time', timetz: 'time' };
@@ -73,7 +74,8 @@ function baseCodec(t: PgTypeInfo): Omit<ColumnCodec, 'schema'> & { base: JsonSch
   if (NUMBER.has(n)) return plain('number', { type: 'number' });
   if (n === 'money') return plain('number', { type: 'number' }, (c) => `${quoteIdent(c)}::numeric`);
   if (n === 'bool') return plain('boolean', { type: 'boolean' });
-  if (n === 'jsonb' || n === 'json') return plain('json', {});
+  // any JSON value; a type list (not {}) so that targets create a json/jsonb column rather than text
+  if (n === 'jsonb' || n === 'json') return plain('json', { type: [...JSON_TYPES] });
   if (n === 'timestamptz') return plain('timestamptz', { type: 'string', format: 'date-time' });
   if (n === 'timestamp') return plain('timestamp', { type: 'string', format: 'date-time' });
   if (n === 'date') return plain('date', { type: 'string', format: 'date' });
