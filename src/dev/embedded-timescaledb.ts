@@ -18,6 +18,7 @@ export interface EmbeddedTimescaleDb {
 export async function startEmbeddedTimescaleDb(options: { port?: number; dataDir?: string } = {}): Promise<EmbeddedTimescaleDb> {
   const db = await PGlite.create({ dataDir: options.dataDir, extensions: { timescaledb } });
   await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
+  isolateConnections(db);
   const server = new PGLiteSocketServer({
     db: db as unknown as ConstructorParameters<typeof PGLiteSocketServer>[0]['db'],
     port: options.port ?? 0,
@@ -36,4 +37,35 @@ export async function startEmbeddedTimescaleDb(options: { port?: number; dataDir
       await db.close();
     },
   };
+}
+
+/**
+ * pglite-socket holds PGlite's exclusive lock for as long as a client is connected, and PGlite has one
+ * session for all of them. When a client dies (a killed tap: ECONNRESET) the socket handler rejects
+ * that lock's promise, which nobody awaits (an unhandled rejection that fails a test run), and the dead
+ * client's open transaction would leak into the next connection. So: at the end of every connection,
+ * still inside the lock, end any half-done extended-protocol exchange (Sync) and transaction (ROLLBACK),
+ * and never let the lock's promise reject.
+ */
+function isolateConnections(db: PGlite): void {
+  const runExclusive = db.runExclusive.bind(db);
+  const cleanup = Buffer.concat([message('S', Buffer.alloc(0)), message('Q', Buffer.from('ROLLBACK\0'))]);
+  db.runExclusive = (<T>(fn: () => Promise<T>): Promise<T> =>
+    runExclusive(async () => {
+      try {
+        return await fn();
+      } catch {
+        return undefined as T; // the client went away; nothing waits on this promise
+      } finally {
+        await db.execProtocolRaw(new Uint8Array(cleanup)).catch(() => undefined);
+      }
+    })) as typeof db.runExclusive;
+}
+
+/** A frontend protocol message: type byte, int32 length (itself included), body. */
+function message(type: string, body: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.write(type, 0, 'latin1');
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
 }
