@@ -45,9 +45,13 @@ export class OutputClosedError extends TapError {
   }
 }
 
-/** The tap was asked to stop (SIGTERM/SIGINT) and stopped after writing STATE. */
+/** The tap was asked to stop (SIGTERM/SIGINT) and stopped after writing STATE. Exit 143 or 130, as a shell reports them. */
 export class InterruptedError extends TapError {
-  override readonly exitCode = 130;
+  override readonly exitCode: number;
+  constructor(message: string, signal?: unknown) {
+    super(message);
+    this.exitCode = signal === 'SIGTERM' ? 143 : 130;
+  }
 }
 
 /** Turns an error's message into one line, for the CRITICAL line and logs. */

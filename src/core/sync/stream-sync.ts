@@ -75,7 +75,7 @@ export async function syncStream(plan0: StreamPlan, state: TapState, deps: Strea
           }
           if (deps.signal.aborted) {
             await emitState(writer, state);
-            throw new InterruptedError(`stopped by ${String(deps.signal.reason ?? 'a signal')} during ${id}; STATE holds what is complete`);
+            throw new InterruptedError(`stopped by ${String(deps.signal.reason ?? 'a signal')} during ${id}; STATE holds what is complete`, deps.signal.reason);
           }
         }
         break;
