@@ -49,7 +49,8 @@ export interface ColumnCodec {
 const JSON_TYPES = ['object', 'array', 'string', 'number', 'boolean', 'null'] as const;
 const INTEGER = new Set(['int2', 'int4', 'int8', 'oid', 'xid', 'cid']);
 const NUMBER = new Set(['numeric', 'float4', 'float8']);
-const STRING_FORMAT: Record<string, string> = { uuid: 'uuid', time: 'time', timetz: 'time' };
+// JSON Schema's `time` is RFC 3339 full-time, which needs an offset: timetz has one, time does not.
+const STRING_FORMAT: Record<string, string> = { uuid: 'uuid', timetz: 'time' };
 
 function plain(kind: ValueKind, schema: JsonSchema, expr?: (c: string) => string): Omit<ColumnCodec, 'schema'> & { base: JsonSchema } {
   return { kind, base: schema, selectExpr: expr ?? ((c) => quoteIdent(c)) };
@@ -80,7 +81,9 @@ function baseCodec(t: PgTypeInfo): Omit<ColumnCodec, 'schema'> & { base: JsonSch
   if (n === 'timestamp') return plain('timestamp', { type: 'string', format: 'date-time' });
   if (n === 'date') return plain('date', { type: 'string', format: 'date' });
   if (n === 'bytea') return plain('bytea', { type: 'string', contentEncoding: 'base16' });
-  if (n === 'interval') return plain('string', { type: 'string', format: 'duration' });
+  // no `format: duration`: RFC 3339's duration has no fractions nor signs, and PostgreSQL's ISO 8601
+  // intervals have both (PT0.5S, P-1D); a target checking formats would reject those rows
+  if (n === 'interval') return plain('string', { type: 'string' });
   if (STRING_FORMAT[n]) return plain('string', { type: 'string', format: STRING_FORMAT[n] });
   if (t.typtype === 'p') return { ...plain('string', { type: 'string' }), unsupported: `pseudo-type ${t.sqlType} has no value to read` };
   // text, varchar, char, name, citext, inet, cidr, macaddr, bit, varbit, xml, tsvector, geometric types, composites:
@@ -97,8 +100,17 @@ function elementSchema(t: PgTypeInfo): JsonSchema {
     ndims: 0,
     enumLabels: t.elemEnumLabels,
   });
-  // to_json() renders timestamps with their offset and bytea as its hex text: the element stays a string.
-  if (elem.kind === 'bytea') return { type: ['string', 'null'] };
+  // to_json() prints elements PostgreSQL's way, not the tap's: bytea as '\\x…', a timestamp without its
+  // offset, 'infinity' as is (none of them RFC 3339), and NaN/Infinity of numeric and float as strings.
+  switch (elem.kind) {
+    case 'bytea':
+    case 'timestamptz':
+    case 'timestamp':
+    case 'date':
+      return { type: ['string', 'null'] };
+    case 'number':
+      return { type: ['number', 'string', 'null'] };
+  }
   return withNull(elem.base);
 }
 
