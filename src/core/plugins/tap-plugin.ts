@@ -38,6 +38,12 @@ export interface TapPlugin {
   onPartitionStart?(event: PartitionStartEvent): void | Promise<void>;
   /** Called by readers when a partition ends; the reader waits for it. */
   onPartitionEnd?(event: PartitionEndEvent): void | Promise<void>;
+  /**
+   * Called after each batch of records is handed to the stdout writer (a batch holds at most
+   * `state_every_n_rows` records, usually one COPY buffer's worth). Synchronous and on the hot path:
+   * update counters only, never do I/O or per-row work here. For periodic counters and progress.
+   */
+  onBatch?(event: BatchEvent): void;
   /** Called once after all streams, before the process exits; also after a failure. */
   onSyncEnd?(event: SyncEndEvent): void | Promise<void>;
 }
@@ -97,6 +103,15 @@ export interface PartitionEndEvent extends PartitionStartEvent {
   readonly durationMs: number;
   readonly status: 'succeeded' | 'failed' | 'skipped';
   readonly reason?: string;
+}
+
+/** One batch of RECORD lines written for a stream. */
+export interface BatchEvent {
+  readonly plan: StreamPlan;
+  /** records in the batch */
+  readonly rows: number;
+  /** bytes of the RECORD lines (UTF-8), as written to stdout */
+  readonly bytes: number;
 }
 
 export interface SyncEndEvent {

@@ -64,6 +64,7 @@ export async function syncStream(plan0: StreamPlan, state: TapState, deps: Strea
         const ctx = { plan, bookmark, pool: deps.pool, config, log, copy: deps.copy, partitions: hooks.partitions(plan), signal: deps.signal };
         for await (const batch of strategy.reader.read(ctx)) {
           await writer.writeBytes(batch.bytes);
+          if (batch.rows > 0) hooks.batch({ plan, rows: batch.rows, bytes: batch.bytes.length });
           rows += batch.rows;
           sinceState += batch.rows;
           bookmark = batch.bookmark;
