@@ -58,6 +58,13 @@ export class ConnectionPool {
       throw translateConnectError(err, this.settings);
     }
     if (!(client as { tapReady?: boolean }).tapReady) {
+      // pg-pool listens for 'error' only on idle clients: a leased client whose connection dies (a
+      // terminated backend, a server restart) would emit an unhandled 'error' and crash the process.
+      // The failure also reaches the query in flight, which the retry handles; here the client is
+      // only marked so the pool discards it.
+      client.on('error', () => {
+        (client as { tapBroken?: boolean }).tapBroken = true;
+      });
       try {
         await client.query(this.settingsSql);
         (client as { tapReady?: boolean }).tapReady = true;

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TapConfig } from '../config/tap-config.js';
-import { InterruptedError } from '../errors.js';
+import { FatalSyncError, InterruptedError, OutputClosedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isRetriable, type ConnectionPool } from '../postgres/connection-pool.js';
 import type { PluginHooks } from '../plugins/plugin-hooks.js';
@@ -81,7 +81,7 @@ export async function syncStream(plan0: StreamPlan, state: TapState, deps: Strea
         }
         break;
       } catch (err) {
-        if (deps.signal.aborted || !isRetriable(err) || ++failures >= config.retry.attempts) throw err;
+        if (deps.signal.aborted || !isRetriable(err) || ++failures >= config.retry.attempts) throw await givenUp(err, failures, id, deps, state);
         retries++;
         const delay = Math.min(config.retry.maxDelayMs, config.retry.initialDelayMs * 2 ** (failures - 1));
         log.warn(`${id}: ${(err as Error).message}; retry ${failures}/${config.retry.attempts - 1} in ${delay} ms from the last bookmark`);
@@ -103,6 +103,21 @@ export async function syncStream(plan0: StreamPlan, state: TapState, deps: Strea
     await hooks.streamEnd({ plan, rows, durationMs: Date.now() - started, status: 'failed', error: err, retries });
     throw err;
   }
+}
+
+/**
+ * The error a stream fails with: STATE first (the bookmark covers every record written, so a rerun
+ * resumes there instead of at the last periodic STATE), and a message that names the stream.
+ */
+async function givenUp(err: unknown, failures: number, id: string, deps: StreamSyncDeps, state: TapState): Promise<unknown> {
+  if (err instanceof InterruptedError || err instanceof OutputClosedError) return err;
+  await emitState(deps.writer, state).catch(() => undefined);
+  if (!isRetriable(err) || deps.signal.aborted) return err;
+  const message = (err as Error).message;
+  return new FatalSyncError(
+    `${message.includes(id) ? '' : `${id}: `}${message} (gave up after ${failures} attempts; the last STATE holds what is complete: rerun with it to resume)`,
+    { cause: err },
+  );
 }
 
 export async function emitState(writer: MessageWriter, state: TapState): Promise<void> {
