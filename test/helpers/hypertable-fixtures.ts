@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { TestDatabase } from './databases.js';
 
 /**
@@ -28,7 +29,71 @@ export async function createIntegerHypertable(db: TestDatabase, name: string, ro
     INSERT INTO ${name} SELECT g, 'i' || g FROM generate_series(1, ${rows}) g;`);
 }
 
+/**
+ * `name`: one row an hour over `days` days in 1-day chunks, no space partition. `ts` is `timeType`
+ * (timestamptz, or timestamp read as UTC), `updated_at` starts equal to it, `note` is 'h<hour>'.
+ */
+export async function createHourlyHypertable(db: TestDatabase, name: string, days: number, timeType: 'timestamptz' | 'timestamp' = 'timestamptz'): Promise<void> {
+  await db.sql(`
+    CREATE TABLE ${name} (ts ${timeType} NOT NULL, updated_at timestamptz NOT NULL, note text NOT NULL);
+    SELECT create_hypertable('${name}', by_range('ts', interval '1 day'));
+    INSERT INTO ${name}
+      SELECT '2024-01-01'::${timeType} + g * interval '1 hour', '2024-01-01 00:00+00'::timestamptz + g * interval '1 hour', 'h' || g
+        FROM generate_series(0, ${days * 24 - 1}) g;`);
+}
+
+/** The columns of createHourlyHypertable, for checksums. */
+export const HOURLY_COLUMNS: Record<string, ChecksumKind> = { ts: 'time', updated_at: 'time', note: 'text' };
+
 export async function sourceNotes(db: TestDatabase, table: string, column = 'note'): Promise<string[]> {
   const rows = await db.sql<{ n: string }>(`SELECT ${column} AS n FROM ${table}`);
   return rows.map((r) => r.n).sort();
 }
+
+/** How a column enters a checksum: summed (integers, floats, times as µs since the epoch) or hashed (text, in C order). */
+export type ChecksumKind = 'int' | 'float' | 'time' | 'text';
+
+/** Row count and one aggregate per column: equal checksums mean the same multiset of values in every column. */
+export interface Checksum {
+  readonly rows: number;
+  readonly columns: Record<string, string>;
+}
+
+/** The checksum computed by the server over the whole table (or the rows `where` selects). */
+export async function sourceChecksum(db: TestDatabase, table: string, columns: Record<string, ChecksumKind>, where = 'true'): Promise<Checksum> {
+  const aggs = Object.entries(columns).map(([c, kind]) => {
+    const col = `"${c}"`;
+    const agg = {
+      int: `sum(${col}::numeric)::text`,
+      float: `round(sum(${col}::numeric), 6)::text`,
+      time: `sum((extract(epoch FROM ${col}) * 1000000)::int8::numeric)::text`,
+      text: `md5(coalesce(string_agg(${col}, ',' ORDER BY ${col} COLLATE "C"), ''))`,
+    }[kind];
+    return `${agg} AS "${c}"`;
+  });
+  const [row] = await db.sql(`SELECT count(*)::int AS _rows, ${aggs.join(', ')} FROM ${table} WHERE ${where}`);
+  const { _rows, ...rest } = row!;
+  return { rows: Number(_rows), columns: Object.fromEntries(Object.entries(columns).map(([c]) => [c, rest[c] ?? '0'])) };
+}
+
+/** The same checksum over the RECORDs a tap emitted. */
+export function recordsChecksum(rows: Record<string, any>[], columns: Record<string, ChecksumKind>): Checksum {
+  const out: Record<string, string> = {};
+  for (const [c, kind] of Object.entries(columns)) {
+    const values = rows.map((r) => r[c]).filter((v) => v !== null && v !== undefined);
+    if (kind === 'text') out[c] = createHash('md5').update(values.map(String).sort().join(',')).digest('hex');
+    else if (kind === 'time') out[c] = values.reduce((s: bigint, v: string) => s + epochMicros(v), 0n).toString();
+    else if (kind === 'int') out[c] = values.reduce((s: bigint, v: number | string) => s + BigInt(v), 0n).toString();
+    else out[c] = values.reduce((s: number, v: number) => s + v, 0).toFixed(6);
+  }
+  return { rows: rows.length, columns: out };
+}
+
+/** RFC 3339 (as the tap writes timestamps) -> µs since the epoch, exact. */
+function epochMicros(value: string): bigint {
+  const m = /^(.*?)(?:\.(\d{1,6}))?(Z|[+-]\d\d:\d\d)?$/.exec(value)!;
+  return BigInt(Date.parse(`${m[1]}${m[3] ?? 'Z'}`)) * 1000n + BigInt((m[2] ?? '').padEnd(6, '0'));
+}
+
+/** The columns of createMetricsHypertable, for checksums. */
+export const METRICS_COLUMNS: Record<string, ChecksumKind> = { ts: 'time', device: 'int', value: 'float', note: 'text' };

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { ReadBatch, ReadContext, TableReader } from '../../core/readers/table-reader.js';
 import { bookmarkValue } from '../../core/postgres/value-json.js';
-import { quoteIdent, typedLiteral } from '../../core/postgres/sql.js';
+import { quoteIdent, quoteLiteral, typedLiteral } from '../../core/postgres/sql.js';
 import { translateQueryError } from '../../core/postgres/connection-pool.js';
 import type { StreamBookmark } from '../../core/singer/messages.js';
 import type { RecordBatch } from '../../core/postgres/record-encoder.js';
@@ -28,6 +28,8 @@ export interface ChunkReaderSettings {
   skip?(slice: Slice): string | undefined;
   /** waits for a permit to read this slice; the result releases it */
   acquire?(slice: Slice): Promise<() => void>;
+  /** an exported snapshot every slice read imports (consistent_snapshot), or undefined for a snapshot per slice */
+  snapshot?(ctx: ReadContext): Promise<string | undefined>;
 }
 
 type Item = { slice: Slice; batch?: RecordBatch; done?: boolean };
@@ -49,7 +51,10 @@ export class ChunkReader implements TableReader {
     const key = plan.replicationKey;
     const incremental = plan.method === 'INCREMENTAL';
     const onRange = incremental && key === source.rangeColumn && source.rangeKind !== null;
-    const progressive = onRange && concurrency === 1;
+    let all = sortSlices(await source.list(true));
+    // the bookmark can follow the rows only when slices are read one at a time, in key order, and no
+    // two share a range (the space partitions of one time range do): else it moves at the run's end
+    const progressive = onRange && concurrency === 1 && disjoint(all);
     let bookmark: StreamBookmark = { ...ctx.bookmark };
     const saved = progressOf(bookmark);
     const progress = new SliceProgress(saved);
@@ -64,7 +69,6 @@ export class ChunkReader implements TableReader {
       return { ...bookmark, chunks };
     };
     const read = new Set<string>();
-    let all = sortSlices(await source.list(true));
     const skippedByPrune = all.filter((s) => !progress.isDone(s) && !wanted(s)).length;
     if (skippedByPrune > 0) log.info(`${plan.tapStreamId}: ${skippedByPrune} chunk(s) end before the bookmark${this.settings.lookback ? ' and lookback' : ''}: not read`);
 
@@ -137,8 +141,9 @@ export class ChunkReader implements TableReader {
     let client: pg.PoolClient | undefined;
     let ok = false;
     try {
+      const snapshot = await this.settings.snapshot?.(ctx);
       client = await ctx.pool.acquire();
-      await begin(client);
+      await begin(client, snapshot);
       for await (const batch of ctx.copy.run(client, plan, select, { track: orderBy ? [orderBy] : [] })) {
         rows += batch.rows;
         yield { slice, batch };
@@ -188,11 +193,21 @@ export class ChunkReader implements TableReader {
   }
 }
 
+/** True when no two slices overlap (each starts at or after the end of the one before, in range order). */
+function disjoint(sorted: readonly Slice[]): boolean {
+  return sorted.every((s, i) => i === 0 || (sorted[i - 1]!.upperOrd !== null && s.lowerOrd !== null && s.lowerOrd >= sorted[i - 1]!.upperOrd!));
+}
+
 function isTimeType(typname: string): boolean {
   return typname === 'timestamptz' || typname === 'timestamp' || typname === 'date';
 }
 
-/** Each slice in its own short read-only transaction: one consistent view of the slice, locks held briefly. */
-async function begin(client: pg.ClientBase): Promise<void> {
+/**
+ * Each slice in its own short read-only transaction: one consistent view of the slice, locks held
+ * briefly. With an exported snapshot, the transaction imports it (it must be its first statement),
+ * so every slice sees the database as of the export.
+ */
+async function begin(client: pg.ClientBase, snapshot: string | undefined): Promise<void> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  if (snapshot) await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
 }

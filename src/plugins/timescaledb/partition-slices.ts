@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent, quoteLiteral } from '../../core/postgres/sql.js';
-import { listChunks, type HypertableInfo } from './timescale-catalog.js';
+import { listChunkDimensions, listChunks, type ChunkDimensionRow, type HypertableInfo } from './timescale-catalog.js';
 
 /**
  * A slice is what the chunk reader reads in one go: one time range of a hypertable (every chunk of
@@ -40,24 +40,39 @@ function rangeWhere(column: string, type: string, lower: string | null, upper: s
 
 const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
 
-/** The time slices of a hypertable: chunks grouped by their primary-dimension range, in range order. */
+/**
+ * The slices of a hypertable, in range order. With one dimension, a slice is a time range (every
+ * chunk of that range). With space dimensions (by_hash, a second by_range), each chunk is its own
+ * slice, keyed by its ranges on every dimension and selected by its time range AND the chunk's own
+ * CHECK constraints on the other dimensions, so every row is read once and a chunk is the unit of
+ * resume. When a chunk lacks a dimension constraint, the time-range grouping is the safe fallback.
+ */
 export async function hypertableSlices(client: pg.ClientBase, ht: HypertableInfo): Promise<Slice[]> {
   const rows = await listChunks(client, ht.schema, ht.name);
   const integer = INTEGER_TYPES.has(ht.timeType);
-  const byKey = new Map<string, { rows: typeof rows }>();
+  const others = ht.spaceDimensions.length > 0 ? await listChunkDimensions(client, ht.schema, ht.name) : [];
+  const byChunk = new Map<string, ChunkDimensionRow[]>();
+  for (const d of others) byChunk.set(d.chunk, [...(byChunk.get(d.chunk) ?? []), d]);
+  const perChunk = others.length > 0 && rows.every((r) => {
+    const dims = byChunk.get(r.chunk) ?? [];
+    return dims.length === ht.spaceDimensions.length && dims.every((d) => d.condition !== null);
+  });
+  const byKey = new Map<string, { rows: typeof rows; dims: ChunkDimensionRow[] }>();
   for (const r of rows) {
-    const key = `${r.lowerOrd ?? ''}:${r.upperOrd ?? ''}`;
-    const group = byKey.get(key) ?? { rows: [] };
+    const dims = perChunk ? byChunk.get(r.chunk)! : [];
+    const key = [`${r.lowerOrd ?? ''}:${r.upperOrd ?? ''}`, ...dims.map((d) => `${d.lower}:${d.upper}`)].join('|');
+    const group = byKey.get(key) ?? { rows: [], dims };
     group.rows.push(r);
     byKey.set(key, group);
   }
-  return [...byKey.entries()].map(([key, { rows: group }]) => {
+  return [...byKey.entries()].map(([key, { rows: group, dims }]) => {
     const first = group[0]!;
+    const where = [rangeWhere(ht.timeColumn, ht.timeType, first.lower, first.upper, integer), ...dims.map((d) => d.condition!)];
     return {
       key,
       lowerOrd: first.lowerOrd === null ? null : BigInt(first.lowerOrd),
       upperOrd: first.upperOrd === null ? null : BigInt(first.upperOrd),
-      where: rangeWhere(ht.timeColumn, ht.timeType, first.lower, first.upper, integer),
+      where: where.filter((w): w is string => !!w).join(' AND ') || undefined,
       chunks: group.map((r) => r.chunk),
       compressed: group.some((r) => r.compressed),
       partial: group.some((r) => r.partial),

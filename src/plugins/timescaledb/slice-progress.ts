@@ -30,14 +30,18 @@ export class SliceProgress {
     return this.doneBefore !== null && slice.upperOrd !== null && slice.upperOrd <= this.doneBefore;
   }
 
-  /** Marks a slice done and folds the completed prefix of `all` (in range order) into done_before. */
+  /**
+   * Marks a slice done and moves done_before to the largest range end U such that every slice of
+   * `all` ending at or before U is done. Slices can share an end (the space partitions of one time
+   * range): U only passes an end once all of them are done.
+   */
   complete(slice: Slice, all: readonly Slice[]): void {
     this.done.add(slice.key);
-    for (const s of all) {
-      if (!this.isDone(s)) break;
-      if (s.upperOrd === null) break;
-      if (this.doneBefore === null || s.upperOrd > this.doneBefore) this.doneBefore = s.upperOrd;
-    }
+    const byEnd = all.filter((s) => s.upperOrd !== null).sort((a, b) => cmpOrd(a.upperOrd, b.upperOrd));
+    const firstOpen = byEnd.findIndex((s) => !this.isDone(s));
+    const finished = firstOpen === -1 ? byEnd : byEnd.slice(0, firstOpen).filter((s) => s.upperOrd! < byEnd[firstOpen]!.upperOrd!);
+    const end = finished.at(-1)?.upperOrd;
+    if (end !== undefined && end !== null && (this.doneBefore === null || end > this.doneBefore)) this.doneBefore = end;
     for (const key of [...this.done]) {
       const s = all.find((x) => x.key === key);
       if (s && s.upperOrd !== null && this.doneBefore !== null && s.upperOrd <= this.doneBefore) this.done.delete(key);

@@ -25,6 +25,12 @@ export async function extensionInfo(client: pg.ClientBase): Promise<ExtensionInf
   return { version: rows[0]!.version, license, embedded: /emscripten/i.test(rows[0]!.engine) };
 }
 
+/** PGlite (the embedded engine, one connection at a time), whether or not the extension is installed. */
+export async function embeddedEngine(client: pg.ClientBase): Promise<boolean> {
+  const { rows } = await client.query<{ v: string }>('SELECT version() AS v');
+  return /emscripten/i.test(rows[0]?.v ?? '');
+}
+
 export interface HypertableInfo {
   readonly schema: string;
   readonly name: string;
@@ -129,6 +135,42 @@ export async function listChunks(client: pg.ClientBase, schema: string, table: s
     compressed: r.compressed,
     partial: r.partial,
   }));
+}
+
+/** One chunk's condition on a dimension other than the primary one (a hash partition, a second range). */
+export interface ChunkDimensionRow {
+  readonly chunk: string;
+  readonly dimensionId: number;
+  /** the dimension slice's bounds in TimescaleDB's internal form (hash values, µs, integers) */
+  readonly lower: string;
+  readonly upper: string;
+  /** the chunk's own CHECK constraint for this dimension, without `CHECK`, or null when it has none */
+  readonly condition: string | null;
+}
+
+/**
+ * The non-primary dimension slices of every chunk of a hypertable, with the CHECK constraint
+ * TimescaleDB put on the chunk for each: the exact condition (partitioning function, column type
+ * and open bounds included) that selects the chunk's rows. _timescaledb_catalog.chunk_constraint: 2.0+.
+ */
+export async function listChunkDimensions(client: pg.ClientBase, schema: string, table: string): Promise<ChunkDimensionRow[]> {
+  const { rows } = await client.query(
+    `SELECT format('%I.%I', ch.schema_name, ch.table_name) AS chunk, d.id AS dimension_id,
+            ds.range_start::text AS lower, ds.range_end::text AS upper,
+            regexp_replace(pg_get_constraintdef(con.oid), '^CHECK ', '') AS condition
+       FROM _timescaledb_catalog.hypertable h
+       JOIN _timescaledb_catalog.chunk ch ON ch.hypertable_id = h.id AND NOT ch.dropped
+       JOIN _timescaledb_catalog.chunk_constraint cc ON cc.chunk_id = ch.id
+       JOIN _timescaledb_catalog.dimension_slice ds ON ds.id = cc.dimension_slice_id
+       JOIN _timescaledb_catalog.dimension d ON d.id = ds.dimension_id
+       LEFT JOIN pg_catalog.pg_constraint con
+         ON con.conname = cc.constraint_name AND con.conrelid = format('%I.%I', ch.schema_name, ch.table_name)::regclass
+      WHERE h.schema_name = $1 AND h.table_name = $2
+        AND d.id <> (SELECT min(p.id) FROM _timescaledb_catalog.dimension p WHERE p.hypertable_id = h.id)
+      ORDER BY 1, d.id`,
+    [schema, table],
+  );
+  return rows.map((r) => ({ chunk: r.chunk, dimensionId: Number(r.dimension_id), lower: r.lower, upper: r.upper, condition: r.condition }));
 }
 
 export interface CompressionSettings {
