@@ -81,6 +81,10 @@ export class Tap {
       throw err;
     } finally {
       await this.hooks.syncEnd({ status, error, bytesWritten: writer.bytesWritten });
+      // what was written (the STATE of what is complete, on failure too) must reach the target before exit
+      await writer.end().catch((err) => {
+        if (status === 'succeeded') throw err;
+      });
     }
   }
 }

@@ -12,6 +12,8 @@ export class MessageWriter {
   private pendingBytes = 0;
   private closedError: Error | undefined;
   private drainWaiters: (() => void)[] = [];
+  /** settles when the stream has handed the last chunk to the OS (a pipe can hold it in user space) */
+  private lastWrite: Promise<void> = Promise.resolve();
   /** Bytes handed to the stream so far (for metrics). */
   bytesWritten = 0;
 
@@ -52,16 +54,24 @@ export class MessageWriter {
       this.pending = [];
       this.bytesWritten += this.pendingBytes;
       this.pendingBytes = 0;
-      const ok = this.out.write(chunk);
+      let ok = true;
+      this.lastWrite = new Promise((resolve) => {
+        ok = this.out.write(chunk, () => resolve());
+      });
       if (!ok) await this.waitForDrain();
     }
     this.check();
   }
 
-  /** Flushes and waits until the stream has taken everything (before exit). */
+  /**
+   * Flushes and waits until the stream has handed everything to the OS. Call before the process
+   * exits: `process.exit` drops what a piped stdout still buffers (nodejs/node#6456), which lost the
+   * final STATE now and then when the target read slowly.
+   */
   async end(): Promise<void> {
     await this.flush();
-    if (this.out.writableNeedDrain) await this.waitForDrain();
+    await Promise.race([this.lastWrite, new Promise<void>((resolve) => this.drainWaiters.push(resolve))]);
+    this.check();
   }
 
   private waitForDrain(): Promise<void> {
