@@ -1,0 +1,149 @@
+import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { consumerName, PSQL, psqlCopy, pythonTap, pythonTapMissing, tapContender, tapPiped, type Contender, type Target } from './contenders.js';
+import { startEmbedded, startNative, type EmbeddedTables, type NativeServer } from './data.js';
+import { usageTool } from './measure.js';
+import { markdown, relate, writeJson, type ResultRow } from './report.js';
+import { alternate, concurrencyScenario, hypertableScenario, incrementalScenario, metricsPluginBuilt, rssScenario } from './scenarios.js';
+import { checkTargets } from './targets.js';
+
+/**
+ * `npm run bench`: this tap against PostgreSQL's own COPY, a real consumer and two Python taps, on
+ * tables it generates itself; prints a Markdown table and writes the same figures as JSON. It measures
+ * and reports; it never asserts a speed (targets are listed as met or not, the exit code stays 0).
+ */
+interface Options {
+  rows: number;
+  /** rows of the embedded hypertable (PGlite is far slower than a native server): N unless given */
+  hypertableRows: number;
+  rounds: number;
+  quick: boolean;
+  embedded: boolean;
+  python: boolean;
+  out: string;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const o: Options = { rows: Number(process.env.BENCH_ROWS ?? 5_000_000), hypertableRows: 0, rounds: 2, quick: false, embedded: true, python: true, out: 'bench-results.json' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--rows') o.rows = Number(value());
+    else if (a === '--rounds') o.rounds = Number(value());
+    else if (a === '--hypertable-rows') o.hypertableRows = Number(value());
+    else if (a === '--out') o.out = value();
+    else if (a === '--quick') o.quick = true;
+    else if (a === '--no-embedded') o.embedded = false;
+    else if (a === '--no-python') o.python = false;
+    else throw new Error(`unknown option ${a}: use --rows N, --hypertable-rows N, --rounds N, --quick, --no-embedded, --no-python, --out FILE`);
+  }
+  if (!Number.isInteger(o.rows) || o.rows < 10_000) throw new Error(`--rows (or BENCH_ROWS) must be an integer of at least 10000, not ${o.rows}`);
+  o.hypertableRows ||= o.rows;
+  if (!Number.isInteger(o.hypertableRows) || o.hypertableRows < 10_000) throw new Error(`--hypertable-rows must be an integer of at least 10000, not ${o.hypertableRows}`);
+  if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new Error(`--rounds must be a positive integer, not ${o.rounds}`);
+  return o;
+}
+
+const log = (m: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  if (!existsSync(PSQL)) throw new Error(`${PSQL} not found: apt-get install postgresql-15`);
+  const days = 60;
+  const subsetRows = Math.min(200_000, o.rows);
+  const scale = o.rows / 5_000_000;
+  const load = [loadavg()];
+  const started = Date.now();
+  const rows: ResultRow[] = [];
+  let native: NativeServer | undefined;
+  let emb: EmbeddedTables | undefined;
+  try {
+    const { server, tables } = await startNative(o.rows, subsetRows, days, !o.quick, log);
+    native = server;
+    const target: Target = { host: server.host, port: server.port, database: server.database, url: server.url };
+    await server.sql(`SELECT count(*) FROM ${tables.wide}`); // warm the page cache for whoever runs first
+
+    const main = `Native PostgreSQL 15, plain table (${o.rows.toLocaleString('en')} rows: timestamptz, int, text, double, smallint, jsonb)`;
+    const mainContenders: Contender[] = [psqlCopy(target, tables.wide), await tapContender('tap FULL_TABLE', target, tables.wide, {}, 'records to the bench (counted, discarded)'), await tapPiped(target, tables.wide)];
+    if (metricsPluginBuilt()) mainContenders.push(await tapContender('tap, metrics plugin disabled', target, tables.wide, { disable_plugins: ['metrics'] }));
+    log(`section: ${main}`);
+    rows.push(...(await alternate(main, mainContenders, o.rounds, log)));
+    relate(rows, main, 'psql COPY (limit)', 'tap FULL_TABLE');
+
+    const narrow = `Native PostgreSQL 15, narrow table (${o.rows.toLocaleString('en')} rows: timestamptz, int, double)`;
+    log(`section: ${narrow}`);
+    rows.push(...(await alternate(narrow, [psqlCopy(target, tables.narrow), await tapContender('tap FULL_TABLE', target, tables.narrow)], o.rounds, log)));
+    relate(rows, narrow, 'psql COPY (limit)', 'tap FULL_TABLE');
+
+    const subset = `Python taps: subset table (${subsetRows.toLocaleString('en')} rows, same shape)`;
+    log(`section: ${subset}`);
+    const subsetContenders: Contender[] = [psqlCopy(target, tables.subset), await tapContender('tap FULL_TABLE', target, tables.subset)];
+    const missing: ResultRow[] = [];
+    for (const which of ['pipelinewise', 'meltanolabs'] as const) {
+      const why = o.python ? pythonTapMissing(which) : 'skipped (--no-python)';
+      const name = which === 'pipelinewise' ? 'pipelinewise-tap-postgres' : 'MeltanoLabs tap-postgres';
+      if (why) missing.push({ section: subset, name, table: tables.subset, skipped: why });
+      else {
+        try {
+          subsetContenders.push(await pythonTap(which, target, tables.subset));
+        } catch (err) {
+          missing.push({ section: subset, name, table: tables.subset, skipped: `discovery failed: ${(err as Error).message.slice(0, 200)}` });
+        }
+      }
+    }
+    rows.push(...(await alternate(subset, subsetContenders, o.rounds, log)), ...missing);
+    relate(rows, subset, 'psql COPY (limit)', 'tap FULL_TABLE');
+
+    log('section: max_concurrent_chunks');
+    rows.push(...(await concurrencyScenario(target, tables.partitioned, o.rounds, log)));
+
+    log('section: peak RSS against table size');
+    const rssTables = [{ table: tables.rssSmall, rows: Math.round(o.rows / 5) }, ...(tables.rssBig ? [{ table: tables.rssBig, rows: o.rows * 4 }] : [])];
+    rows.push(...(await rssScenario(target, rssTables, log)));
+    load.push(loadavg());
+    await server.stop();
+    native = undefined;
+
+    if (o.embedded) {
+      emb = await startEmbedded(o.hypertableRows, Math.max(20_000, Math.min(200_000, Math.round(o.rows / 25))), days, log);
+      log('section: hypertable');
+      rows.push(...(await hypertableScenario(emb, o.rounds, log)));
+      const ht = rows.at(-1)!.section;
+      relate(rows, ht, 'psql COPY (limit)', 'tap FULL_TABLE');
+      log('section: incremental');
+      rows.push(...(await incrementalScenario(emb, 1000, log)));
+    }
+  } finally {
+    await emb?.engine.stop().catch(() => undefined);
+    await native?.stop().catch(() => undefined);
+  }
+  load.push(loadavg());
+  const meta = {
+    date: new Date().toISOString(),
+    command: `node dist/bench/bench.js ${process.argv.slice(2).join(' ')}`.trim(),
+    rows: o.rows,
+    'hypertable rows': o.hypertableRows,
+    scale: `x${scale} of the default 5M (RSS tables: ${Math.round(o.rows / 5)} and ${o.quick ? 'skipped (--quick)' : o.rows * 4} rows)`,
+    rounds: `${o.rounds}, alternated; the median run is reported`,
+    machine: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
+    'load average (1/5/15 min) start, mid, end': load.map((l) => l.map((x) => x.toFixed(2)).join('/')).join(' ; '),
+    'RSS/CPU from': usageTool,
+    consumer: consumerName,
+    'metrics plugin': metricsPluginBuilt() ? 'built: measured with and without' : 'not in this build: not measured',
+    'total minutes': ((Date.now() - started) / 60_000).toFixed(1),
+  };
+  const targets = checkTargets(rows);
+  process.stdout.write(markdown(meta, rows, targets));
+  writeJson(join(process.cwd(), o.out), meta, rows, targets);
+  log(`wrote ${o.out}`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+  process.exitCode = 1;
+});

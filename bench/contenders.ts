@@ -1,0 +1,159 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO } from './data.js';
+import { countFile, runPipeline, tmpJson, type RunResult, type Stage } from './measure.js';
+
+/** Where a contender connects. */
+export interface Target {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly url: string;
+}
+
+/** A thing to measure: one or more runs of a pipeline whose rows are counted from its output. */
+export interface Contender {
+  readonly name: string;
+  /** what it reads (for the table) */
+  readonly table: string;
+  run(): Promise<RunResult>;
+  /** a note for the report (which consumer, which subset) */
+  readonly note?: string;
+}
+
+export const PSQL = '/usr/lib/postgresql/15/bin/psql';
+const TAP = join(REPO, 'bin/tap-timescaledb');
+const TARGET_JSONL = join(REPO, '.venv-target-jsonl/bin/target-jsonl');
+const PY_TAPS = { pipelinewise: join(REPO, '.venv-bench-pipelinewise'), meltanolabs: join(REPO, '.venv-bench-meltanolabs') } as const;
+
+type Catalog = { streams: { tap_stream_id: string; table_name?: string; stream?: string; metadata: { breadcrumb: string[]; metadata: Record<string, unknown> }[] }[] };
+
+/**
+ * Marks one table selected in a catalog any of the three taps discovered (matched on schema-name and
+ * table name), with its replication method at breadcrumb [] and every readable column selected.
+ */
+export function selectTable(catalog: Catalog, qualified: string, method: 'FULL_TABLE' | 'INCREMENTAL', key?: string): Catalog {
+  const [schema, table] = qualified.split('.') as [string, string];
+  let found = false;
+  for (const entry of catalog.streams) {
+    const root = entry.metadata.find((m) => m.breadcrumb.length === 0)!;
+    const hit = (entry.table_name ?? entry.stream) === table && root.metadata['schema-name'] === schema;
+    root.metadata.selected = hit;
+    if (!hit) continue;
+    found = true;
+    root.metadata['replication-method'] = method;
+    if (key) root.metadata['replication-key'] = key;
+    for (const m of entry.metadata) if (m.breadcrumb.length === 2 && m.metadata.inclusion !== 'unsupported') m.metadata.selected = true;
+  }
+  if (!found) throw new Error(`no stream for ${qualified} in the discovered catalog (${catalog.streams.map((s) => s.tap_stream_id).join(', ')})`);
+  return catalog;
+}
+
+/**
+ * Discovery output of a tap. Asynchronous on purpose: the embedded TimescaleDB is served by this very
+ * process, so a synchronous child would wait on a server that cannot answer.
+ */
+async function discover(cmd: string, args: string[]): Promise<Catalog> {
+  const { stdout } = await promisify(execFile)(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return JSON.parse(stdout) as Catalog;
+}
+
+/** This tap's config and discovered catalog with `table` selected. */
+export async function tapFiles(target: Target, table: string, extra: Record<string, unknown> = {}, method: 'FULL_TABLE' | 'INCREMENTAL' = 'FULL_TABLE', key?: string): Promise<{ config: string; catalog: string }> {
+  const config = tmpJson({ url: target.url, sslmode: 'disable', ...extra }, 'config.json');
+  const discovered = await discover(process.execPath, [TAP, '--config', config, '--discover']);
+  return { config, catalog: tmpJson(selectTable(discovered, table, method, key), 'catalog.json') };
+}
+
+export function tapStage(files: { config: string; catalog: string }, env: Record<string, string> = {}, state?: string): Stage {
+  return { cmd: process.execPath, args: [TAP, '--config', files.config, '--catalog', files.catalog, ...(state ? ['--state', state] : [])], env };
+}
+
+/** The limit: PostgreSQL's own COPY to a client that does nothing with the bytes. */
+export function psqlCopy(target: Target, table: string): Contender {
+  return {
+    name: 'psql COPY (limit)',
+    table,
+    run: async () => {
+      // no SSL: the embedded engine's socket does not speak it, and the tap's config disables it too
+      const url = `${target.url}${target.url.includes('?') ? '&' : '?'}sslmode=disable`;
+      const r = await runPipeline([{ cmd: PSQL, args: ['-X', '-q', '-d', url, '-c', `COPY (SELECT * FROM ${table}) TO STDOUT`] }]);
+      return { ...r, rows: r.counter.lines };
+    },
+  };
+}
+
+export async function tapContender(name: string, target: Target, table: string, extra: Record<string, unknown> = {}, note?: string): Promise<Contender> {
+  const files = await tapFiles(target, table, extra);
+  return { name, table, note, run: () => runPipeline([tapStage(files)]) };
+}
+
+/** Which real consumer the piped contender uses: target-jsonl when scripts/python-tools.sh built it. */
+export const consumerName = existsSync(TARGET_JSONL) ? 'target-jsonl' : 'node line consumer (JSON.parse per line)';
+
+/** The tap piped into a consumer that parses every line; rows are those the consumer wrote (or counted). */
+export async function tapPiped(target: Target, table: string): Promise<Contender> {
+  const files = await tapFiles(target, table);
+  return {
+    name: `tap | ${existsSync(TARGET_JSONL) ? 'target-jsonl' : 'node consumer'}`,
+    table,
+    note: `consumer: ${consumerName}; RSS and CPU are the tap's, the consumer's are in the JSON`,
+    run: async () => {
+      if (!existsSync(TARGET_JSONL)) {
+        const consumer = join(REPO, 'dist/bench/line-consumer.js');
+        const r = await runPipeline([tapStage(files), { cmd: process.execPath, args: [consumer] }]);
+        return { ...r, rows: parseConsumerCount(r.stderr) };
+      }
+      const out = mkdtempSync(join(tmpdir(), 'tap-bench-jsonl-'));
+      const config = tmpJson({ destination_path: out, do_timestamp_file: false }, 'target.json');
+      const r = await runPipeline([tapStage(files), { cmd: TARGET_JSONL, args: ['--config', config] }]);
+      let rows = 0;
+      let bytes = 0;
+      for (const f of readdirSync(out)) {
+        const c = await countFile(join(out, f));
+        rows += c.lines;
+        bytes += c.bytes;
+      }
+      return { ...r, rows, bytes };
+    },
+  };
+}
+
+function parseConsumerCount(stderr: string): number {
+  const m = /line-consumer: (\d+) records/.exec(stderr);
+  if (!m) throw new Error(`the line consumer printed no count: ${stderr.slice(-300)}`);
+  return Number(m[1]);
+}
+
+/** Why a Python tap cannot run here, or undefined when bench/python-taps.sh installed it. */
+export function pythonTapMissing(which: keyof typeof PY_TAPS): string | undefined {
+  const dir = PY_TAPS[which];
+  if (existsSync(join(dir, 'bin/tap-postgres')) && existsSync(join(dir, '.stamp'))) return undefined;
+  if (existsSync(`${dir}.failed`)) return `not installable: ${readFileSync(`${dir}.failed`, 'utf8').trim().replace(/\s+/g, ' ').slice(0, 200)}`;
+  return 'not installed: run bash bench/python-taps.sh';
+}
+
+/**
+ * pipelinewise-tap-postgres (singer-python, psycopg2) and MeltanoLabs' tap-postgres (singer-sdk,
+ * SQLAlchemy), each discovering the subset's schema itself and reading the one table FULL_TABLE.
+ */
+export async function pythonTap(which: keyof typeof PY_TAPS, target: Target, table: string): Promise<Contender> {
+  const bin = join(PY_TAPS[which], 'bin/tap-postgres');
+  const schema = table.split('.')[0]!;
+  const base = { host: target.host, port: target.port, user: 'postgres', password: 'postgres' };
+  const config = which === 'pipelinewise'
+    ? tmpJson({ ...base, dbname: target.database, filter_schemas: schema }, 'config.json')
+    : tmpJson({ ...base, database: target.database, filter_schemas: [schema] }, 'config.json');
+  const discovered = await discover(bin, ['--config', config, '--discover']);
+  const catalog = tmpJson(selectTable(discovered, table, 'FULL_TABLE'), 'catalog.json');
+  const flag = which === 'pipelinewise' ? '--properties' : '--catalog';
+  return {
+    name: which === 'pipelinewise' ? 'pipelinewise-tap-postgres' : 'MeltanoLabs tap-postgres',
+    table,
+    note: 'Python taps read the subset table only, to keep the run short: compare rows/s',
+    run: () => runPipeline([{ cmd: bin, args: ['--config', config, flag, catalog] }]),
+  };
+}

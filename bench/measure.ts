@@ -1,0 +1,154 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** One process of a pipeline: its stdout feeds the next stage's stdin (the last one's, the counter). */
+export interface Stage {
+  readonly cmd: string;
+  readonly args: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** What one process used, as getrusage reports it after it exits. */
+export interface Usage {
+  readonly cpuSeconds: number;
+  readonly peakRssMb: number;
+}
+
+export interface RunResult {
+  /** rows counted in the output: RECORD lines, or lines for psql's COPY text and target-jsonl's file */
+  readonly rows: number;
+  /** bytes of the contender's output (its stdout, or the consumer's file) */
+  readonly bytes: number;
+  readonly seconds: number;
+  /** per stage, in pipeline order */
+  readonly usage: readonly Usage[];
+  /** stderr of every stage, for chunk counts and errors */
+  readonly stderr: string;
+  /** the last stdout line that was a STATE message, if any (incremental runs resume from it) */
+  readonly lastState?: string;
+}
+
+const TIME = '/usr/bin/time';
+/**
+ * Peak RSS and CPU come from the kernel's rusage of each stage, read by a wrapper that waits for it:
+ * GNU time when installed, else a three-line Python wrapper doing the same getrusage(RUSAGE_CHILDREN).
+ * Both write "elapsed user sys maxrss_kb" to a file, so the contender's stdout stays untouched.
+ */
+const PY_TIME = 'import resource,subprocess,sys\nr=subprocess.call(sys.argv[2:])\nu=resource.getrusage(resource.RUSAGE_CHILDREN)\n' +
+  "open(sys.argv[1],'w').write('0 %f %f %d\\n'%(u.ru_utime,u.ru_stime,u.ru_maxrss))\nsys.exit(r)";
+export const usageTool = existsSync(TIME) ? 'GNU time (/usr/bin/time)' : 'python getrusage(RUSAGE_CHILDREN)';
+
+function wrapped(stage: Stage, usageFile: string): [string, string[]] {
+  if (existsSync(TIME)) return [TIME, ['-f', '%e %U %S %M', '-o', usageFile, stage.cmd, ...stage.args]];
+  return ['python3', ['-c', PY_TIME, usageFile, stage.cmd, ...stage.args]];
+}
+
+function readUsage(file: string): Usage {
+  // GNU time puts "Command exited with non-zero status N" before the figures: the last line holds them
+  const line = readFileSync(file, 'utf8').trim().split('\n').at(-1) ?? '';
+  const [, user, sys, rss] = line.split(' ').map(Number);
+  return { cpuSeconds: (user ?? 0) + (sys ?? 0), peakRssMb: (rss ?? 0) / 1024 };
+}
+
+/**
+ * Counts lines and Singer RECORD lines in a byte stream without parsing it: only the first bytes of
+ * each line are looked at (`{"type":"RECORD"` or singer-python's `{"type": "RECORD"`), so counting
+ * costs about one memchr per line and the counter never slows the contender it measures.
+ */
+export class LineCounter {
+  lines = 0;
+  records = 0;
+  bytes = 0;
+  lastState: string | undefined;
+  private readonly head = Buffer.alloc(24);
+  private headLen = 0;
+  private stateParts: Buffer[] | null = null;
+
+  push(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    let pos = 0;
+    while (pos < chunk.length) {
+      const nl = chunk.indexOf(10, pos);
+      const lineEnd = nl < 0 ? chunk.length : nl;
+      if (this.headLen < this.head.length) {
+        const prior = this.headLen;
+        const take = Math.min(this.head.length - this.headLen, lineEnd - pos);
+        chunk.copy(this.head, this.headLen, pos, pos + take);
+        this.headLen += take;
+        if (this.headLen === this.head.length || nl >= 0) this.classify(prior);
+      }
+      if (this.stateParts) this.stateParts.push(Buffer.from(chunk.subarray(pos, lineEnd)));
+      if (nl < 0) return;
+      if (this.stateParts) this.lastState = Buffer.concat(this.stateParts).toString('utf8');
+      this.stateParts = null;
+      this.lines++;
+      this.headLen = 0;
+      pos = nl + 1;
+    }
+  }
+
+  /** `{"type":"R…` or `{"type": "R…` at the line's start; `prior` head bytes came from earlier chunks. */
+  private classify(prior: number): void {
+    const h = this.head;
+    if (this.headLen < 12 || h[0] !== 123 || h[2] !== 116 || h[7] !== 58) return;
+    const at = h[8] === 32 ? 10 : 9;
+    if (h[at] === 82 && h[at + 1] === 69) this.records++;
+    // STATE lines are rare (every N rows): keep the last whole one, for incremental runs
+    else if (h[at] === 83 && h[at + 1] === 84 && this.stateParts === null) this.stateParts = [Buffer.from(h.subarray(0, prior))];
+  }
+}
+
+/** Runs a pipeline, counts its last stage's stdout, and returns wall time, rows, bytes and rusage. */
+export async function runPipeline(stages: readonly Stage[], options: { timeoutMs?: number } = {}): Promise<RunResult & { counter: LineCounter }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tap-bench-run-'));
+  const counter = new LineCounter();
+  const stderr: Buffer[] = [];
+  const children: ChildProcess[] = [];
+  const started = process.hrtime.bigint();
+  const exits: Promise<number | null>[] = [];
+  stages.forEach((stage, i) => {
+    const [cmd, args] = wrapped(stage, join(dir, `usage-${i}`));
+    const child = spawn(cmd, args, { env: { ...process.env, ...stage.env }, stdio: [i === 0 ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (i > 0) children[i - 1]!.stdout!.pipe(child.stdin!);
+    child.stderr!.on('data', (b: Buffer) => stderr.push(b));
+    children.push(child);
+    exits.push(new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => resolve(code));
+    }));
+  });
+  children.at(-1)!.stdout!.on('data', (b: Buffer) => counter.push(b));
+  const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), options.timeoutMs ?? 3_600_000);
+  const codes = await Promise.all(exits);
+  clearTimeout(timer);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const err = Buffer.concat(stderr).toString('utf8');
+  const failed = codes.findIndex((c) => c !== 0);
+  if (failed >= 0) {
+    throw new Error(`${stages[failed]!.cmd} exited with ${codes[failed]}: ${err.trim().split('\n').slice(-5).join(' | ')}`);
+  }
+  const usage = stages.map((_, i) => readUsage(join(dir, `usage-${i}`)));
+  return { rows: counter.records, bytes: counter.bytes, seconds, usage, stderr: err, lastState: counter.lastState, counter };
+}
+
+/** Counts the lines and bytes of a file a consumer wrote (target-jsonl's output). */
+export async function countFile(path: string): Promise<LineCounter> {
+  const counter = new LineCounter();
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) counter.push(chunk as Buffer);
+  return counter;
+}
+
+/** Writes a JSON file in a fresh temp folder (configs and catalogs for the contenders). */
+export function tmpJson(value: unknown, name: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'tap-bench-')), name);
+  writeFileSync(path, JSON.stringify(value, null, 1));
+  return path;
+}
+
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
