@@ -24,6 +24,12 @@ export const timescaledbConfigSchema: Record<string, JsonSchema> = {
     description: 'Chunks (or partitions) read at once, each on its own connection (alias max_concurrent_chunks).',
   },
   max_concurrent_chunks: { type: 'integer', minimum: 1, maximum: 10, description: 'Alias of timescaledb_max_concurrent_chunks.' },
+  consistent_snapshot: {
+    type: 'boolean',
+    default: false,
+    description:
+      'Read every chunk of the sync in one snapshot (pg_export_snapshot + SET TRANSACTION SNAPSHOT): rows written during the sync are not seen, in any chunk. Needs one more connection; not on the embedded engine. Compression or decompression of a chunk during the sync is not MVCC-safe in TimescaleDB (timescaledb#6841, #6842).',
+  },
   late_arrival_lookback: {
     type: 'string',
     description: "INCREMENTAL on a hypertable's time column re-reads this window before the bookmark for late inserts (an interval like '2 hours'; an integer for integer time).",
@@ -35,6 +41,7 @@ export interface TimescaleSettings {
   readonly cacheMs: number;
   readonly maxConcurrent: number;
   readonly lookback?: string;
+  readonly consistentSnapshot: boolean;
 }
 
 export function timescaleSettings(raw: Readonly<Record<string, unknown>>): TimescaleSettings {
@@ -47,5 +54,6 @@ export function timescaleSettings(raw: Readonly<Record<string, unknown>>): Times
     cacheMs: minutes * 60_000,
     maxConcurrent: (raw.max_concurrent_chunks ?? raw.timescaledb_max_concurrent_chunks ?? 1) as number,
     lookback,
+    consistentSnapshot: raw.consistent_snapshot === true,
   };
 }

@@ -10,8 +10,9 @@ import { setMetadata, streamMetadata } from '../../core/singer/catalog.js';
 import { ChunkReader, type SliceSource } from './chunk-reader.js';
 import { hypertableSlices, nativePartitionSlices, type Slice } from './partition-slices.js';
 import { timescaledbConfigSchema, timescaleSettings, type TimescaleSettings } from './timescaledb-config.js';
-import { extensionInfo, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
+import { embeddedEngine, extensionInfo, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
 import type pg from 'pg';
+import { SnapshotExporter } from './snapshot-exporter.js';
 
 /** What the plugin learned about the database, once per run. */
 export interface Detected {
@@ -45,18 +46,23 @@ export class TimescaleDbPlugin implements TapPlugin {
   private detected?: Promise<Detected>;
   private clampWarned = false;
   private license = 'timescale';
+  private snapshots?: SnapshotExporter;
+  private snapshotWarned = false;
+  private embedded?: Promise<boolean>;
 
   register(container: DependencyContainer, ctx: PluginContext): void {
     this.settings = timescaleSettings(ctx.config.raw);
     this.pool = container.resolve(TOKENS.Pool);
     this.log = ctx.log;
     this.container = container;
+    if (this.settings.consistentSnapshot) this.snapshots = new SnapshotExporter(this.pool, this.log);
     const reader = new ChunkReader({
       source: (rc) => this.sliceSource(rc.plan),
       concurrency: (rc) => this.concurrency(rc.plan),
       lookback: this.settings.lookback,
       skip: (slice) => this.checkSlice(slice),
       acquire: (slice) => this.policy()?.acquire?.(slice) ?? Promise.resolve(() => undefined),
+      snapshot: () => this.snapshotId(),
     });
     ctx.readers.register({ name: 'timescaledb-chunks', precedence: 100, claims: (plan) => this.claims(plan), reader });
   }
@@ -109,16 +115,45 @@ export class TimescaleDbPlugin implements TapPlugin {
     return this.container.isRegistered(SLICE_POLICY, true) ? this.container.resolve<SlicePolicy>(SLICE_POLICY) : undefined;
   }
 
+  /** Claims partitioned tables, and hypertables whose chunks can be listed (else the default reader reads them, with a warning). */
   private async claims(plan: StreamPlan): Promise<boolean> {
     if (plan.relation.relkind === 'p') return true;
     const detected = await this.pool.use((c) => this.detect(c));
-    return detected.hypertables.has(name(plan.relation.schema, plan.relation.name));
+    const ht = detected.hypertables.get(name(plan.relation.schema, plan.relation.name));
+    if (!ht) return false;
+    try {
+      await this.pool.use((c) => hypertableSlices(c, ht));
+      return true;
+    } catch (err) {
+      this.log.warn(`${plan.tapStreamId}: cannot list the chunks of this hypertable (${(err as Error).message}): ${this.disabledNotice}`);
+      return false;
+    }
+  }
+
+  /** The sync's exported snapshot with consistent_snapshot, once the engine allows a second connection. */
+  private async snapshotId(): Promise<string | undefined> {
+    if (!this.snapshots) return undefined;
+    // asked of the engine, not of the extension: timescaledb_support false still runs on it
+    this.embedded ??= this.pool.use((c) => embeddedEngine(c));
+    if (await this.embedded) {
+      if (!this.snapshotWarned) {
+        this.log.warn('consistent_snapshot is not available on the embedded engine: it takes one connection at a time, and the exporting transaction would hold it; each chunk is read in its own snapshot');
+      }
+      this.snapshotWarned = true;
+      return undefined;
+    }
+    // the exporting transaction keeps its own connection beside the readers and the chunk listing
+    this.pool.ensureCapacity(this.settings.maxConcurrent + 2);
+    return this.snapshots.id();
+  }
+
+  async onSyncEnd(): Promise<void> {
+    await this.snapshots?.close();
   }
 
   /** Finds the extension and the hypertables once; `timescaledb_support: true` without the extension is a config error. */
   detect(client: pg.ClientBase): Promise<Detected> {
     this.detected ??= (async (): Promise<Detected> => {
-      if (this.settings.support === 'false') return { hypertables: new Map() };
       const extension = await extensionInfo(client);
       if (!extension) {
         if (this.settings.support === 'true') {
@@ -128,6 +163,11 @@ export class TimescaleDbPlugin implements TapPlugin {
       }
       this.license = extension.license;
       this.log.info(`TimescaleDB ${extension.version} (${extension.license} license)${extension.embedded ? ' on the embedded engine' : ''}`);
+      if (this.settings.support === 'false') {
+        // chunks and internal schemas stay hidden from discovery (they are never streams); hypertables are plain tables
+        this.log.info(`timescaledb_support is false: ${this.disabledNotice}`);
+        return { extension, hypertables: new Map() };
+      }
       try {
         const list = await listHypertables(client);
         return { extension, hypertables: new Map(list.map((h) => [name(h.schema, h.name), h])) };
