@@ -18,6 +18,7 @@ interface CliOptions {
   about?: boolean;
   format: string;
   plugin: string[];
+  metricsFile?: string;
 }
 
 /** Parses the Singer flags and runs the tap. No logic beyond choosing what to run. */
@@ -34,6 +35,7 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--about', 'print what the tap is and its settings')
     .option('--format <format>', 'format of --about: json or markdown', 'json')
     .option('--plugin <module>', 'load a plugin module (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--metrics-file <path>', 'write the end-of-sync summary as JSON to this file (the metrics_file setting)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s) });
   let opts: CliOptions;
@@ -50,6 +52,8 @@ export async function main(argv = process.argv): Promise<void> {
   if (typeof rawConfig !== 'object' || rawConfig === null || Array.isArray(rawConfig)) {
     throw new ConfigurationError(`the config file ${opts.config} must hold a JSON object of settings`);
   }
+  // the flag is the metrics plugin's metrics_file setting, given on the command line
+  if (opts.metricsFile) (rawConfig as Record<string, unknown>).metrics_file = opts.metricsFile;
   const options = { rawConfig: rawConfig as Record<string, unknown>, builtins: builtinPlugins(), extraPlugins: opts.plugin };
 
   if (opts.about) {

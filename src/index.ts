@@ -9,6 +9,7 @@ export type {
   PartitionStartEvent,
   PartitionEndEvent,
   PartitionEvents,
+  BatchEvent,
   SyncEndEvent,
 } from './core/plugins/tap-plugin.js';
 export type { TableReader, ReaderStrategy, ReadBatch, ReadContext } from './core/readers/table-reader.js';
@@ -23,6 +24,7 @@ export type { JsonSchema } from './core/config/config-schema.js';
 export type { Logger } from './core/logger.js';
 export type { ConnectionPool } from './core/postgres/connection-pool.js';
 export { TOKENS } from './core/container.js';
+export { SYNC_REPORT, type SyncReport, type ReportSection } from './plugins/metrics/sync-report.js';
 export { streamMetadata, columnMetadata, setMetadata, isSelected, selectedColumns } from './core/singer/catalog.js';
 export { quoteIdent, quoteLiteral, qualifiedName, typedLiteral } from './core/postgres/sql.js';
 export { bookmarkValue } from './core/postgres/value-json.js';

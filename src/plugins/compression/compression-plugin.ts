@@ -7,6 +7,7 @@ import type { Slice } from '../timescaledb/partition-slices.js';
 import { SLICE_POLICY, type SlicePolicy } from '../timescaledb/timescaledb-plugin.js';
 import { compressionSettings, compressionStats, extensionInfo } from '../timescaledb/timescale-catalog.js';
 import { Semaphore } from './semaphore.js';
+import { SYNC_REPORT, type SyncReport } from '../metrics/sync-report.js';
 
 type Kind = 'uncompressed' | 'compressed' | 'partially_compressed';
 const kindOf = (p: { compressed?: boolean; partial?: unknown }): Kind =>
@@ -37,11 +38,13 @@ export class CompressionPlugin implements TapPlugin {
   };
   readonly disabledNotice = 'compressed chunks are still read in full, without compression metadata, the skip option or the report';
   private log!: Logger;
+  private container!: DependencyContainer;
   private readonly report = new Map<Kind, { chunks: number; rows: number; ms: number }>();
   private skipped = 0;
 
   register(container: DependencyContainer, ctx: PluginContext): void {
     this.log = ctx.log;
+    this.container = container;
     const mode = ctx.config.raw.compressed_chunks ?? 'read';
     const gate = new Semaphore((ctx.config.raw.compressed_max_concurrent_chunks as number | undefined) ?? 1);
     const policy: SlicePolicy = {
@@ -84,15 +87,24 @@ export class CompressionPlugin implements TapPlugin {
     this.report.set(kind, r);
   }
 
+  /** The report by chunk kind: into the metrics summary when the metrics plugin is loaded, else a log line. */
   onSyncEnd(): void {
     if (this.report.size === 0 && this.skipped === 0) return;
-    const parts = (['uncompressed', 'compressed', 'partially_compressed'] as const)
-      .filter((k) => this.report.has(k))
-      .map((k) => {
-        const r = this.report.get(k)!;
-        return `${r.chunks} ${k.replace('_', ' ')} (${r.rows} rows, ${(r.ms / 1000).toFixed(1)} s)`;
-      });
+    const kinds = (['uncompressed', 'compressed', 'partially_compressed'] as const).filter((k) => this.report.has(k));
+    const parts = kinds.map((k) => {
+      const r = this.report.get(k)!;
+      return `${r.chunks} ${k.replace('_', ' ')} (${r.rows} rows, ${(r.ms / 1000).toFixed(1)} s)`;
+    });
     if (this.skipped > 0) parts.push(`${this.skipped} compressed skipped`);
-    this.log.info(`compression: chunks read: ${parts.join(', ')}`);
+    const line = `compression: chunks read: ${parts.join(', ')}`;
+    if (!this.container.isRegistered(SYNC_REPORT, true)) {
+      this.log.info(line);
+      return;
+    }
+    const data = {
+      ...Object.fromEntries(kinds.map((k) => [k, (({ chunks, rows, ms }) => ({ chunks, rows, seconds: ms / 1000 }))(this.report.get(k)!)])),
+      compressed_skipped: this.skipped,
+    };
+    this.container.resolve<SyncReport>(SYNC_REPORT).add({ plugin: this.name, line, data });
   }
 }
