@@ -3,6 +3,7 @@ import type { TapConfig } from '../config/tap-config.js';
 import { FatalSyncError, InterruptedError, OutputClosedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isRetriable, type ConnectionPool } from '../postgres/connection-pool.js';
+import { checkBookmarkValues } from './bookmark-check.js';
 import type { PluginHooks } from '../plugins/plugin-hooks.js';
 import type { CopyRunner } from '../readers/copy-runner.js';
 import type { ReaderRegistry } from '../readers/reader-registry.js';
@@ -35,6 +36,7 @@ export async function syncStream(plan0: StreamPlan, state: TapState, deps: Strea
     log.warn(`${id}: the state's replication key ${bookmark.replication_key} differs from ${plan0.replicationKey}; starting from the beginning`);
     bookmark = {};
   }
+  await checkBookmarkValues(deps.pool, plan0, bookmark);
   const fresh = bookmark.version === undefined;
   const plan: StreamPlan = plan0.method === 'FULL_TABLE' ? { ...plan0, version: bookmark.version ?? Date.now() } : plan0;
   if (plan.version !== undefined) bookmark.version = plan.version;
