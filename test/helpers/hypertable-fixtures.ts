@@ -45,6 +45,19 @@ export async function createHourlyHypertable(db: TestDatabase, name: string, day
 /** The columns of createHourlyHypertable, for checksums. */
 export const HOURLY_COLUMNS: Record<string, ChecksumKind> = { ts: 'time', updated_at: 'time', note: 'text' };
 
+/** Three dimensions: time (1 day, 4 days of data), a hash on device (3 partitions), a second range on zone (100 wide); 1,500 rows. */
+export async function createThreeDimensionHypertable(db: TestDatabase, name: string): Promise<void> {
+  await db.sql(`
+    CREATE TABLE ${name} (ts timestamptz NOT NULL, device int NOT NULL, zone int NOT NULL, note text NOT NULL);
+    SELECT create_hypertable('${name}', by_range('ts', interval '1 day'));
+    SELECT add_dimension('${name}', by_hash('device', 3));
+    SELECT add_dimension('${name}', by_range('zone', 100));
+    INSERT INTO ${name} SELECT '2024-01-01'::timestamptz + (g % 96) * interval '1 hour', g % 7, (g * 37) % 200, 's' || g FROM generate_series(1, 1500) g;`);
+}
+
+/** The columns of createThreeDimensionHypertable, for checksums. */
+export const SPACED_COLUMNS: Record<string, ChecksumKind> = { ts: 'time', device: 'int', zone: 'int', note: 'text' };
+
 export async function sourceNotes(db: TestDatabase, table: string, column = 'note'): Promise<string[]> {
   const rows = await db.sql<{ n: string }>(`SELECT ${column} AS n FROM ${table}`);
   return rows.map((r) => r.n).sort();
@@ -97,3 +110,15 @@ function epochMicros(value: string): bigint {
 
 /** The columns of createMetricsHypertable, for checksums. */
 export const METRICS_COLUMNS: Record<string, ChecksumKind> = { ts: 'time', device: 'int', value: 'float', note: 'text' };
+
+/** Chunk counts by kind from TimescaleDB's own catalog: `compressed` counts every compressed chunk, `partial` those also holding uncompressed rows (status bit 8). */
+export async function chunkKinds(db: TestDatabase, table: string): Promise<{ total: number; plain: number; compressed: number; partial: number }> {
+  const rows = await db.sql<{ compressed: boolean; partial: boolean }>(
+    `SELECT c.is_compressed AS compressed, (k.status & 8) <> 0 AS partial
+       FROM timescaledb_information.chunks c JOIN _timescaledb_catalog.chunk k ON k.schema_name = c.chunk_schema AND k.table_name = c.chunk_name
+      WHERE c.hypertable_name = $1`,
+    [table],
+  );
+  const compressed = rows.filter((r) => r.compressed).length;
+  return { total: rows.length, plain: rows.length - compressed, compressed, partial: rows.filter((r) => r.partial).length };
+}

@@ -2,21 +2,10 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
 import { discover, lastState, records, runTap, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
-import { createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes } from '../helpers/hypertable-fixtures.js';
+import { chunkKinds, createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import { streamMetadata, type Catalog } from '../../src/core/singer/catalog.js';
 
 const MID_SYNC_PLUGIN = resolve(__dirname, '../fixtures/mid-sync-plugin.mjs');
-
-/** The chunk kinds the catalog says, counted from TimescaleDB's own status bits. */
-async function chunkKinds(db: TestDatabase, table: string) {
-  const rows = await db.sql<{ compressed: boolean; partial: boolean }>(
-    `SELECT c.is_compressed AS compressed, (k.status & 8) <> 0 AS partial
-       FROM timescaledb_information.chunks c JOIN _timescaledb_catalog.chunk k ON k.schema_name = c.chunk_schema AND k.table_name = c.chunk_name
-      WHERE c.hypertable_name = $1`,
-    [table],
-  );
-  return { compressed: rows.filter((r) => r.compressed).length, partial: rows.filter((r) => r.partial).length, total: rows.length };
-}
 
 describe('compressed and partially compressed chunks (embedded TimescaleDB)', () => {
   let db: TestDatabase;
