@@ -23,6 +23,7 @@ export type { TapConfig } from './core/config/tap-config.js';
 export type { JsonSchema } from './core/config/config-schema.js';
 export type { Logger } from './core/logger.js';
 export type { ConnectionPool } from './core/postgres/connection-pool.js';
+export { translateQueryError, isRetriable } from './core/postgres/connection-pool.js';
 export { TOKENS } from './core/container.js';
 export { SYNC_REPORT, type SyncReport, type ReportSection } from './plugins/metrics/sync-report.js';
 export { streamMetadata, columnMetadata, setMetadata, isSelected, selectedColumns } from './core/singer/catalog.js';
