@@ -163,6 +163,13 @@ export function isRetriable(err: unknown): boolean {
 export function translateConnectError(err: unknown, s: ConnectionSettings): Error {
   const e = err as { code?: string; message?: string };
   const where = `${s.host}:${s.port}`;
+  // 28000 is also pg_hba.conf saying no, which "check user and password" would misdirect
+  if (e.code === '28000' && /pg_hba\.conf/.test(e.message ?? '')) {
+    const fix = /no encryption/.test(e.message!)
+      ? 'the server accepts only TLS connections from here: set sslmode to require, verify-ca or verify-full'
+      : 'the server\'s pg_hba.conf does not let this user connect from here to this database (or without TLS): check user, database and sslmode, or ask for an entry';
+    return new ConfigurationError(`${where} refused the connection of user "${s.user}": ${fix} (${e.message})`);
+  }
   switch (e.code) {
     case '28P01':
     case '28000':

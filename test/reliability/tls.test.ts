@@ -1,0 +1,94 @@
+import { execFileSync } from 'node:child_process';
+import { chownSync, copyFileSync, chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nativeSkipReason } from '../helpers/databases.js';
+import { records, runTap, select, discover, tmpJson, type TapRun } from '../helpers/run-tap.js';
+import { startOwnCluster, type OwnCluster } from './own-cluster.js';
+
+const PROBE = new URL('./fixtures/session-probe-plugin.mjs', import.meta.url).pathname;
+
+/** A CA (and a second, unrelated one) and a server certificate for 127.0.0.1/localhost signed by the first. */
+function makeCertificates(dir: string): void {
+  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=tap test CA');
+  ssl('req', '-x509', ...ec, '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-days', '2', '-subj', '/CN=some other CA');
+  ssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.ext');
+}
+
+/**
+ * TLS against a cluster of this file with ssl = on and a certificate from a CA made here; pg_hba accepts
+ * only TLS connections over TCP. The probe plugin asks pg_stat_ssl about the tap's own session.
+ */
+describe.skipIf(nativeSkipReason)('TLS (a cluster with ssl = on)', () => {
+  let cluster: OwnCluster;
+  let certs: string;
+  const run = (settings: Record<string, unknown>): Promise<TapRun> => {
+    const probe = { module: PROBE, options: { sql: 'SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()' } };
+    const config = { host: '127.0.0.1', port: cluster.port, user: 'postgres', database: 'postgres', plugins: [probe], ...settings };
+    return runTap(['--config', tmpJson(config), '--catalog', tmpJson(catalog)]);
+  };
+  let catalog: unknown;
+  beforeAll(async () => {
+    certs = mkdtempSync(join(tmpdir(), 'tap-tls-'));
+    makeCertificates(certs);
+    cluster = startOwnCluster();
+    for (const f of ['server.crt', 'server.key']) {
+      copyFileSync(join(certs, f), join(cluster.dir, f));
+      chmodSync(join(cluster.dir, f), 0o600);
+      if (process.getuid?.() === 0) chownSync(join(cluster.dir, f), Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })));
+    }
+    for (const setting of [`ssl = on`, `ssl_cert_file = 'server.crt'`, `ssl_key_file = 'server.key'`]) await cluster.sql(`ALTER SYSTEM SET ${setting}`);
+    await cluster.sql('CREATE TABLE public.secure(id int PRIMARY KEY); INSERT INTO public.secure VALUES (1), (2), (3)');
+    await cluster.setHostAuth(['hostssl all all 127.0.0.1/32 trust', 'hostnossl all all 127.0.0.1/32 reject']);
+    const path = tmpJson({ host: '127.0.0.1', port: cluster.port, user: 'postgres', database: 'postgres', sslmode: 'require' });
+    catalog = select(await discover(path), { 'public-secure': {} });
+  });
+  afterAll(() => {
+    cluster?.destroy();
+    if (certs) rmSync(certs, { recursive: true, force: true });
+  });
+
+  it('sslmode verify-full with ssl_root_cert: the sync runs over TLS (pg_stat_ssl of the tap session)', async () => {
+    const r = await run({ sslmode: 'verify-full', ssl_root_cert: join(certs, 'ca.crt') });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/PROBE \[\{"ssl":true,"version":"TLSv1\.[23]"\}\]/);
+    expect(records(r.messages).map((x) => x.id)).toEqual([1, 2, 3]);
+  });
+
+  it('sslmode verify-ca with the CA works too', async () => {
+    const r = await run({ sslmode: 'verify-ca', ssl_root_cert: join(certs, 'ca.crt') });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/PROBE \[\{"ssl":true/);
+  });
+
+  it('sslmode require (no CA): encrypted, not verified', async () => {
+    const r = await run({ sslmode: 'require' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/PROBE \[\{"ssl":true/);
+  });
+
+  it('verify-full with another CA: refused, exit 2, a clear error naming the settings', async () => {
+    const r = await run({ sslmode: 'verify-full', ssl_root_cert: join(certs, 'other-ca.crt') });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^CRITICAL TLS verification of 127\.0\.0\.1:\d+ failed: .*; check sslmode and ssl_root_cert$/m);
+    expect(r.stdout).toBe('');
+  });
+
+  it('verify-full without ssl_root_cert: exit 2 before connecting, says what to add', async () => {
+    const r = await run({ sslmode: 'verify-full' });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^CRITICAL sslmode verify-full needs ssl_root_cert/m);
+  });
+
+  it('sslmode disable against a server that accepts only TLS: exit 2, says to set sslmode', async () => {
+    const r = await run({ sslmode: 'disable' });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^CRITICAL 127\.0\.0\.1:\d+ refused the connection of user "postgres": the server accepts only TLS connections from here: set sslmode to require, verify-ca or verify-full \(.*no encryption\)$/m);
+    expect(r.stdout).toBe('');
+  });
+});
