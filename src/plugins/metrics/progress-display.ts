@@ -93,8 +93,14 @@ export class TerminalProgress implements ProgressDisplay {
     this.multi.update(); // prints the lines held since the last redraw, above the bars
     this.multi.stop();
     process.stderr.write = this.originalWrite;
+    process.removeListener('exit', this.showCursor);
     this.active = false;
   }
+
+  /** A second SIGINT exits at once, without onSyncEnd: give the terminal its cursor back anyway. */
+  private readonly showCursor = (): void => {
+    this.originalWrite.call(process.stderr, '\x1b[?25h\n');
+  };
 
   private refresh(stats: StreamStats): void {
     const bar = this.bars.get(stats.id);
@@ -111,6 +117,7 @@ export class TerminalProgress implements ProgressDisplay {
 
   private intercept(): void {
     this.active = true;
+    process.once('exit', this.showCursor);
     const hold = (chunk: unknown, ...rest: unknown[]): boolean => {
       this.multi.log(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
       const callback = rest.find((r): r is () => void => typeof r === 'function');
