@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from './data.js';
@@ -25,7 +25,22 @@ export interface Contender {
 }
 
 export const PSQL = '/usr/lib/postgresql/15/bin/psql';
-const TAP = join(REPO, 'bin/tap-timescaledb');
+let TAP = join(REPO, 'bin/tap-timescaledb');
+
+/**
+ * Runs the tap from a copy of the build taken now: other developers rebuild dist/ in this shared tree,
+ * and a run must not pick up a half-written file or a different build halfway through. Returns the
+ * snapshot's folder.
+ */
+export function snapshotTap(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tap-bench-build-'));
+  cpSync(join(REPO, 'dist/src'), join(dir, 'dist/src'), { recursive: true });
+  cpSync(join(REPO, 'bin'), join(dir, 'bin'), { recursive: true });
+  cpSync(join(REPO, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  TAP = join(dir, 'bin/tap-timescaledb');
+  return dir;
+}
 const TARGET_JSONL = join(REPO, '.venv-target-jsonl/bin/target-jsonl');
 const PY_TAPS = { pipelinewise: join(REPO, '.venv-bench-pipelinewise'), meltanolabs: join(REPO, '.venv-bench-meltanolabs') } as const;
 
@@ -91,22 +106,34 @@ export async function tapContender(name: string, target: Target, table: string, 
   return { name, table, note, run: () => runPipeline([tapStage(files)]) };
 }
 
-/** Which real consumer the piped contender uses: target-jsonl when scripts/python-tools.sh built it. */
-export const consumerName = existsSync(TARGET_JSONL) ? 'target-jsonl' : 'node line consumer (JSON.parse per line)';
+/** Whether scripts/python-tools.sh built target-jsonl, the real Singer target of the subset section. */
+export const targetJsonlInstalled = existsSync(TARGET_JSONL);
 
-/** The tap piped into a consumer that parses every line; rows are those the consumer wrote (or counted). */
-export async function tapPiped(target: Target, table: string): Promise<Contender> {
+/**
+ * The tap piped into a consumer that parses every line: a Node process that `JSON.parse`s each
+ * message and counts the records (fast enough to show the tap's own throughput into a pipe), or
+ * target-jsonl (a real Python Singer target, which writes a file; its lines are the rows).
+ */
+export async function tapPiped(target: Target, table: string, consumer: 'node' | 'target-jsonl'): Promise<Contender> {
   const files = await tapFiles(target, table);
+  const note = 'RSS and CPU are the tap\'s; the consumer\'s are in the JSON (runs[].usage[1])';
+  if (consumer === 'node') {
+    const script = join(REPO, 'dist/bench/line-consumer.js');
+    return {
+      name: 'tap | node consumer',
+      table,
+      note: `consumer: bench/line-consumer.ts (JSON.parse per line); ${note}`,
+      run: async () => {
+        const r = await runPipeline([tapStage(files), { cmd: process.execPath, args: [script] }]);
+        return { ...r, ...consumerCount(r.stderr) };
+      },
+    };
+  }
   return {
-    name: `tap | ${existsSync(TARGET_JSONL) ? 'target-jsonl' : 'node consumer'}`,
+    name: 'tap | target-jsonl',
     table,
-    note: `consumer: ${consumerName}; RSS and CPU are the tap's, the consumer's are in the JSON`,
+    note: `consumer: target-jsonl 0.1.4 (Python); ${note}`,
     run: async () => {
-      if (!existsSync(TARGET_JSONL)) {
-        const consumer = join(REPO, 'dist/bench/line-consumer.js');
-        const r = await runPipeline([tapStage(files), { cmd: process.execPath, args: [consumer] }]);
-        return { ...r, rows: parseConsumerCount(r.stderr) };
-      }
       const out = mkdtempSync(join(tmpdir(), 'tap-bench-jsonl-'));
       const config = tmpJson({ destination_path: out, do_timestamp_file: false }, 'target.json');
       const r = await runPipeline([tapStage(files), { cmd: TARGET_JSONL, args: ['--config', config] }]);
@@ -117,15 +144,16 @@ export async function tapPiped(target: Target, table: string): Promise<Contender
         rows += c.lines;
         bytes += c.bytes;
       }
+      rmSync(out, { recursive: true, force: true });
       return { ...r, rows, bytes };
     },
   };
 }
 
-function parseConsumerCount(stderr: string): number {
-  const m = /line-consumer: (\d+) records/.exec(stderr);
+function consumerCount(stderr: string): { rows: number; bytes: number } {
+  const m = /line-consumer: (\d+) records, (\d+) bytes/.exec(stderr);
   if (!m) throw new Error(`the line consumer printed no count: ${stderr.slice(-300)}`);
-  return Number(m[1]);
+  return { rows: Number(m[1]), bytes: Number(m[2]) };
 }
 
 /** Why a Python tap cannot run here, or undefined when bench/python-taps.sh installed it. */

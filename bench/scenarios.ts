@@ -35,7 +35,7 @@ export async function alternate(section: string, contenders: readonly Contender[
 
 /** Whether the metrics plugin exists in this build (another developer is writing it). */
 export function metricsPluginBuilt(): boolean {
-  return existsSync(join(REPO, 'dist/src/plugins/metrics'));
+  return existsSync(join(REPO, 'dist/src/plugins/metrics/metrics-plugin.js'));
 }
 
 /** Chunk reads of a run: the chunk reader logs one `DEBUG <stream>: chunk <id>: <select>` line per chunk it reads. */
