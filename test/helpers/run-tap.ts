@@ -143,3 +143,8 @@ export function runTapUntilKilled(args: string[], stop: (message: Record<string,
     child.on('close', () => resolvePromise({ messages, killed, stderr: Buffer.concat(err).toString('utf8') }));
   });
 }
+
+/** The DEBUG lines the chunk reader logs with each statement it sends, one per chunk read (run with TAP_LOG_LEVEL=debug). */
+export function chunkReads(stderr: string, stream: string): string[] {
+  return stderr.split('\n').filter((l) => l.startsWith(`DEBUG ${stream}: chunk `));
+}

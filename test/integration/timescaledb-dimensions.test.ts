@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
-import { discover, lastState, records, runTap, runTapUntilKilled, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
-import { createHourlyHypertable, HOURLY_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes, type ChecksumKind } from '../helpers/hypertable-fixtures.js';
+import { chunkReads, discover, lastState, records, runTap, runTapUntilKilled, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
+import { createHourlyHypertable, createThreeDimensionHypertable, HOURLY_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes, SPACED_COLUMNS } from '../helpers/hypertable-fixtures.js';
 import { streamMetadata, type Catalog } from '../../src/core/singer/catalog.js';
 
-const SPACED_COLUMNS: Record<string, ChecksumKind> = { ts: 'time', device: 'int', zone: 'int', note: 'text' };
-const chunkReads = (stderr: string, stream: string) => stderr.split('\n').filter((l) => l.startsWith(`DEBUG ${stream}: chunk `));
 
 describe('hypertable shapes: space dimensions, chunks in a user schema, continuous aggregates (embedded TimescaleDB)', () => {
   let db: TestDatabase;
@@ -15,13 +13,8 @@ describe('hypertable shapes: space dimensions, chunks in a user schema, continuo
 
   beforeAll(async () => {
     db = await timescaleDatabase();
-    // three dimensions: time (1 day), a hash on device (3 partitions), a second range on zone (100 wide)
+    await createThreeDimensionHypertable(db, 'spaced');
     await db.sql(`
-      CREATE TABLE spaced (ts timestamptz NOT NULL, device int NOT NULL, zone int NOT NULL, note text NOT NULL);
-      SELECT create_hypertable('spaced', by_range('ts', interval '1 day'));
-      SELECT add_dimension('spaced', by_hash('device', 3));
-      SELECT add_dimension('spaced', by_range('zone', 100));
-      INSERT INTO spaced SELECT '2024-01-01'::timestamptz + (g % 96) * interval '1 hour', g % 7, (g * 37) % 200, 's' || g FROM generate_series(1, 1500) g;
       CREATE SCHEMA vault;
       CREATE TABLE vault.keep_me (id int PRIMARY KEY);
       CREATE TABLE placed (ts timestamptz NOT NULL, note text NOT NULL);

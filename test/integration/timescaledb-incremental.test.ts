@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
-import { discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import { chunkReads, discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import { createHourlyHypertable, createMetricsHypertable, HOURLY_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
 
-/** The statements the tap sent, one DEBUG line per chunk read: the proof of which chunks an incremental run touched. */
-const chunkReads = (stderr: string, stream: string) => stderr.split('\n').filter((l) => l.startsWith(`DEBUG ${stream}: chunk `));
 const debug = { env: { TAP_LOG_LEVEL: 'debug' } };
 
 describe('INCREMENTAL on hypertables: chunk pruning, late data, non-time keys (embedded TimescaleDB)', () => {
