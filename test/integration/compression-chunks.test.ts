@@ -66,27 +66,19 @@ describe('compressed and partially compressed chunks (embedded TimescaleDB)', ()
     expect(records(next.messages).map((r) => r.note)).toContain('late-into-day-12');
   });
 
-  it('reads in full a chunk that is compressed while the sync runs', async () => {
-    const sql = `SELECT compress_chunk(c) FROM show_chunks('moving', newer_than => '2024-01-10'::timestamptz) c`;
-    const cfg = tmpJson({ url: db.url, plugins: [{ module: MID_SYNC_PLUGIN, options: { stream: 'public-moving', afterPartitions: 2, sql } }] });
-    const run = await runTap(['--config', cfg, '--catalog', tmpJson(select(catalog, { 'public-moving': {} }))]);
+  // moving: all plain, the last 3 days compressed mid-sync; thawing: all compressed, the last 3 days decompressed mid-sync
+  it.each([
+    { table: 'moving', change: 'compress_chunk', compressed: 6 },
+    { table: 'thawing', change: 'decompress_chunk', compressed: 18 },
+  ])('reads in full the chunks $table has changed by $change while the sync runs', async ({ table, change, compressed }) => {
+    const sql = `SELECT ${change}(c) FROM show_chunks('${table}', newer_than => '2024-01-10'::timestamptz) c`;
+    const cfg = tmpJson({ url: db.url, plugins: [{ module: MID_SYNC_PLUGIN, options: { stream: `public-${table}`, afterPartitions: 2, sql } }] });
+    const run = await runTap(['--config', cfg, '--catalog', tmpJson(select(catalog, { [`public-${table}`]: {} }))]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('mid-sync plugin ran its SQL after 2 partitions');
-    expect((await chunkKinds(db, 'moving')).compressed).toBeGreaterThan(0);
-    expect(records(run.messages).map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'moving'));
-    expect(recordsChecksum(records(run.messages), METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'moving', METRICS_COLUMNS));
-  });
-
-  it('reads in full a chunk that is decompressed while the sync runs', async () => {
-    const sql = `SELECT decompress_chunk(c) FROM show_chunks('thawing', newer_than => '2024-01-10'::timestamptz) c`;
-    const cfg = tmpJson({ url: db.url, plugins: [{ module: MID_SYNC_PLUGIN, options: { stream: 'public-thawing', afterPartitions: 2, sql } }] });
-    const run = await runTap(['--config', cfg, '--catalog', tmpJson(select(catalog, { 'public-thawing': {} }))]);
-    expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toContain('mid-sync plugin ran its SQL after 2 partitions');
-    const kinds = await chunkKinds(db, 'thawing');
-    expect(kinds.total - kinds.compressed).toBe(6); // days 10-12, both device partitions, now plain
-    expect(records(run.messages).map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'thawing'));
-    expect(recordsChecksum(records(run.messages), METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'thawing', METRICS_COLUMNS));
+    expect((await chunkKinds(db, table)).compressed).toBe(compressed); // days 10-12 x 2 device partitions changed
+    expect(records(run.messages).map((r) => r.note).sort()).toEqual(await sourceNotes(db, table));
+    expect(recordsChecksum(records(run.messages), METRICS_COLUMNS)).toEqual(await sourceChecksum(db, table, METRICS_COLUMNS));
   });
 
   it('skips compressed chunks with compressed_chunks: skip, with a warning for each', async () => {
