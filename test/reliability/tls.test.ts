@@ -72,6 +72,14 @@ describe.skipIf(nativeSkipReason)('TLS (a cluster with ssl = on)', () => {
     expect(r.stderr).toMatch(/PROBE \[\{"ssl":true/);
   });
 
+  it('sslmode prefer (the default) and allow, against a server that accepts only TLS: both end up on TLS, as with libpq', async () => {
+    for (const sslmode of ['prefer', 'allow']) {
+      const r = await run({ sslmode });
+      expect(r.code, `${sslmode}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toMatch(/PROBE \[\{"ssl":true/);
+    }
+  });
+
   it('verify-full with another CA: refused, exit 2, a clear error naming the settings', async () => {
     const r = await run({ sslmode: 'verify-full', ssl_root_cert: join(certs, 'other-ca.crt') });
     expect(r.code, r.stderr).toBe(2);

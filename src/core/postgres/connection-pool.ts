@@ -15,15 +15,17 @@ export interface SessionSettings {
  * `max` is 1 unless a reader asks for parallel reads; the embedded engine takes one connection at a time.
  */
 export class ConnectionPool {
-  private readonly pool: pg.Pool;
+  private pool: pg.Pool;
   private readonly settingsSql: string;
+  /** prefer/allow: the other TLS choice has been taken (libpq tries it once) */
+  private sslSwitched = false;
 
   constructor(
     private readonly settings: ConnectionSettings,
     session: SessionSettings,
     max = 1,
   ) {
-    this.pool = new pg.Pool({ ...clientConfig(settings), max, idleTimeoutMillis: 0 });
+    this.pool = this.newPool(sslOptions(settings), max);
     // PGlite ignores startup options, so the settings are SET after connecting.
     this.settingsSql = [
       `SET TimeZone = 'UTC'`,
@@ -34,9 +36,32 @@ export class ConnectionPool {
       `SET statement_timeout = ${pg.escapeLiteral(session.statementTimeout)}`,
       `SET lock_timeout = ${pg.escapeLiteral(session.lockTimeout)}`,
     ].join('; ');
-    this.pool.on('error', () => {
+  }
+
+  private newPool(ssl: false | ConnectionOptions, max: number): pg.Pool {
+    const pool = new pg.Pool({ ...clientConfig(this.settings), ssl, max, idleTimeoutMillis: 0 });
+    pool.on('error', () => {
       /* an idle client lost its connection; the pool drops it and the next acquire opens a new one */
     });
+    return pool;
+  }
+
+  /**
+   * Connects. As in libpq, `prefer` tries TLS and falls back to a plain connection when the server has
+   * no TLS, and `allow` tries plain and falls back to TLS when pg_hba.conf asks for it.
+   */
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      const other = this.sslSwitched ? undefined : otherSslChoice(this.settings, err);
+      if (other === undefined) throw err;
+      this.sslSwitched = true;
+      const old = this.pool;
+      this.pool = this.newPool(other, (old as unknown as { options: { max: number } }).options.max);
+      void old.end().catch(() => undefined);
+      return this.pool.connect();
+    }
   }
 
   /** Lets up to `n` connections be open at once (parallel readers ask for this). */
@@ -53,7 +78,7 @@ export class ConnectionPool {
   async acquire(): Promise<pg.PoolClient> {
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await this.connect();
     } catch (err) {
       throw translateConnectError(err, this.settings);
     }
@@ -108,13 +133,12 @@ function clientConfig(s: ConnectionSettings): pg.PoolConfig {
     password: s.password,
     database: s.database,
     application_name: s.applicationName,
-    ssl: sslOptions(s),
     connectionTimeoutMillis: 30_000,
     keepAlive: true,
   };
 }
 
-/** libpq's sslmode in node's TLS terms. allow/prefer try TLS only when the server offers it: here they mean no TLS. */
+/** libpq's sslmode in node's TLS terms: the first choice (see `connect` for prefer's and allow's second). */
 function sslOptions(s: ConnectionSettings): false | ConnectionOptions {
   const read = (path: string | undefined, what: string): string | undefined => {
     if (!path) return undefined;
@@ -127,8 +151,8 @@ function sslOptions(s: ConnectionSettings): false | ConnectionOptions {
   switch (s.sslmode) {
     case 'disable':
     case 'allow':
-    case 'prefer':
       return false;
+    case 'prefer':
     case 'require':
       return { rejectUnauthorized: false, cert: read(s.sslCert, 'ssl_cert'), key: read(s.sslKey, 'ssl_key') };
     case 'verify-ca':
@@ -144,6 +168,14 @@ function sslOptions(s: ConnectionSettings): false | ConnectionOptions {
       };
     }
   }
+}
+
+function otherSslChoice(s: ConnectionSettings, err: unknown): false | ConnectionOptions | undefined {
+  const message = (err as Error).message ?? '';
+  // pg's words for a server that answers the SSLRequest with 'N', or with something else (the embedded engine)
+  if (s.sslmode === 'prefer' && /does not support SSL|error establishing an SSL connection/i.test(message)) return false;
+  if (s.sslmode === 'allow' && /pg_hba\.conf.*no encryption/.test(message)) return { rejectUnauthorized: false };
+  return undefined;
 }
 
 const CONNECTION_LOST_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
