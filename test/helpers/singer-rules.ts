@@ -21,9 +21,11 @@ interface StreamState {
   version?: number;
   /** versions with records that no ACTIVATE_VERSION has closed yet */
   open: Set<number>;
-  lastRecord?: Record<string, unknown>;
+  /** the bookmark property of the last record where it is not null */
+  lastKey?: unknown;
   /** the position the last STATE promised: rows after it must not sort before it */
   bookmark?: { key?: unknown; pk?: Record<string, unknown> };
+  nullKeyAfterBookmark?: boolean;
 }
 
 /**
@@ -37,9 +39,10 @@ interface StreamState {
  *   version in the STATE); when the run completed, an ACTIVATE_VERSION of that version follows the last record
  * - every STATE value is an object with a `bookmarks` object
  * - the bookmark is never ahead of rows not yet emitted: after a STATE whose bookmark holds a
- *   `replication_key_value` (or `last_pk_fetched`), every RECORD of that stream has a key >= it (a pk > it),
- *   and no NULL key follows: a run resumed from that STATE (`WHERE key >= value`) would lose any row that
- *   broke this. A bookmark that moves names a row already emitted (the last one before it).
+ *   `replication_key_value` (or `last_pk_fetched`), every RECORD of that stream has a key >= it (a pk > it):
+ *   a run resumed from that STATE (`WHERE key >= value`) would lose any row that broke this. A key that is
+ *   null in JSON (a NULL, or infinity/NaN: JSON cannot tell them apart) may follow only after every finite
+ *   key, where infinity and NaN sort. A bookmark that moves names a row already emitted (the last one before it with a key).
  *   Bookmarks of the chunk reader (`chunks`) resume per chunk, not by key order: not checked here.
  */
 export class SingerRules {
@@ -111,7 +114,8 @@ export class SingerRules {
       s.open.add(m.version);
     }
     this.checkPosition(m.stream, s, m.record);
-    s.lastRecord = m.record;
+    const key = s.bookmarkProperty ? m.record[s.bookmarkProperty] : undefined;
+    if (key !== null && key !== undefined) s.lastKey = key;
   }
 
   /** Rows not yet emitted when a STATE was written must sort at or after its bookmark. */
@@ -120,7 +124,10 @@ export class SingerRules {
     if (!b) return;
     if (b.key !== undefined && s.bookmarkProperty) {
       const v = record[s.bookmarkProperty];
-      if (v === null || v === undefined) this.problem(`RECORD of ${stream} with a NULL ${s.bookmarkProperty} after a STATE at ${JSON.stringify(b.key)}: a resumed run would lose it`);
+      // null in JSON is a NULL (which `key >= bookmark` would lose) or infinity/NaN (which sort after
+      // every finite value): either way, after a bookmark it may only come after every finite key
+      if (v === null || v === undefined) s.nullKeyAfterBookmark = true;
+      else if (s.nullKeyAfterBookmark) this.problem(`RECORD of ${stream} with ${s.bookmarkProperty} ${JSON.stringify(v)} after a NULL one that followed a STATE: a NULL there would be lost by a resumed run`);
       else if (this.compare(stream, v, b.key) < 0) this.problem(`RECORD of ${stream} with ${s.bookmarkProperty} ${JSON.stringify(v)} after a STATE at ${JSON.stringify(b.key)}: a resumed run would lose it`);
     }
     if (b.pk) {
@@ -145,10 +152,10 @@ export class SingerRules {
       const key = raw.replication_key_value;
       const pk = raw.last_pk_fetched as Record<string, unknown> | undefined;
       const moved = key !== undefined && key !== null && (s.bookmark?.key === undefined || this.compare(id, key, s.bookmark.key) !== 0);
-      // before this run's first record the STATE only echoes the input state
-      if (moved && s.lastRecord && s.bookmarkProperty) {
-        const last = s.lastRecord[s.bookmarkProperty];
-        if (last === undefined || last === null || this.compare(id, key, last) !== 0) this.problem(`STATE moves ${id} to ${JSON.stringify(key)}, not the key of the last record emitted (${JSON.stringify(last)})`);
+      // the stream's first STATE (after its SCHEMA) echoes the input state; later ones may only move to a row emitted
+      const first = s.bookmark === undefined;
+      if (moved && !first && (s.lastKey === undefined || this.compare(id, key, s.lastKey) !== 0)) {
+        this.problem(`STATE moves ${id} to ${JSON.stringify(key)}, not the key of the last record emitted with one (${JSON.stringify(s.lastKey)})`);
       }
       s.bookmark = { key: key ?? undefined, pk: pk && typeof pk === 'object' ? pk : undefined };
     }

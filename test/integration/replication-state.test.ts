@@ -29,6 +29,10 @@ function replicationSuite(engine: string, open: () => Promise<TestDatabase>, hyp
           FROM generate_series(1, ${ROWS}) g;
         CREATE TABLE nokey (n int, t text);
         INSERT INTO nokey SELECT g, repeat('x', g % 7) FROM generate_series(1, 50) g;
+        CREATE TABLE sentinels (id int PRIMARY KEY, valid_until timestamptz, score numeric);
+        INSERT INTO sentinels SELECT g, '2024-01-01'::timestamptz + g * interval '1 minute', g FROM generate_series(1, 250) g;
+        -- the last batch (state_every_n_rows 100) holds finite keys, then these
+        INSERT INTO sentinels VALUES (251, 'infinity', 'NaN'), (252, 'infinity', 'Infinity');
         CREATE VIEW item_names AS SELECT id, upper(name) AS name FROM items WHERE id <= 10;`);
       await createTypesTable(db, 'types_rt');
       if (hypertable) await createMetricsHypertable(db, 'metrics', 3);
@@ -100,10 +104,25 @@ function replicationSuite(engine: string, open: () => Promise<TestDatabase>, hyp
       await db.sql(`DELETE FROM events WHERE id > ${ROWS}`);
     });
 
+    it('INCREMENTAL on keys whose largest values are infinity or NaN: the bookmark stops at the last finite key, not at the start', async () => {
+      for (const [key, last] of [['valid_until', '2024-01-01T04:10:00Z'], ['score', 250]] as const) {
+        const cat = tmpJson(select(catalog, { 'public-sentinels': { method: 'INCREMENTAL', key } }));
+        const first = await runTap(['--config', config, '--catalog', cat]);
+        expect(first.code, first.stderr).toBe(0);
+        expect(singerProblems(first.stdout, { complete: true })).toEqual([]);
+        const state = lastState(first.messages)!;
+        expect(state.bookmarks['public-sentinels'].replication_key_value).toBe(last);
+        const second = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(state)]);
+        expect(second.code, second.stderr).toBe(0);
+        // the row at the bookmark and the ones past any finite value (at least once), not the 250 before
+        expect(ids(records(second.messages)).sort()).toEqual([250, 251, 252]);
+      }
+    });
+
     it('FULL_TABLE killed after a STATE resumes after last_pk_fetched: the same version, no row missing, only rows after the bookmark', async () => {
       const cat = tmpJson(select(catalog, { 'public-items': {} }));
       const killed = await runTapUntilKilled(['--config', config, '--catalog', cat], (m) => m.type === 'STATE' && (m.value.bookmarks['public-items']?.last_pk_fetched?.id ?? 0) >= 500);
-      expect(killed.killed).toBe(true);
+      expect(killed.killed, killed.stderr).toBe(true);
       const state = lastState(killed.messages)!;
       const bookmark = state.bookmarks['public-items'];
       expect(bookmark.last_pk_fetched.id).toBeGreaterThanOrEqual(500);

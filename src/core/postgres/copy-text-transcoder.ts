@@ -64,6 +64,8 @@ class RowWriter {
   private readonly names: Buffer[];
   private readonly kinds: number[];
   private readonly fixed: number;
+  private readonly tracks: boolean[];
+  /** the last row whose tracked values are not JSON null (see RecordBatch.last) */
   private lastBuf: Buffer | undefined;
   private lastStart = 0;
   private lastEnd = 0;
@@ -73,6 +75,7 @@ class RowWriter {
     this.suffix = Buffer.from(recordSuffix(options));
     this.names = options.columns.map((c, i) => Buffer.from(`${i === 0 ? '' : ','}${JSON.stringify(c.name)}:`));
     this.kinds = options.columns.map((c) => KIND[c.kind]);
+    this.tracks = options.columns.map((_, i) => options.track.includes(i));
     this.fixed = this.prefix.length + this.suffix.length + this.names.reduce((n, b) => n + b.length + 8, 0);
   }
 
@@ -105,23 +108,29 @@ class RowWriter {
     o += this.prefix.copy(out, o);
     let f = start;
     const n = this.kinds.length;
+    let bookmarkable = true;
     for (let i = 0; i < n; i++) {
       let fe = src.indexOf(TAB, f);
       if (fe < 0 || fe > end) fe = end;
       if (i === n - 1 && fe !== end) throw new Error(`COPY row has more fields than the ${n} selected columns`);
       if (i < n - 1 && fe === end) throw new Error(`COPY row has fewer fields than the ${n} selected columns`);
       o += this.names[i]!.copy(out, o);
+      const v = o;
       if (fe - f === 2 && src[f] === BS && src[f + 1] === 78 /* N */) o += NULL.copy(out, o);
       else o = this.value(this.kinds[i]!, src, f, fe, o);
+      // a JSON value that starts with 'n' is null: NULL, or infinity/NaN/BC that JSON cannot hold
+      if (this.tracks[i] && out[v] === 110) bookmarkable = false;
       f = fe + 1;
     }
     if (n === 0 && end !== start) throw new Error('COPY row has fields but no column is selected');
     o += this.suffix.copy(out, o);
     this.pos = o;
     this.rows++;
-    this.lastBuf = src;
-    this.lastStart = start;
-    this.lastEnd = end;
+    if (bookmarkable) {
+      this.lastBuf = src;
+      this.lastStart = start;
+      this.lastEnd = end;
+    }
   }
 
   private value(kind: number, s: Buffer, f: number, e: number, o: number): number {

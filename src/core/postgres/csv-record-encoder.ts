@@ -49,7 +49,7 @@ export class CsvRecordEncoder implements RecordEncoder {
         parts.push(line);
         chars += line.length;
         rows++;
-        last = options.track.map((i) => values[i]!);
+        if (options.track.every((i) => values[i] !== 'null')) last = options.track.map((i) => values[i]!);
         if (rows >= options.maxRows || chars >= BATCH_CHARS) {
           yield { bytes: Buffer.from(parts.join(''), 'utf8'), rows, last };
           parts = [];

@@ -5,7 +5,12 @@ export interface RecordBatch {
   /** UTF-8 bytes of whole lines, each ending in '\n' */
   readonly bytes: Buffer;
   readonly rows: number;
-  /** JSON texts of the tracked columns in the batch's last row (for bookmarks) */
+  /**
+   * JSON texts of the tracked columns in the batch's last row whose tracked values are not null (for
+   * bookmarks): a NULL never becomes a bookmark, nor does infinity/NaN (null in JSON), which sort last,
+   * so the bookmark stops at the last finite key instead of staying where the previous run left it.
+   * When no row of a batch qualifies, the value of an earlier batch (undefined before the first).
+   */
   readonly last?: readonly string[];
 }
 
