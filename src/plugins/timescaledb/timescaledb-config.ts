@@ -7,7 +7,7 @@ export const timescaledbConfigSchema: Record<string, JsonSchema> = {
     type: ['string', 'boolean'],
     enum: ['auto', 'true', 'false', true, false],
     default: 'auto',
-    description: "TimescaleDB support: 'auto' when the extension is installed, true (an error without it), false (hypertables read as plain tables).",
+    description: "TimescaleDB support: 'auto' when the extension is installed, true (an error without it), false (hypertables read by the default reader as plain tables; chunks stay out of the catalog).",
   },
   timescaledb_chunk_discovery_interval_minutes: {
     type: 'number',
