@@ -66,6 +66,18 @@ describe.skipIf(nativeSkipReason !== undefined)('CLI errors name the problem and
     expect(run.stdout).toBe('');
   });
 
+  it('a selected column whose type changed since discovery: exit 3, names the column, both types and the fix', async () => {
+    await db.sql(`ALTER TABLE shrinking ALTER COLUMN v TYPE int USING length(v)`);
+    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-shrinking': { columns: ['id', 'v'] } }))]);
+    expectFailure(run, 3, /stream public-shrinking: column "v" is integer now \(JSON integer\), but the catalog's schema says string \(run --discover, or fix the column's schema in the catalog\)/);
+    expect(run.stdout).toBe('');
+    // a type that still fits the catalog's schema is no problem: integer values are numbers
+    const widened = structuredClone(catalog);
+    widened.streams.find((s) => s.tap_stream_id === 'public-shrinking')!.schema.properties.v = { type: ['number', 'null'] };
+    const ok = await runTap(['--config', config, '--catalog', tmpJson(select(widened, { 'public-shrinking': { columns: ['id', 'v'] } }))]);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
   it('malformed catalog JSON: exit 3, names the file and the fix', async () => {
     const path = tmpJson('{"streams": [', 'catalog.json');
     const run = await runTap(['--config', config, '--catalog', path]);

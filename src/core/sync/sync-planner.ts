@@ -12,6 +12,7 @@ import {
   type CatalogEntry,
 } from '../singer/catalog.js';
 import type { PlannedColumn, StreamPlan } from '../readers/stream-plan.js';
+import type { JsonSchema } from '../config/config-schema.js';
 
 /**
  * Resolves the selected catalog streams against the live database before anything is written:
@@ -42,6 +43,11 @@ export async function planStreams(client: pg.ClientBase, entries: readonly Catal
       const c = live.get(name)!;
       return { name, type: c.type, codec: codecFor(c.type, !c.notNull) };
     });
+    const drifted = planned.map((c) => typeDrift(entry, c)).filter((p) => p !== undefined);
+    if (drifted.length > 0) {
+      problems.push(...drifted);
+      continue;
+    }
     let method;
     try {
       method = replicationMethod(entry);
@@ -83,6 +89,20 @@ function checkReplicationKey(entry: CatalogEntry, key: string | undefined, plann
     return `stream ${id}: replication key "${key}" has type ${col.type.sqlType}, which cannot be ordered as a bookmark; use a timestamp, date, integer or numeric column`;
   }
   return undefined;
+}
+
+/**
+ * A column whose type changed since discovery (int -> text) would write values that the SCHEMA, taken
+ * from the catalog, rejects: the target fails mid-load. Only JSON types count (not null, formats or
+ * other keywords, which a user may have edited); integer values fit a number.
+ */
+function typeDrift(entry: CatalogEntry, col: PlannedColumn): string | undefined {
+  const jsonTypes = (schema: JsonSchema | undefined): string[] | undefined =>
+    schema?.type === undefined ? undefined : ([] as unknown[]).concat(schema.type).filter((t): t is string => typeof t === 'string' && t !== 'null');
+  const declared = jsonTypes(entry.schema.properties[col.name]);
+  const live = jsonTypes(col.codec.schema);
+  if (!declared || !live || live.every((t) => declared.includes(t) || (t === 'integer' && declared.includes('number')))) return undefined;
+  return `stream ${entry.tap_stream_id}: column "${col.name}" is ${col.type.sqlType} now (JSON ${live.join('|')}), but the catalog's schema says ${declared.join('|')} (run --discover, or fix the column's schema in the catalog)`;
 }
 
 function schemaOf(entry: CatalogEntry): string {
