@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 
 mkdirSync('.tmp', { recursive: true });
-const out = '.tmp/vitest-results.json';
+const out = `.tmp/vitest-results-${process.pid}.json`; // one per run: developers may run suites side by side
 rmSync(out, { force: true });
 const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...process.argv.slice(2)];
 const run = spawnSync('npx', args, { stdio: 'inherit', env: process.env.CI ? { ...process.env, NO_COLOR: '1' } : process.env });
@@ -16,5 +16,6 @@ try {
 } catch {
   /* keep the message above */
 }
+rmSync(out, { force: true });
 console.log(summary);
 process.exit(run.status ?? 1);
