@@ -132,3 +132,43 @@ describe('embedded TimescaleDB', () => {
   hostileSuite('embedded TimescaleDB', noClose, HYPER, true);
   afterAll(async () => (await shared)?.close());
 });
+
+/** `schema-table` ids collide when names hold dashes; two streams must never share a bookmark. */
+describe.skipIf(nativeSkipReason !== undefined)('names whose schema-table ids collide (native PostgreSQL)', () => {
+  let db: TestDatabase;
+  let config: string;
+  beforeAll(async () => {
+    db = await nativeDatabase();
+    await db.sql(`CREATE SCHEMA "a-b"; CREATE SCHEMA a; CREATE SCHEMA plain;
+      CREATE TABLE "a-b".c (id int PRIMARY KEY, at int NOT NULL); INSERT INTO "a-b".c SELECT g, g FROM generate_series(1, 10) g;
+      CREATE TABLE a."b-c" (id int PRIMARY KEY, at int NOT NULL); INSERT INTO a."b-c" SELECT g, g * 100 FROM generate_series(1, 10) g;
+      CREATE TABLE plain.t (id int PRIMARY KEY);`);
+    config = tmpJson({ url: db.url, filter_schemas: ['a', 'a-b', 'plain'] });
+  });
+  afterAll(async () => db?.close());
+
+  it('discovery gives each its own id (the quoted name), INCREMENTAL keeps a bookmark each, other ids stay schema-table', async () => {
+    const catalog = await discover(config);
+    expect(catalog.streams.map((s) => s.tap_stream_id).sort()).toEqual(['"a"."b-c"', '"a-b"."c"', 'plain-t']);
+    const cat = tmpJson(select(catalog, { '"a"."b-c"': { method: 'INCREMENTAL', key: 'at' }, '"a-b"."c"': { method: 'INCREMENTAL', key: 'at' } }));
+    const first = await runTap(['--config', config, '--catalog', cat]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(singerProblems(first.stdout, { complete: true })).toEqual([]);
+    expect(records(first.messages, '"a-b"."c"').map((r) => r.at)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const state = lastState(first.messages)!;
+    expect(state.bookmarks['"a-b"."c"'].replication_key_value).toBe(10);
+    expect(state.bookmarks['"a"."b-c"'].replication_key_value).toBe(1000);
+    const second = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(state)]);
+    expect(records(second.messages).map((r) => r.at)).toEqual(expect.arrayContaining([10, 1000]));
+    expect(records(second.messages)).toHaveLength(2);
+  });
+
+  it('a catalog that selects two streams under one id fails before any message (exit 3), naming the id and the fix', async () => {
+    const catalog = await discover(config);
+    for (const s of catalog.streams) if (s.table_name !== 't') s.tap_stream_id = s.stream = 'a-b-c';
+    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'a-b-c': {} }))]);
+    expect(run.code, run.stderr).toBe(3);
+    expect(run.stderr).toMatch(/CRITICAL the catalog selects several streams with the tap_stream_id a-b-c; give each its own tap_stream_id/);
+    expect(run.stdout).toBe('');
+  });
+});

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { TapConfig } from '../config/tap-config.js';
+import { qualifiedName } from '../postgres/sql.js';
 import { codecFor } from '../postgres/type-mapping.js';
 import {
   currentDatabase,
@@ -50,16 +51,21 @@ export async function buildCatalog(client: pg.ClientBase, config: TapConfig): Pr
   }
   const streams: CatalogEntry[] = [];
   const byId = new Map<string, RelationInfo>();
+  // `schema-table` is ambiguous when names hold dashes ("a-b"."c" and "a"."b-c" are both a-b-c): those
+  // get the quoted name as their id, or they would share RECORD streams and one bookmark in the state
+  const uses = new Map<string, number>();
+  for (const rel of relations) uses.set(streamId(rel.schema, rel.name), (uses.get(streamId(rel.schema, rel.name)) ?? 0) + 1);
   for (const rel of relations) {
-    const entry = catalogEntry(rel, byRel.get(rel.oid) ?? [], keys.get(rel.oid) ?? [], database);
+    const plain = streamId(rel.schema, rel.name);
+    const id = uses.get(plain)! > 1 ? qualifiedName(rel.schema, rel.name) : plain;
+    const entry = catalogEntry(rel, id, byRel.get(rel.oid) ?? [], keys.get(rel.oid) ?? [], database);
     streams.push(entry);
     byId.set(entry.tap_stream_id, rel);
   }
   return { catalog: { streams }, relations: byId };
 }
 
-function catalogEntry(rel: RelationInfo, columns: ColumnInfo[], keys: string[], database: string): CatalogEntry {
-  const id = streamId(rel.schema, rel.name);
+function catalogEntry(rel: RelationInfo, id: string, columns: ColumnInfo[], keys: string[], database: string): CatalogEntry {
   const isView = rel.relkind === 'v' || rel.relkind === 'm';
   const properties: Record<string, Record<string, unknown>> = {};
   const columnMetadata: MetadataEntry[] = [];

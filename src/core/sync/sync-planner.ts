@@ -19,6 +19,12 @@ import type { JsonSchema } from '../config/config-schema.js';
  * a table, column or key that no longer exists fails here, with every problem named at once.
  */
 export async function planStreams(client: pg.ClientBase, entries: readonly CatalogEntry[]): Promise<StreamPlan[]> {
+  // two selected streams with one id would share a bookmark: one's position would skip the other's rows
+  const ids = entries.map((e) => e.tap_stream_id);
+  const shared = [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))];
+  if (shared.length > 0) {
+    throw new CatalogError(`the catalog selects several streams with the tap_stream_id ${shared.join(', ')}; give each its own tap_stream_id and stream (or run --discover, which quotes ambiguous names)`);
+  }
   const names = entries.map((e) => ({ schema: schemaOf(e), name: e.table_name ?? e.stream }));
   const relations = await findRelations(client, names);
   const relByName = new Map(relations.map((r) => [`${r.schema}\u0000${r.name}`, r]));
