@@ -105,7 +105,7 @@ class RowWriter {
     }
     let o = this.pos;
     const out = this.out;
-    o += this.prefix.copy(out, o);
+    o += copyBytes(this.prefix, out, o);
     let f = start;
     const n = this.kinds.length;
     let bookmarkable = true;
@@ -114,16 +114,16 @@ class RowWriter {
       if (fe < 0 || fe > end) fe = end;
       if (i === n - 1 && fe !== end) throw new Error(`COPY row has more fields than the ${n} selected columns`);
       if (i < n - 1 && fe === end) throw new Error(`COPY row has fewer fields than the ${n} selected columns`);
-      o += this.names[i]!.copy(out, o);
+      o += copyBytes(this.names[i]!, out, o);
       const v = o;
-      if (fe - f === 2 && src[f] === BS && src[f + 1] === 78 /* N */) o += NULL.copy(out, o);
+      if (fe - f === 2 && src[f] === BS && src[f + 1] === 78 /* N */) o += copyBytes(NULL, out, o);
       else o = this.value(this.kinds[i]!, src, f, fe, o);
       // a JSON value that starts with 'n' is null: NULL, or infinity/NaN/BC that JSON cannot hold
       if (this.tracks[i] && out[v] === 110) bookmarkable = false;
       f = fe + 1;
     }
     if (n === 0 && end !== start) throw new Error('COPY row has fields but no column is selected');
-    o += this.suffix.copy(out, o);
+    o += copyBytes(this.suffix, out, o);
     this.pos = o;
     this.rows++;
     if (bookmarkable) {
@@ -137,14 +137,14 @@ class RowWriter {
     const out = this.out;
     switch (kind) {
       case 0: // integer
-        return o + s.copy(out, o, f, e);
+        return o + copyBytes(s, out, o, f, e);
       case 1: { // number: NaN, Infinity, -Infinity -> null
         const c = s[f] === 45 ? s[f + 1] : s[f];
-        if (c === 78 || c === 73) return o + NULL.copy(out, o);
-        return o + s.copy(out, o, f, e);
+        if (c === 78 || c === 73) return o + copyBytes(NULL, out, o);
+        return o + copyBytes(s, out, o, f, e);
       }
       case 2:
-        return o + (s[f] === 116 ? TRUE : FALSE).copy(out, o);
+        return o + copyBytes(s[f] === 116 ? TRUE : FALSE, out, o);
       case 3:
         return this.string(s, f, e, o);
       case 4:
@@ -154,11 +154,11 @@ class RowWriter {
       case 6:
         if (e - f === 10 && isDate(s, f)) {
           out[o++] = QUOTE;
-          o += s.copy(out, o, f, e);
+          o += copyBytes(s, out, o, f, e);
           out[o++] = QUOTE;
           return o;
         }
-        return o + NULL.copy(out, o);
+        return o + copyBytes(NULL, out, o);
       default: { // bytea: \\x0aff -> "0aff"
         out[o++] = QUOTE;
         const from = e - f >= 3 && s[f] === BS && s[f + 1] === BS && s[f + 2] === 120 ? f + 3 : f;
@@ -177,7 +177,7 @@ class RowWriter {
     for (let i = f; i < e; i++) {
       const b = s[i]!;
       if (b === BS) {
-        if (i > run) o += s.copy(out, o, run, i);
+        if (i > run) o += copyBytes(s, out, o, run, i);
         const c = s[++i]!;
         if (c === 110 || c === 116 || c === 114 || c === 98 || c === 102 || c === BS) {
           out[o++] = BS;
@@ -188,12 +188,12 @@ class RowWriter {
         }
         run = i + 1;
       } else if (b === QUOTE || b < SPACE) {
-        if (i > run) o += s.copy(out, o, run, i);
+        if (i > run) o += copyBytes(s, out, o, run, i);
         o = escapeByte(b, out, o);
         run = i + 1;
       }
     }
-    if (e > run) o += s.copy(out, o, run, e);
+    if (e > run) o += copyBytes(s, out, o, run, e);
     if (quote) out[o++] = QUOTE;
     return o;
   }
@@ -224,12 +224,12 @@ class RowWriter {
     let run = f;
     for (let i = f; i < e; i++) {
       if (s[i] !== BS) continue;
-      if (i > run) o += s.copy(out, o, run, i);
+      if (i > run) o += copyBytes(s, out, o, run, i);
       const c = s[++i]!;
       out[o++] = c === BS ? BS : c === 110 || c === 116 || c === 114 ? SPACE : c;
       run = i + 1;
     }
-    if (e > run) o += s.copy(out, o, run, e);
+    if (e > run) o += copyBytes(s, out, o, run, e);
     return o;
   }
 
@@ -239,6 +239,18 @@ class RowWriter {
     const fields = decodeFields(this.lastBuf, this.lastStart, this.lastEnd);
     return track.map((i) => (fields[i] === null ? 'null' : jsonValueText(this.options.columns[i]!.kind, fields[i]!)));
   }
+}
+
+/**
+ * `src[from..to)` into `out` at `o`; returns the length. A row is a dozen runs of a few bytes (a
+ * value, a column name, the record's prefix and suffix), and Buffer#copy costs more in argument checks
+ * than a short loop does in copying: short runs go byte by byte, long ones through Buffer#copy.
+ */
+function copyBytes(src: Buffer, out: Buffer, o: number, from = 0, to = src.length): number {
+  const n = to - from;
+  if (n > 32) return src.copy(out, o, from, to);
+  for (let i = 0; i < n; i++) out[o + i] = src[from + i]!;
+  return n;
 }
 
 function escapeByte(b: number, out: Buffer, o: number): number {
@@ -286,11 +298,11 @@ function timestamp(s: Buffer, f: number, e: number, out: Buffer, o: number): num
     ok = s[f + 19] === 46 && end - f > 20;
     for (let i = f + 20; ok && i < end; i++) ok = isDigit(s[i]);
   }
-  if (!ok) return o + NULL.copy(out, o);
+  if (!ok) return o + copyBytes(NULL, out, o);
   out[o++] = QUOTE;
-  o += s.copy(out, o, f, f + 10);
+  o += copyBytes(s, out, o, f, f + 10);
   out[o++] = 84; // T
-  o += s.copy(out, o, f + 11, end);
+  o += copyBytes(s, out, o, f + 11, end);
   out[o++] = 90; // Z
   out[o++] = QUOTE;
   return o;
