@@ -59,7 +59,7 @@ export const TYPE_CASES: readonly TypeCase[] = [
   { column: 'c_date', sqlType: 'date', rows: ["'2024-01-31'", "'infinity'"], json: ['"2024-01-31"', 'null'], schema: n('string', { format: 'date' }) },
   { column: 'c_date_bc', sqlType: 'date', rows: ["'0001-01-01 BC'", "'0001-01-01'"], json: ['null', '"0001-01-01"'], schema: n('string', { format: 'date' }) },
   { column: 'c_time', sqlType: 'time', rows: ["'13:45:30.25'", "'00:00:00'"], json: ['"13:45:30.25"', '"00:00:00"'], schema: n('string') },
-  { column: 'c_timetz', sqlType: 'timetz', rows: ["'13:45:30+05:30'", "'01:00:00-08'"], json: ['"13:45:30+05:30"', '"01:00:00-08"'], schema: n('string', { format: 'time' }) },
+  { column: 'c_timetz', sqlType: 'timetz', rows: ["'13:45:30+05:30'", "'01:00:00-08'"], json: ['"13:45:30+05:30"', '"01:00:00-08:00"'], schema: n('string', { format: 'time' }) },
   { column: 'c_interval', sqlType: 'interval', rows: ["'1 year 2 months 3 days 4 hours 5 minutes 6 seconds'", "'-1 day 0.5 seconds'"], json: ['"P1Y2M3DT4H5M6S"', '"P-1DT0.5S"'], schema: n('string') },
   { column: 'c_bytea', sqlType: 'bytea', rows: ["'\\xDEADbeef00'::bytea", "''::bytea"], json: ['"deadbeef00"', '""'], schema: n('string', { contentEncoding: 'base16' }) },
   { column: 'c_inet', sqlType: 'inet', rows: ["'192.168.0.1/24'", "'::1'"], json: ['"192.168.0.1/24"', '"::1"'], schema: n('string') },

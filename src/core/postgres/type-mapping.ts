@@ -50,7 +50,7 @@ const JSON_TYPES = ['object', 'array', 'string', 'number', 'boolean', 'null'] as
 const INTEGER = new Set(['int2', 'int4', 'int8', 'oid', 'xid', 'cid']);
 const NUMBER = new Set(['numeric', 'float4', 'float8']);
 // JSON Schema's `time` is RFC 3339 full-time, which needs an offset: timetz has one, time does not.
-const STRING_FORMAT: Record<string, string> = { uuid: 'uuid', timetz: 'time' };
+const STRING_FORMAT: Record<string, string> = { uuid: 'uuid' };
 
 function plain(kind: ValueKind, schema: JsonSchema, expr?: (c: string) => string): Omit<ColumnCodec, 'schema'> & { base: JsonSchema } {
   return { kind, base: schema, selectExpr: expr ?? ((c) => quoteIdent(c)) };
@@ -84,6 +84,8 @@ function baseCodec(t: PgTypeInfo): Omit<ColumnCodec, 'schema'> & { base: JsonSch
   // no `format: duration`: RFC 3339's duration has no fractions nor signs, and PostgreSQL's ISO 8601
   // intervals have both (PT0.5S, P-1D); a target checking formats would reject those rows
   if (n === 'interval') return plain('string', { type: 'string' });
+  // PostgreSQL prints a whole-hour offset as '-08'; RFC 3339 (and Python's format checkers) want '-08:00'
+  if (n === 'timetz') return plain('string', { type: 'string', format: 'time' }, (c) => `regexp_replace(${quoteIdent(c)}::text, '([+-][0-9]{2})$', '\\1:00')`);
   if (STRING_FORMAT[n]) return plain('string', { type: 'string', format: STRING_FORMAT[n] });
   if (t.typtype === 'p') return { ...plain('string', { type: 'string' }), unsupported: `pseudo-type ${t.sqlType} has no value to read` };
   // text, varchar, char, name, citext, inet, cidr, macaddr, bit, varbit, xml, tsvector, geometric types, composites:
