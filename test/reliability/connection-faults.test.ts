@@ -107,6 +107,25 @@ describe.skipIf(nativeSkipReason)('server stopped mid-sync (a cluster of this fi
     expect(duplicates).toBe(0);
   });
 
+  it('SIGTERM while waiting to retry: stops at once with exit 143, not after the backoff delay', async () => {
+    const { tap } = await setup({ retry_attempts: 5, retry_initial_delay_ms: 60_000, retry_max_delay_ms: 60_000 });
+    cluster.stop();
+    tap.resume();
+    try {
+      await until(async () => /retry 1\/4 in 60000 ms/.test(tap.stderr) || undefined, 'the first retry wait', 20_000);
+    } finally {
+      cluster.start();
+    }
+    const sentAt = Date.now();
+    tap.child.kill('SIGTERM');
+    const { code } = await tap.exited;
+    console.log(`SIGTERM during a 60 s retry wait: exited after ${Date.now() - sentAt} ms`);
+    expect(code, tap.stderr).toBe(143);
+    expect(Date.now() - sentAt).toBeLessThan(10_000); // a liveness bound: the wait was 60 s
+    expect(tap.stderr).toMatch(/CRITICAL stopped by SIGTERM during public-wide while waiting to retry/);
+    expect(lastState(tap.messages)!.bookmarks['public-wide'].last_pk_fetched.id).toBe(records(tap.messages).at(-1)!.id);
+  });
+
   it('retries exhausted (server stays down): exit 1, CRITICAL names the stream, STATE holds what is complete; a resume completes', async () => {
     const { tap, config, catalog } = await setup({ retry_attempts: 3, retry_initial_delay_ms: 100 });
     cluster.stop();

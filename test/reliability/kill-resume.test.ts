@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { embeddedDatabase, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { createMetricsHypertable } from '../helpers/hypertable-fixtures.js';
 import { discover, lastState, records, runTap, runTapUntilKilled, select, tmpJson } from '../helpers/run-tap.js';
@@ -40,64 +40,63 @@ async function killAndResume(t: Trial): Promise<number> {
   return keys.length - unique.size;
 }
 
+interface Trials {
+  readonly label: string;
+  readonly config: string;
+  readonly stream: string;
+  /** the INCREMENTAL trials' replication key (odd trials; even ones are FULL_TABLE) */
+  readonly replicationKey: string;
+  /** the record field that identifies a source row */
+  readonly key: string;
+  readonly source: readonly string[];
+  readonly seed: number;
+  /** the most duplicates one kill may cause, and why */
+  readonly bound: number;
+  readonly boundWhy: string;
+}
+
+/** TRIALS kills at seeded points over a full run's messages, half FULL_TABLE, half INCREMENTAL. */
+async function killTrials(t: Trials): Promise<void> {
+  const catalog = await discover(t.config);
+  const full = tmpJson(select(catalog, { [t.stream]: {} }));
+  const incremental = tmpJson(select(catalog, { [t.stream]: { method: 'INCREMENTAL', key: t.replicationKey } }));
+  const complete = await runTap(['--config', t.config, '--catalog', full]);
+  expect(complete.code, complete.stderr).toBe(0);
+  const total = complete.messages.length;
+  for (const [i, killAt] of killPoints(t.seed, TRIALS, total).entries()) {
+    const method = i % 2 === 0 ? 'FULL_TABLE' : 'INCREMENTAL';
+    const dup = await killAndResume({ config: t.config, catalog: i % 2 === 0 ? full : incremental, key: t.key, source: t.source, killAt });
+    console.log(`${t.label} trial ${i + 1} (${method}): killed after message ${killAt}/${total}, ${dup} duplicates (bound: ${t.bound}, ${t.boundWhy})`);
+    expect(dup).toBeLessThanOrEqual(t.bound);
+  }
+}
+
 describe('SIGKILL at random points, then resume from the last STATE: a hypertable on the embedded TimescaleDB', () => {
   let db: TestDatabase;
-  let source: string[];
-  let chunkRows: number;
-  let config: string;
-  let total: number;
-  beforeAll(async () => {
-    db = await embeddedDatabase();
-    await createMetricsHypertable(db, 'metrics', 6, 20); // 12 chunks (6 days x 2 hash partitions), 1,728 rows
-    source = (await db.sql<{ note: string }>('SELECT note FROM metrics')).map((r) => r.note);
-    chunkRows = Number((await db.sql<{ n: string }>('SELECT max(n) AS n FROM (SELECT count(*) AS n FROM metrics GROUP BY tableoid) c'))[0]!.n);
-    config = tmpJson({ url: db.url, state_every_n_rows: EVERY });
-    const full = await runTap(['--config', config, '--catalog', tmpJson(select(await discover(config), { 'public-metrics': {} }))]);
-    expect(full.code, full.stderr).toBe(0);
-    total = full.messages.length;
-  });
   afterAll(async () => db?.close());
 
   it(`${TRIALS} trials, FULL_TABLE and INCREMENTAL on ts: every row arrives, duplicates at most one chunk`, async () => {
-    const catalog = await discover(config);
-    const full = tmpJson(select(catalog, { 'public-metrics': {} }));
-    const incremental = tmpJson(select(catalog, { 'public-metrics': { method: 'INCREMENTAL', key: 'ts' } }));
-    for (const [i, killAt] of killPoints(8, TRIALS, total).entries()) {
-      const method = i % 2 === 0 ? 'FULL_TABLE' : 'INCREMENTAL';
-      const dup = await killAndResume({ config, catalog: i % 2 === 0 ? full : incremental, key: 'note', source, killAt });
-      console.log(`hypertable trial ${i + 1} (${method}): killed after message ${killAt}/${total}, ${dup} duplicates (bound: ${chunkRows}, one chunk)`);
-      expect(dup).toBeLessThanOrEqual(chunkRows);
-    }
+    db = await embeddedDatabase();
+    await createMetricsHypertable(db, 'metrics', 6, 20); // 12 chunks (6 days x 2 hash partitions), 1,728 rows
+    const source = (await db.sql<{ note: string }>('SELECT note FROM metrics')).map((r) => r.note);
+    const chunkRows = Number((await db.sql<{ n: string }>('SELECT max(n) AS n FROM (SELECT count(*) AS n FROM metrics GROUP BY tableoid) c'))[0]!.n);
+    const config = tmpJson({ url: db.url, state_every_n_rows: EVERY });
+    // a resumed run reads again the chunk it was in
+    await killTrials({ label: 'hypertable', config, stream: 'public-metrics', replicationKey: 'ts', key: 'note', source, seed: 8, bound: chunkRows, boundWhy: 'one chunk' });
   });
 });
 
 describe.skipIf(nativeSkipReason)('SIGKILL at random points, then resume from the last STATE: a plain table on native PostgreSQL', () => {
   let db: TestDatabase;
-  let source: string[];
-  let config: string;
-  let total: number;
-  beforeAll(async () => {
-    db = await nativeDatabase();
-    await db.sql(`CREATE TABLE items(id int PRIMARY KEY, updated_at timestamptz NOT NULL, v text);
-      INSERT INTO items SELECT g, '2024-01-01'::timestamptz + g * interval '1 minute', 'v' || g FROM generate_series(1, 3000) g`);
-    source = (await db.sql<{ id: number }>('SELECT id FROM items')).map((r) => String(r.id));
-    config = tmpJson({ url: db.url, state_every_n_rows: EVERY });
-    const full = await runTap(['--config', config, '--catalog', tmpJson(select(await discover(config), { 'public-items': {} }))]);
-    expect(full.code, full.stderr).toBe(0);
-    total = full.messages.length;
-  });
   afterAll(async () => db?.close());
 
   it(`${TRIALS} trials, FULL_TABLE by key and INCREMENTAL on updated_at: every row arrives, duplicates at most state_every_n_rows`, async () => {
-    const catalog = await discover(config);
-    const full = tmpJson(select(catalog, { 'public-items': {} }));
-    const incremental = tmpJson(select(catalog, { 'public-items': { method: 'INCREMENTAL', key: 'updated_at' } }));
-    for (const [i, killAt] of killPoints(15, TRIALS, total).entries()) {
-      const method = i % 2 === 0 ? 'FULL_TABLE' : 'INCREMENTAL';
-      const dup = await killAndResume({ config, catalog: i % 2 === 0 ? full : incremental, key: 'id', source, killAt });
-      console.log(`plain table trial ${i + 1} (${method}): killed after message ${killAt}/${total}, ${dup} duplicates (bound: ${EVERY} + 1)`);
-      // records after the last STATE come again, plus (INCREMENTAL, >=) the row holding the bookmark value
-      expect(dup).toBeLessThanOrEqual(EVERY + 1);
-    }
+    db = await nativeDatabase();
+    await db.sql(`CREATE TABLE items(id int PRIMARY KEY, updated_at timestamptz NOT NULL, v text);
+      INSERT INTO items SELECT g, '2024-01-01'::timestamptz + g * interval '1 minute', 'v' || g FROM generate_series(1, 3000) g`);
+    const source = (await db.sql<{ id: number }>('SELECT id FROM items')).map((r) => String(r.id));
+    const config = tmpJson({ url: db.url, state_every_n_rows: EVERY });
+    // records after the last STATE come again, plus (INCREMENTAL, >=) the row holding the bookmark value
+    await killTrials({ label: 'plain table', config, stream: 'public-items', replicationKey: 'updated_at', key: 'id', source, seed: 15, bound: EVERY + 1, boundWhy: 'state_every_n_rows + 1' });
   });
 });

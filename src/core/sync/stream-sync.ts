@@ -88,7 +88,11 @@ export async function syncStream(plan0: StreamPlan, state: TapState, deps: Strea
         const delay = Math.min(config.retry.maxDelayMs, config.retry.initialDelayMs * 2 ** (failures - 1));
         log.warn(`${id}: ${(err as Error).message}; retry ${failures}/${config.retry.attempts - 1} in ${delay} ms from the last bookmark`);
         await emitState(writer, state);
-        await sleep(delay);
+        // a stop request during the wait (up to retry_max_delay_ms) must not wait it out
+        await sleep(delay, undefined, { signal: deps.signal }).catch(() => undefined);
+        if (deps.signal.aborted) {
+          throw new InterruptedError(`stopped by ${String(deps.signal.reason)} during ${id} while waiting to retry; STATE holds what is complete`, deps.signal.reason);
+        }
       }
     }
     if (plan.method === 'FULL_TABLE') {
