@@ -8,6 +8,7 @@ import type { RecordBatch } from '../../core/postgres/record-encoder.js';
 import type { Slice } from './partition-slices.js';
 import { compareKeyValues, progressOf, SliceProgress, sortSlices, valueOrd } from './slice-progress.js';
 import { mergeConcurrent } from './merge-concurrent.js';
+import { uuidV7LowerBound, uuidV7Micros } from './uuid-v7.js';
 
 /** Where a stream's slices come from (a hypertable's chunks, a table's partitions), cached for a while. */
 export interface SliceSource {
@@ -15,7 +16,7 @@ export interface SliceSource {
   list(fresh?: boolean): Promise<Slice[]>;
   /** the column the slice ranges are on, when they have ranges */
   readonly rangeColumn: string | null;
-  readonly rangeKind: 'time' | 'integer' | null;
+  readonly rangeKind: 'time' | 'integer' | 'uuid' | null;
 }
 
 export interface ChunkReaderSettings {
@@ -61,7 +62,7 @@ export class ChunkReader implements TableReader {
     const filterValue = incremental ? (progressive ? bookmark.replication_key_value : saved.filter_value ?? bookmark.replication_key_value) : undefined;
     let maxValue = progressive ? undefined : saved.max_value;
     const threshold = onRange && filterValue !== undefined && filterValue !== null ? await this.thresholdOrd(ctx, filterValue, source) : null;
-    const rowFilter = incremental && filterValue !== undefined && filterValue !== null ? this.rowFilter(ctx, key!, filterValue, onRange) : undefined;
+    const rowFilter = incremental && filterValue !== undefined && filterValue !== null ? this.rowFilter(ctx, key!, filterValue, onRange, threshold) : undefined;
 
     const wanted = (s: Slice): boolean => !progress.isDone(s) && (threshold === null || s.upperOrd === null || s.upperOrd > threshold);
     const snapshot = (): StreamBookmark => {
@@ -166,11 +167,14 @@ export class ChunkReader implements TableReader {
   }
 
   /** `key >= bookmark - lookback`, as constants the planner can use for chunk exclusion. */
-  private rowFilter(ctx: ReadContext, key: string, value: unknown, onRange: boolean): string {
+  private rowFilter(ctx: ReadContext, key: string, value: unknown, onRange: boolean, threshold: bigint | null): string {
     const col = ctx.plan.columns.find((c) => c.name === key)!;
     const lookback = this.settings.lookback;
     let bound = typedLiteral(value, col.type.sqlType);
-    if (onRange && lookback) {
+    if (onRange && lookback && col.type.typname === 'uuid') {
+      // a uuid has no arithmetic: the smallest uuid of the millisecond bookmark - lookback
+      if (threshold !== null) bound = `${typedLiteral(uuidV7LowerBound(threshold), 'uuid')}`;
+    } else if (onRange && lookback) {
       bound = /^-?\d+$/.test(lookback) && !isTimeType(col.type.typname)
         ? `(${bound} - ${BigInt(lookback).toString()})`
         : `(${bound} - ${typedLiteral(lookback, 'interval')})::${col.type.sqlType}`;
@@ -180,7 +184,7 @@ export class ChunkReader implements TableReader {
 
   /** The ord below which slices hold no rows for this run: bookmark - lookback. */
   private async thresholdOrd(ctx: ReadContext, value: unknown, source: SliceSource): Promise<bigint | null> {
-    const ord = valueOrd(value);
+    const ord = source.rangeKind === 'uuid' ? uuidV7Micros(value) : valueOrd(value);
     if (ord === null) return null;
     const lookback = this.settings.lookback;
     if (!lookback) return ord;

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent, quoteLiteral } from '../../core/postgres/sql.js';
+import { uuidV7LowerBound } from './uuid-v7.js';
 import { listChunkDimensions, listChunks, type ChunkDimensionRow, type HypertableInfo } from './timescale-catalog.js';
 
 /**
@@ -27,6 +28,7 @@ export interface Slice {
 /** `"ts" >= <lower> AND "ts" < <upper>` with the bound literals cast to the column's type. */
 function rangeWhere(column: string, type: string, lower: string | null, upper: string | null, integer: boolean): string | undefined {
   const lit = (v: string): string => {
+    if (type === 'uuid') return `${quoteLiteral(uuidV7LowerBound(BigInt(v)))}::uuid`;
     if (integer) return `${BigInt(v).toString()}::${type}`;
     // bounds come as timestamptz text in UTC; a timestamp (no time zone) column compares in UTC
     if (type === 'timestamp without time zone') return `(${quoteLiteral(v)}::timestamptz AT TIME ZONE 'UTC')`;

@@ -197,7 +197,7 @@ export class TimescaleDbPlugin implements TapPlugin {
     const detected = await this.pool.use((c) => this.detect(c));
     const ht = detected.hypertables.get(name(plan.relation.schema, plan.relation.name));
     if (ht) {
-      const kind = ['smallint', 'integer', 'bigint'].includes(ht.timeType) ? 'integer' : 'time';
+      const kind = ['smallint', 'integer', 'bigint'].includes(ht.timeType) ? 'integer' : ht.timeType === 'uuid' ? 'uuid' : 'time';
       return this.cached(ht.timeColumn, kind, () => this.pool.use((c) => hypertableSlices(c, ht)));
     }
     const first = await this.pool.use((c) => nativePartitionSlices(c, plan.relation.oid));
