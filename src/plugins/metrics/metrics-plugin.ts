@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { peakRssBytes } from './peak-rss.js';
 import { resolve } from 'node:path';
 import type { DependencyContainer } from 'tsyringe';
 import type { Logger } from '../../core/logger.js';
@@ -94,7 +95,7 @@ export class MetricsPlugin implements TapPlugin {
       status: event.status,
       startedAt: this.startedAt,
       endedAt: Date.now(),
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      peakRssBytes: peakRssBytes(),
       sections: this.report.sections,
     });
     for (const line of summaryLines(summary, this.report.sections)) this.log.info(line);
