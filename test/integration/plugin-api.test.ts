@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeDatabase, type TestDatabase } from '../helpers/databases.js';
 import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import { singerProblems } from '../helpers/singer-rules.js';
 
 const REPO = resolve(__dirname, '../..');
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
@@ -68,6 +69,18 @@ describe('user plugins through the public API', () => {
     expect(run.stderr).toContain('with reader masking');
     const got = records(run.messages).sort((a, b) => a.id - b.id);
     expect(got).toEqual(people.map((p) => ({ ...p, email: p.email === null ? null : sha256(p.email) })));
+  });
+
+  it('masks a non-text column with a SCHEMA that says string, even with a catalog discovered without the plugin', async () => {
+    await db.sql(`CREATE TABLE accounts (id int PRIMARY KEY, pin int NOT NULL); INSERT INTO accounts VALUES (1, 1234), (2, 9876)`);
+    const plain = tmpJson({ url: db.url });
+    const catalog = tmpJson(select(await discover(plain), { 'public-accounts': {} }));
+    const config = tmpJson({ url: db.url, plugins: [{ module: join(pluginDir, 'dist/masking-plugin.js'), options: { columns: { 'public-accounts': ['pin'] } } }] });
+    const run = await runTap(['--config', config, '--catalog', catalog]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.messages.find((m) => m.type === 'SCHEMA')!.schema.properties.pin).toEqual({ type: ['string', 'null'] });
+    expect(records(run.messages).map((r) => r.pin).sort()).toEqual([sha256('1234'), sha256('9876')].sort());
+    expect(singerProblems(run.stdout)).toEqual([]);
   });
 
   it('loads a plugin as an installed package, resolved from the working directory', async () => {

@@ -1,7 +1,7 @@
 // An example reader plugin for tap-timescaledb: it reads the streams it is given through the tap's
 // default COPY reader, but replaces the listed columns with a SHA-256 digest computed by the server,
 // so the clear values never leave the database. It uses only the tap's public plugin API.
-import { CopyTableReader, quoteIdent, type PlannedColumn, type TableReader, type TapPlugin } from 'tap-timescaledb';
+import { CopyTableReader, quoteIdent, type PlannedColumn, type StreamPlan, type TableReader, type TapPlugin } from 'tap-timescaledb';
 
 export interface MaskingOptions {
   /** tap_stream_id -> the columns to mask */
@@ -23,15 +23,21 @@ function mask(column: PlannedColumn): PlannedColumn {
   };
 }
 
-export function createPlugin(options: MaskingOptions): TapPlugin {
-  const inner = new CopyTableReader();
-  const reader: TableReader = {
-    read(ctx) {
-      const masked = new Set(options.columns[ctx.plan.tapStreamId] ?? []);
-      const columns = ctx.plan.columns.map((c) => (masked.has(c.name) ? mask(c) : c));
-      return inner.read({ ...ctx, plan: { ...ctx.plan, columns } });
-    },
+/** The plan with the listed columns masked, and the SCHEMA saying so, whatever the catalog was discovered with. */
+function maskPlan(plan: StreamPlan, columns: readonly string[]): StreamPlan {
+  const masked = new Set(columns);
+  const properties = { ...plan.entry.schema.properties };
+  for (const name of masked) if (name in properties) properties[name] = { ...MASKED_SCHEMA };
+  return {
+    ...plan,
+    columns: plan.columns.map((c) => (masked.has(c.name) ? mask(c) : c)),
+    entry: { ...plan.entry, schema: { ...plan.entry.schema, properties } },
   };
+}
+
+export function createPlugin(options: MaskingOptions): TapPlugin {
+  // reading is the default COPY reader's: the plan it gets already has the masked columns
+  const reader: TableReader = new CopyTableReader();
   return {
     name: 'masking',
     optionsSchema: {
@@ -48,6 +54,7 @@ export function createPlugin(options: MaskingOptions): TapPlugin {
         name: 'masking',
         precedence: options.precedence ?? 200,
         claims: (plan) => plan.tapStreamId in options.columns,
+        prepare: (plan) => maskPlan(plan, options.columns[plan.tapStreamId] ?? []),
         reader,
       });
     },

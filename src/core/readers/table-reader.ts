@@ -49,5 +49,11 @@ export interface ReaderStrategy {
   /** the default COPY reader is 0; the TimescaleDB chunk reader 100 */
   readonly precedence: number;
   claims(plan: StreamPlan): boolean | Promise<boolean>;
+  /**
+   * Optional: called once for a stream this strategy reads, before its SCHEMA is written. Return the
+   * plan to read and describe: changed columns, codecs or `entry.schema` properties (a masked or
+   * computed column) then reach the target's SCHEMA as well as the records. Return it unchanged otherwise.
+   */
+  prepare?(plan: StreamPlan): StreamPlan | Promise<StreamPlan>;
   readonly reader: TableReader;
 }

@@ -27,10 +27,12 @@ export interface StreamSyncDeps {
  * `state_every_n_rows` rows and at every partition end. A retriable failure (lost connection, lock
  * timeout) resumes from the last bookmark with bounded exponential backoff.
  */
-export async function syncStream(plan0: StreamPlan, state: TapState, deps: StreamSyncDeps): Promise<number> {
+export async function syncStream(planned: StreamPlan, state: TapState, deps: StreamSyncDeps): Promise<number> {
   const { writer, config, log, hooks } = deps;
-  const id = plan0.tapStreamId;
-  const strategy = await deps.readers.choose(plan0);
+  const id = planned.tapStreamId;
+  const strategy = await deps.readers.choose(planned);
+  // the reader may change the columns it reads (and so the SCHEMA the target sees) before anything is written
+  const plan0 = strategy.prepare ? await strategy.prepare(planned) : planned;
   let bookmark: StreamBookmark = { ...(state.bookmarks[id] ?? {}) };
   if (plan0.method === 'INCREMENTAL' && bookmark.replication_key && bookmark.replication_key !== plan0.replicationKey) {
     log.warn(`${id}: the state's replication key ${bookmark.replication_key} differs from ${plan0.replicationKey}; starting from the beginning`);
