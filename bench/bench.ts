@@ -15,7 +15,10 @@ import { checkTargets } from './targets.js';
  */
 interface Options {
   rows: number;
-  /** rows of the embedded hypertable (PGlite is far slower than a native server): N unless given */
+  /**
+   * rows of the embedded hypertable: N up to 1M unless given. pglite-socket assembles a query's whole
+   * response in this process's heap, so psql's single COPY of a 5M-row hypertable exhausts it (4 GB).
+   */
   hypertableRows: number;
   rounds: number;
   quick: boolean;
@@ -43,7 +46,7 @@ function parseOptions(argv: readonly string[]): Options {
     else throw new Error(`unknown option ${a}: use --rows N, --hypertable-rows N, --rounds N, --quick, --no-embedded, --no-python, --out FILE`);
   }
   if (!Number.isInteger(o.rows) || o.rows < 10_000) throw new Error(`--rows (or BENCH_ROWS) must be an integer of at least 10000, not ${o.rows}`);
-  o.hypertableRows ||= o.rows;
+  o.hypertableRows ||= Math.min(o.rows, 1_000_000);
   if (!Number.isInteger(o.hypertableRows) || o.hypertableRows < 10_000) throw new Error(`--hypertable-rows must be an integer of at least 10000, not ${o.hypertableRows}`);
   if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new Error(`--rounds must be a positive integer, not ${o.rounds}`);
   return o;
