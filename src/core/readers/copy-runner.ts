@@ -20,6 +20,8 @@ export interface SelectParts {
 export interface CopyRunOptions {
   /** names of columns whose last values each batch reports */
   readonly track?: readonly string[];
+  /** what is read, for errors (default: the stream), e.g. `chunk _hyper_1_2_chunk of public-metrics` */
+  readonly label?: string;
 }
 
 /**
@@ -75,7 +77,7 @@ export class CopyRunner {
       });
       completed = true;
     } catch (err) {
-      throw translateQueryError(err, `COPY of ${plan.tapStreamId}`);
+      throw translateQueryError(err, `COPY of ${options.label ?? plan.tapStreamId}`);
     } finally {
       if (!completed) {
         markBroken(client);

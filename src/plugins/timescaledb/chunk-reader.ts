@@ -145,7 +145,7 @@ export class ChunkReader implements TableReader {
       const snapshot = await this.settings.snapshot?.(ctx);
       client = await ctx.pool.acquire();
       await begin(client, snapshot);
-      for await (const batch of ctx.copy.run(client, plan, select, { track: orderBy ? [orderBy] : [] })) {
+      for await (const batch of ctx.copy.run(client, plan, select, { track: orderBy ? [orderBy] : [], label: `chunk ${id} of ${plan.tapStreamId}` })) {
         rows += batch.rows;
         yield { slice, batch };
       }

@@ -92,17 +92,24 @@ export interface PartitionKeyInfo {
  * Single-column RANGE bounds on a time or integer key become ords, so incremental runs can skip them.
  */
 export async function nativePartitionSlices(client: pg.ClientBase, relOid: number): Promise<{ key: PartitionKeyInfo; slices: Slice[] }> {
+  // the partition tree from pg_inherits, not pg_partition_tree(), and bounds deparsed without a relation
+  // (they hold only constants): both of those lock every partition, so a partition held by an ACCESS
+  // EXCLUSIVE lock (a detach, a maintenance job) blocked the listing itself, with an error naming no chunk
   const { rows } = await client.query(
-    `SELECT format('%I.%I', n.nspname, c.relname) AS name, pg_get_expr(c.relpartbound, c.oid) AS bound,
+    `WITH RECURSIVE tree (relid, parentrelid) AS (
+       SELECT $1::oid, NULL::oid
+       UNION ALL
+       SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.relid)
+     SELECT format('%I.%I', n.nspname, c.relname) AS name, pg_get_expr(c.relpartbound, 0) AS bound,
             (SELECT a.attname FROM pg_catalog.pg_partitioned_table p JOIN pg_catalog.pg_attribute a
                 ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
               WHERE p.partrelid = t.parentrelid AND p.partstrat = 'r' AND p.partnatts = 1) AS key_column,
             (SELECT ty.typname FROM pg_catalog.pg_partitioned_table p JOIN pg_catalog.pg_attribute a
                 ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0] JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
               WHERE p.partrelid = t.parentrelid AND p.partstrat = 'r' AND p.partnatts = 1) AS key_type
-       FROM pg_partition_tree($1::regclass) t
+       FROM tree t
        JOIN pg_catalog.pg_class c ON c.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE t.isleaf`,
+      WHERE t.parentrelid IS NOT NULL AND c.relkind <> 'p'`,
     [relOid],
   );
   const slices = rows.map((r): Slice => {
