@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { targetJsonlInstalled, PSQL, snapshotTap, psqlCopy, pythonTap, pythonTapMissing, tapContender, tapPiped, type Contender, type Target } from './contenders.js';
@@ -140,6 +140,7 @@ async function main(): Promise<void> {
   } finally {
     await emb?.engine.stop().catch(() => undefined);
     await native?.stop().catch(() => undefined);
+    rmSync(build, { recursive: true, force: true });
   }
   load.push(loadavg());
   const meta = {

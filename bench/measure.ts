@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -130,6 +130,7 @@ export async function runPipeline(stages: readonly Stage[], options: { timeoutMs
     throw new Error(`${stages[failed]!.cmd} exited with ${codes[failed]}: ${err.trim().split('\n').slice(-5).join(' | ')}`);
   }
   const usage = stages.map((_, i) => readUsage(join(dir, `usage-${i}`)));
+  rmSync(dir, { recursive: true, force: true });
   return { rows: counter.records, bytes: counter.bytes, seconds, usage, stderr: err, lastState: counter.lastState, counter };
 }
 
