@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { REPO } from './data.js';
 import { countFile, runPipeline, tmpJson, type RunResult, type Stage } from './measure.js';
 
@@ -160,7 +160,8 @@ function consumerCount(stderr: string): { rows: number; bytes: number } {
 export function pythonTapMissing(which: keyof typeof PY_TAPS): string | undefined {
   const dir = PY_TAPS[which];
   if (existsSync(join(dir, 'bin/tap-postgres')) && existsSync(join(dir, '.stamp'))) return undefined;
-  if (existsSync(`${dir}.failed`)) return `not installable: ${readFileSync(`${dir}.failed`, 'utf8').trim().replace(/\s+/g, ' ').slice(0, 200)}`;
+  const failed = join(REPO, '.tmp', `${basename(dir)}.failed`); // bench/python-taps.sh leaves pip's reason there
+  if (existsSync(failed)) return `not installable: ${readFileSync(failed, 'utf8').trim().replace(/\s+/g, ' ').slice(0, 200)}`;
   return 'not installed: run bash bench/python-taps.sh';
 }
 

@@ -4,7 +4,7 @@
 #   .venv-bench-pipelinewise   pipelinewise-tap-postgres (old singer-python, psycopg2-binary)
 #   .venv-bench-meltanolabs    MeltanoLabs' tap-postgres (singer-sdk, SQLAlchemy)
 # Idempotent: a stamp holding this script's hash skips a venv that is already complete.
-# A tap that cannot install leaves its reason in <venv>.failed and the script still exits 0, so the
+# A tap that cannot install leaves its reason in .tmp/<venv>.failed and the script still exits 0, so the
 # bench reports "not installable: <reason>" instead of failing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,9 @@ make_venv() { # dir, packages...
     return 0
   fi
   echo "python-taps: building $dir ($*)"
-  rm -rf "$dir" "$dir.failed"
+  local failed=".tmp/$dir.failed"
+  mkdir -p .tmp
+  rm -rf "$dir" "$failed"
   local log
   log=$(mktemp)
   if "$PY" -m venv "$dir" >"$log" 2>&1 \
@@ -28,9 +30,9 @@ make_venv() { # dir, packages...
     echo "python-taps: $dir ready"
   else
     # keep the last error lines: the bench prints them as the reason
-    grep -iE 'error|requires|conflict' "$log" | tail -n 3 > "$dir.failed"
-    [ -s "$dir.failed" ] || tail -n 3 "$log" > "$dir.failed"
-    echo "python-taps: $dir not installable: $(tr '\n' ' ' < "$dir.failed")" >&2
+    grep -iE 'error|requires|conflict' "$log" | tail -n 3 > "$failed"
+    [ -s "$failed" ] || tail -n 3 "$log" > "$failed"
+    echo "python-taps: $dir not installable: $(tr '\n' ' ' < "$failed")" >&2
   fi
   rm -f "$log"
 }
