@@ -98,4 +98,17 @@ describe('INCREMENTAL on hypertables: chunk pruning, late data, non-time keys (e
     expect(records(second.messages).map((r) => r.note).sort()).toEqual(['h143', 'n1', 'n2']);
     expect(records(second.messages).find((r) => r.note === 'n2')!.ts).toBe('2024-01-07T00:00:00Z');
   });
+
+  it('INCREMENTAL on a numeric column: the bookmark is the largest value by number, not by text (10.5 > 9.5)', async () => {
+    await db.sql(`CREATE TABLE scores (ts timestamptz NOT NULL, v numeric NOT NULL);
+      SELECT create_hypertable('scores', by_range('ts', interval '1 day'));
+      INSERT INTO scores VALUES ('2024-01-01 01:00+00', 9.5), ('2024-01-02 01:00+00', 10.5), ('2024-01-03 01:00+00', 3.25)`);
+    const cat = tmpJson(select(await discover(config), { 'public-scores': { method: 'INCREMENTAL', key: 'v' } }));
+    const first = await runTap(['--config', config, '--catalog', cat]);
+    expect(first.code, first.stderr).toBe(0);
+    const state = lastState(first.messages)!;
+    expect(String(state.bookmarks['public-scores'].replication_key_value)).toBe('10.5');
+    const second = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(state)]);
+    expect(records(second.messages).map((r) => Number(r.v))).toEqual([10.5]); // the bookmark's own row again (>=), nothing below it
+  });
 });
