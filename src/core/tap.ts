@@ -15,6 +15,9 @@ import type { TapState } from './singer/messages.js';
 import { planStreams } from './sync/sync-planner.js';
 import { emitState, syncStream } from './sync/stream-sync.js';
 
+/** How long a stop request waits for the read in hand before cutting its connection. */
+const STOP_GRACE_MS = 1000;
+
 /** The tap: discovery and sync, over the services in its container. */
 export class Tap {
   constructor(private readonly container: DependencyContainer) {}
@@ -71,6 +74,14 @@ export class Tap {
     };
     let status: 'succeeded' | 'failed' = 'failed';
     let error: unknown;
+    // a stop request lets the batch in hand finish; a read still blocked (on a lock, a long statement)
+    // after the grace period has its connection cut, so the tap stops now, not at lock_timeout
+    let grace: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      grace = setTimeout(() => this.pool.interrupt(), STOP_GRACE_MS);
+      grace.unref();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       for (const plan of ordered) await syncStream(plan, state, deps);
       state.currently_syncing = null;
@@ -80,6 +91,8 @@ export class Tap {
       error = err;
       throw err;
     } finally {
+      clearTimeout(grace);
+      signal.removeEventListener('abort', onAbort);
       await this.hooks.syncEnd({ status, error, bytesWritten: writer.bytesWritten });
       // what was written (the STATE of what is complete, on failure too) must reach the target before exit
       await writer.end().catch((err) => {

@@ -199,6 +199,34 @@ describe.skipIf(nativeSkipReason)('session settings and timeouts (native Postgre
     });
   }
 
+  it('SIGTERM while a read waits on a lock: exits 143 within seconds, not at lock_timeout, with STATE written', async () => {
+    const config = tmpJson({ url: db.url, lock_timeout: '60s' });
+    const catalog = tmpJson(select(await discover(config), { 'public-locked': {} }));
+    await whileLocked('locked', 30_000, async () => {
+      const tap = new TapProcess(['--config', config, '--catalog', catalog]);
+      await tap.waitFor((m) => m.type === 'STATE');
+      await new Promise((r) => setTimeout(r, 500)); // the COPY is now queued behind the lock
+      const sentAt = Date.now();
+      tap.child.kill('SIGTERM');
+      const { code } = await tap.exited;
+      const took = Date.now() - sentAt;
+      console.log(`SIGTERM during a read blocked by a lock: exited after ${took} ms`);
+      expect(code, tap.stderr).toBe(143);
+      expect(took).toBeLessThan(15_000);
+      expect(tap.stderr).toMatch(/CRITICAL stopped by SIGTERM during public-locked/);
+      expect(tap.messages.at(-1)!.type).toBe('STATE');
+    });
+  });
+
+  it('an invalid statement_timeout or lock_timeout is a configuration error (exit 2) naming the setting, before any message', async () => {
+    for (const setting of ['statement_timeout', 'lock_timeout']) {
+      const run = await runTap(['--config', tmpJson({ url: db.url, [setting]: '30 bananas' }), '--discover']);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(new RegExp(`CRITICAL .*"${setting}".*take a PostgreSQL interval`));
+    }
+  });
+
   it('statement_timeout is the session setting of the tap, and a query past it fails with a clear error naming the stream', async () => {
     const probe = { module: new URL('./fixtures/session-probe-plugin.mjs', import.meta.url).pathname, options: { sql: 'SHOW statement_timeout' } };
     const config = tmpJson({ url: db.url, statement_timeout: '1s', retry_attempts: 2, retry_initial_delay_ms: 100, plugins: [probe] });

@@ -19,6 +19,8 @@ export class ConnectionPool {
   private readonly settingsSql: string;
   /** prefer/allow: the other TLS choice has been taken (libpq tries it once) */
   private sslSwitched = false;
+  /** clients leased now, so a stop request can cut their queries short */
+  private readonly leased = new Set<pg.PoolClient>();
 
   constructor(
     private readonly settings: ConnectionSettings,
@@ -95,15 +97,32 @@ export class ConnectionPool {
         (client as { tapReady?: boolean }).tapReady = true;
       } catch (err) {
         client.release(true);
+        const e = err as { code?: string; message?: string };
+        if (e.code === '22023' || e.code === '22007') {
+          throw new ConfigurationError(`${e.message} (SQLSTATE ${e.code}): statement_timeout and lock_timeout take a PostgreSQL interval, like '30min', '10s' or '0'`);
+        }
         throw translateQueryError(err, 'setting up the session');
       }
     }
+    this.leased.add(client);
     return client;
   }
 
   release(client: pg.PoolClient, broken = false): void {
+    this.leased.delete(client);
     const unusable = broken || (client as { tapBroken?: boolean }).tapBroken === true;
     client.release(unusable ? true : undefined);
+  }
+
+  /**
+   * Cuts every leased client's connection, failing its query at once (a stop request must not wait for
+   * a read blocked on a lock or a long statement). The readers see a lost connection and release them.
+   */
+  interrupt(): void {
+    for (const client of this.leased) {
+      (client as { tapBroken?: boolean }).tapBroken = true;
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    }
   }
 
   /** Runs `fn` with a leased client; a client that threw is discarded, not reused. */

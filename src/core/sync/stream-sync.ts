@@ -120,7 +120,9 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
 async function givenUp(err: unknown, failures: number, id: string, deps: StreamSyncDeps, state: TapState): Promise<unknown> {
   if (err instanceof InterruptedError || err instanceof OutputClosedError) return err;
   await emitState(deps.writer, state).catch(() => undefined);
-  if (!isRetriable(err) || deps.signal.aborted) return err;
+  // a stop request cut the read short (or it failed meanwhile): the stop is what happened
+  if (deps.signal.aborted) return new InterruptedError(`stopped by ${String(deps.signal.reason)} during ${id}; STATE holds what is complete`, deps.signal.reason);
+  if (!isRetriable(err)) return err;
   const message = (err as Error).message;
   return new FatalSyncError(
     `${message.includes(id) ? '' : `${id}: `}${message} (gave up after ${failures} attempts; the last STATE holds what is complete: rerun with it to resume)`,
