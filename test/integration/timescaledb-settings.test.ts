@@ -27,6 +27,28 @@ describe('TimescaleDB settings and fallbacks (embedded TimescaleDB)', () => {
     expect(recordsChecksum(records(run.messages), METRICS_COLUMNS)).toEqual(expected);
   });
 
+  it('late_arrival_lookback: a JSON integer works for an integer time column; a value of the wrong kind is exit 2 naming it', async () => {
+    await db.sql(`CREATE TABLE ticks (t bigint NOT NULL, v text NOT NULL);
+      SELECT create_hypertable('ticks', by_range('t', 100));
+      INSERT INTO ticks SELECT g, 'i' || g FROM generate_series(1, 1000) g`);
+    const discovered = await discover(tmpJson({ url: db.url }));
+    const state = (stream: string, key: string, value: unknown) => tmpJson({ bookmarks: { [stream]: { replication_key: key, replication_key_value: value } } });
+    const ticks = tmpJson(select(discovered, { 'public-ticks': { method: 'INCREMENTAL', key: 't' } }));
+    const ok = await runTap(['--config', tmpJson({ url: db.url, late_arrival_lookback: 150 }), '--catalog', ticks, '--state', state('public-ticks', 't', 1000)]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(records(ok.messages).map((r) => Number(r.t))).toEqual(Array.from({ length: 151 }, (_, i) => 850 + i));
+
+    const wrongKind = await runTap(['--config', tmpJson({ url: db.url, late_arrival_lookback: '2 hours' }), '--catalog', ticks, '--state', state('public-ticks', 't', 1000)]);
+    expect(wrongKind.code, wrongKind.stderr).toBe(2);
+    expect(wrongKind.stderr).toMatch(/CRITICAL late_arrival_lookback "2 hours" is not an integer, and public-ticks's time column t is/);
+    const metrics = tmpJson(select(discovered, { 'public-metrics': { method: 'INCREMENTAL', key: 'ts' } }));
+    const notInterval = await runTap(['--config', tmpJson({ url: db.url, late_arrival_lookback: '3 bananas' }), '--catalog', metrics, '--state', state('public-metrics', 'ts', '2024-01-03T00:00:00Z')]);
+    expect(notInterval.code, notInterval.stderr).toBe(2);
+    expect(notInterval.stderr).toMatch(/CRITICAL late_arrival_lookback "3 bananas" is not a PostgreSQL interval .*give e\.g\. "2 hours"/);
+    expect(records(notInterval.messages)).toHaveLength(0);
+    await db.sql('DROP TABLE ticks'); // the other cases count the streams
+  });
+
   it('timescaledb_support false: the hypertable is read by the default reader, and chunks stay out of the catalog', async () => {
     const config = tmpJson({ url: db.url, timescaledb_support: false });
     const ids = (await discover(config)).streams.map((s) => s.tap_stream_id);

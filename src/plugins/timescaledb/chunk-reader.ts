@@ -3,6 +3,7 @@ import type { ReadBatch, ReadContext, TableReader } from '../../core/readers/tab
 import { bookmarkValue } from '../../core/postgres/value-json.js';
 import { quoteIdent, quoteLiteral, typedLiteral } from '../../core/postgres/sql.js';
 import { translateQueryError } from '../../core/postgres/connection-pool.js';
+import { ConfigurationError } from '../../core/errors.js';
 import type { StreamBookmark } from '../../core/singer/messages.js';
 import type { RecordBatch } from '../../core/postgres/record-encoder.js';
 import type { Slice } from './partition-slices.js';
@@ -188,10 +189,20 @@ export class ChunkReader implements TableReader {
     if (ord === null) return null;
     const lookback = this.settings.lookback;
     if (!lookback) return ord;
-    if (source.rangeKind === 'integer') return ord - BigInt(lookback);
+    const where = `${ctx.plan.tapStreamId}'s time column ${source.rangeColumn}`;
+    if (source.rangeKind === 'integer') {
+      if (!/^-?\d+$/.test(lookback.trim())) {
+        throw new ConfigurationError(`late_arrival_lookback "${lookback}" is not an integer, and ${where} is: give the window in the column's own units, e.g. "100"`);
+      }
+      return ord - BigInt(lookback.trim());
+    }
     const micros = await ctx.pool.use(async (c) => {
-      const { rows } = await c.query<{ us: string }>(`SELECT (extract(epoch FROM $1::interval) * 1000000)::int8::text AS us`, [lookback]);
-      return BigInt(rows[0]!.us);
+      try {
+        const { rows } = await c.query<{ us: string }>(`SELECT (extract(epoch FROM $1::interval) * 1000000)::int8::text AS us`, [lookback]);
+        return BigInt(rows[0]!.us);
+      } catch (err) {
+        throw new ConfigurationError(`late_arrival_lookback "${lookback}" is not a PostgreSQL interval (${(err as Error).message}), and ${where} is a time: give e.g. "2 hours" or "3 days"`);
+      }
     });
     return ord - micros;
   }

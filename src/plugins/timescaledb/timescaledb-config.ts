@@ -31,7 +31,7 @@ export const timescaledbConfigSchema: Record<string, JsonSchema> = {
       'Read every chunk of the sync in one snapshot (pg_export_snapshot + SET TRANSACTION SNAPSHOT): rows written during the sync are not seen, in any chunk. Needs one more connection; not on the embedded engine. Compression or decompression of a chunk during the sync is not MVCC-safe in TimescaleDB (timescaledb#6841, #6842).',
   },
   late_arrival_lookback: {
-    type: 'string',
+    type: ['string', 'integer'],
     description: "INCREMENTAL on a hypertable's time column re-reads this window before the bookmark for late inserts (an interval like '2 hours'; an integer for integer time).",
   },
 };
@@ -47,7 +47,8 @@ export interface TimescaleSettings {
 export function timescaleSettings(raw: Readonly<Record<string, unknown>>): TimescaleSettings {
   const support = String(raw.timescaledb_support ?? 'auto') as TimescaleSettings['support'];
   const minutes = (raw.chunk_discovery_interval_minutes ?? raw.timescaledb_chunk_discovery_interval_minutes ?? 5) as number;
-  const lookback = raw.late_arrival_lookback as string | undefined;
+  // an integer is the window of an integer time column, in its own units (JSON 150 or "150")
+  const lookback = raw.late_arrival_lookback === undefined ? undefined : String(raw.late_arrival_lookback);
   if (lookback !== undefined && lookback.trim() === '') throw new ConfigurationError('late_arrival_lookback is empty: give an interval like "2 hours", or leave it out');
   return {
     support,
