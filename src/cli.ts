@@ -37,7 +37,9 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--plugin <module>', 'load a plugin module (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--metrics-file <path>', 'write the end-of-sync summary as JSON to this file (the metrics_file setting)')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s) });
+    // --version and --help are answers, on stdout; commander's own error line is dropped, since the one
+    // CRITICAL line below says the same
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: () => undefined });
   let opts: CliOptions;
   try {
     opts = program.parse(argv).opts<CliOptions>();
@@ -113,7 +115,8 @@ export function handleFatal(err: unknown): never {
 }
 
 function redactUrls(text: string): string {
-  return text.replace(/(postgres(?:ql)?:\/\/[^:/\s]*:)[^@\s]*@/g, '$1***@');
+  // the placeholder in our own hints (postgres://user:password@…) is no secret
+  return text.replace(/(postgres(?:ql)?:\/\/[^:/\s]*:)(?!password@)[^@\s]*@/g, '$1***@');
 }
 
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

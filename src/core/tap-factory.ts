@@ -3,7 +3,7 @@ import { buildConfigSchema, type JsonSchema } from './config/config-schema.js';
 import { parseConfig } from './config/load-config.js';
 import type { TapConfig } from './config/tap-config.js';
 import { createTapContainer, TOKENS } from './container.js';
-import { PluginError, TapError } from './errors.js';
+import { ConfigurationError, PluginError } from './errors.js';
 import { StderrLogger } from './logger.js';
 import { ConnectionPool } from './postgres/connection-pool.js';
 import { CsvRecordEncoder } from './postgres/csv-record-encoder.js';
@@ -76,7 +76,8 @@ export async function createTap(options: TapOptions): Promise<Tap> {
     try {
       await plugin.register?.(container, { config, options: pluginOptions, log, readers });
     } catch (err) {
-      if (err instanceof TapError) throw err;
+      // a bad setting is the user's to fix (exit 2); anything else in register is the plugin's (exit 5)
+      if (err instanceof ConfigurationError || err instanceof PluginError) throw err;
       throw new PluginError(`plugin ${plugin.name} failed to register: ${(err as Error).message}`, { cause: err });
     }
   }

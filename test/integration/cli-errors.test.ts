@@ -151,3 +151,49 @@ describe.skipIf(nativeSkipReason !== undefined)('a wrong password (a cluster wit
     expect(ok.code, ok.stderr).toBe(0);
   });
 });
+
+describe('the CLI itself: answers on stdout, one CRITICAL line for bad input', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tap-cli-'));
+
+  it('--version prints the version on stdout (so $(tap-timescaledb --version) works)', async () => {
+    const run = await runTap(['--version']);
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe(JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')).version);
+  });
+
+  it('an unknown flag: exit 2 and exactly one stderr line, the CRITICAL one', async () => {
+    const run = await runTap(['--bogus']);
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^CRITICAL bad arguments: unknown option '--bogus'; see --help$/)]);
+    expect(run.stdout).toBe('');
+  });
+
+  it('a config hint keeps its postgres://user:password@host placeholder readable, while real passwords are redacted', async () => {
+    const hint = await runTap(['--config', tmpJson({}), '--discover']);
+    expectFailure(hint, 2, /give a single url: postgres:\/\/user:password@host:port\/database/);
+    const secret = await runTap(['--config', tmpJson({ url: 'postgres://u:s3cr3t-pw@127.0.0.1:1/x', retry_attempts: 1 }), '--discover']);
+    expect(secret.code).not.toBe(0);
+    expect(secret.stderr).not.toContain('s3cr3t-pw');
+  });
+
+  it('a catalog whose schema.properties is null or whose metadata is not a list: exit 3', async () => {
+    const config = tmpJson({ url: 'postgres://u@127.0.0.1:1/x' });
+    for (const stream of [
+      { tap_stream_id: 'public-t', schema: { properties: null }, metadata: [] },
+      { tap_stream_id: 'public-t', schema: { properties: {} }, metadata: { selected: true } },
+    ]) {
+      const run = await runTap(['--config', config, '--catalog', tmpJson({ streams: [stream] })]);
+      expectFailure(run, 3, /the catalog .* stream public-t has (no schema\.properties object|metadata that is not a list); run --discover/);
+      expect(run.stdout).toBe('');
+    }
+  });
+
+  it('a plugin that registers a reader strategy name already taken: exit 5 naming the plugin', async () => {
+    const plugin = join(dir, 'dup-strategy.mjs');
+    writeFileSync(plugin, `export default { name: 'dup-strategy', register(_c, ctx) {
+      ctx.readers.register({ name: 'copy-table', precedence: 1, claims: () => true, reader: { read: async function* () {} } });
+    } };\n`);
+    const run = await runTap(['--config', tmpJson({ url: 'postgres://u@127.0.0.1:1/x' }), '--discover', '--plugin', plugin]);
+    expectFailure(run, 5, /plugin dup-strategy failed to register: a reader strategy named copy-table is registered already/);
+  });
+});

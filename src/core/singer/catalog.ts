@@ -106,10 +106,15 @@ export function assertCatalog(input: unknown, path: string): Catalog {
   for (const [i, s] of (input as Catalog).streams.entries()) {
     if (typeof s !== 'object' || s === null) fail(`has a stream #${i} that is not an object`);
     if (typeof s.tap_stream_id !== 'string') fail(`has a stream #${i} without tap_stream_id`);
-    if (typeof s.schema !== 'object' || s.schema === null || typeof s.schema.properties !== 'object') {
-      fail(`stream ${s.tap_stream_id} has no schema.properties`);
-    }
+    const props: unknown = typeof s.schema === 'object' && s.schema !== null ? s.schema.properties : undefined;
+    if (typeof props !== 'object' || props === null || Array.isArray(props)) fail(`stream ${s.tap_stream_id} has no schema.properties object`);
+    if (s.metadata !== undefined && !Array.isArray(s.metadata)) fail(`stream ${s.tap_stream_id} has metadata that is not a list`);
     if (!Array.isArray(s.metadata)) s.metadata = [];
+    for (const m of s.metadata) {
+      if (typeof m !== 'object' || m === null || !Array.isArray(m.breadcrumb) || typeof m.metadata !== 'object' || m.metadata === null) {
+        fail(`stream ${s.tap_stream_id} has a metadata entry without a breadcrumb list and a metadata object`);
+      }
+    }
     s.stream ??= s.tap_stream_id;
   }
   return input as Catalog;
