@@ -25,18 +25,22 @@ export class CopyTextTranscoder implements RecordEncoder {
   async *encode(copyOut: AsyncIterable<Buffer>, options: EncodeOptions): AsyncGenerator<RecordBatch> {
     const w = new RowWriter(options);
     const pending: Buffer[] = [];
-    for await (const chunk of copyOut) {
-      let data = chunk;
+    for await (const data of copyOut) {
       let pos = 0;
       if (pending.length > 0) {
-        const nl = chunk.indexOf(NL);
+        // a row split across chunks: join its pieces only, not the rest of this chunk
+        const nl = data.indexOf(NL);
         if (nl < 0) {
-          pending.push(chunk);
+          pending.push(data);
           continue;
         }
-        pending.push(chunk);
-        data = Buffer.concat(pending);
+        pending.push(data.subarray(0, nl + 1));
+        const row = Buffer.concat(pending);
         pending.length = 0;
+        if (w.full(row.length - 1)) yield w.take();
+        w.row(row, 0, row.length - 1);
+        pos = nl + 1;
+        if (w.rows >= options.maxRows) yield w.take();
       }
       for (;;) {
         const end = data.indexOf(NL, pos);
@@ -105,7 +109,7 @@ class RowWriter {
     }
     let o = this.pos;
     const out = this.out;
-    o += copyBytes(this.prefix, out, o);
+    o += copyAll(this.prefix, out, o);
     let f = start;
     const n = this.kinds.length;
     let bookmarkable = true;
@@ -114,16 +118,16 @@ class RowWriter {
       if (fe < 0 || fe > end) fe = end;
       if (i === n - 1 && fe !== end) throw new Error(`COPY row has more fields than the ${n} selected columns`);
       if (i < n - 1 && fe === end) throw new Error(`COPY row has fewer fields than the ${n} selected columns`);
-      o += copyBytes(this.names[i]!, out, o);
+      o += copyAll(this.names[i]!, out, o);
       const v = o;
-      if (fe - f === 2 && src[f] === BS && src[f + 1] === 78 /* N */) o += copyBytes(NULL, out, o);
+      if (fe - f === 2 && src[f] === BS && src[f + 1] === 78 /* N */) o += copyAll(NULL, out, o);
       else o = this.value(this.kinds[i]!, src, f, fe, o);
       // a JSON value that starts with 'n' is null: NULL, or infinity/NaN/BC that JSON cannot hold
       if (this.tracks[i] && out[v] === 110) bookmarkable = false;
       f = fe + 1;
     }
     if (n === 0 && end !== start) throw new Error('COPY row has fields but no column is selected');
-    o += copyBytes(this.suffix, out, o);
+    o += copyAll(this.suffix, out, o);
     this.pos = o;
     this.rows++;
     if (bookmarkable) {
@@ -140,11 +144,11 @@ class RowWriter {
         return o + copyBytes(s, out, o, f, e);
       case 1: { // number: NaN, Infinity, -Infinity -> null
         const c = s[f] === 45 ? s[f + 1] : s[f];
-        if (c === 78 || c === 73) return o + copyBytes(NULL, out, o);
+        if (c === 78 || c === 73) return o + copyAll(NULL, out, o);
         return o + copyBytes(s, out, o, f, e);
       }
       case 2:
-        return o + copyBytes(s[f] === 116 ? TRUE : FALSE, out, o);
+        return o + copyAll(s[f] === 116 ? TRUE : FALSE, out, o);
       case 3:
         return this.string(s, f, e, o);
       case 4:
@@ -158,7 +162,7 @@ class RowWriter {
           out[o++] = QUOTE;
           return o;
         }
-        return o + copyBytes(NULL, out, o);
+        return o + copyAll(NULL, out, o);
       default: { // bytea: \\x0aff -> "0aff"
         out[o++] = QUOTE;
         const from = e - f >= 3 && s[f] === BS && s[f + 1] === BS && s[f + 2] === 120 ? f + 3 : f;
@@ -243,13 +247,22 @@ class RowWriter {
 
 /**
  * `src[from..to)` into `out` at `o`; returns the length. A row is a dozen runs of a few bytes (a
- * value, a column name, the record's prefix and suffix), and Buffer#copy costs more in argument checks
- * than a short loop does in copying: short runs go byte by byte, long ones through Buffer#copy.
+ * value, a column name, the record's prefix and suffix). Buffer#copy of part of a buffer allocates a
+ * Uint8Array view per call (node 20's _copyActual): at a dozen calls a row that was most of the GC
+ * time. Runs up to 64 bytes go byte by byte; longer ones are rare (long strings) and worth the view.
  */
-function copyBytes(src: Buffer, out: Buffer, o: number, from = 0, to = src.length): number {
+function copyBytes(src: Buffer, out: Buffer, o: number, from: number, to: number): number {
   const n = to - from;
-  if (n > 32) return src.copy(out, o, from, to);
+  if (n > 64) return src.copy(out, o, from, to);
   for (let i = 0; i < n; i++) out[o + i] = src[from + i]!;
+  return n;
+}
+
+/** All of `src` (a record's prefix or suffix, a column name, a literal): TypedArray#set needs no view. */
+function copyAll(src: Buffer, out: Buffer, o: number): number {
+  const n = src.length;
+  if (n > 16) out.set(src, o);
+  else for (let i = 0; i < n; i++) out[o + i] = src[i]!;
   return n;
 }
 
@@ -298,7 +311,7 @@ function timestamp(s: Buffer, f: number, e: number, out: Buffer, o: number): num
     ok = s[f + 19] === 46 && end - f > 20;
     for (let i = f + 20; ok && i < end; i++) ok = isDigit(s[i]);
   }
-  if (!ok) return o + copyBytes(NULL, out, o);
+  if (!ok) return o + copyAll(NULL, out, o);
   out[o++] = QUOTE;
   o += copyBytes(s, out, o, f, f + 10);
   out[o++] = 84; // T

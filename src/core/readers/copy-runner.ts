@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { TapConfig } from '../config/tap-config.js';
 import { translateQueryError } from '../postgres/connection-pool.js';
+import { CopyOutReader } from '../postgres/copy-out-reader.js';
 import type { RecordBatch, RecordEncoder } from '../postgres/record-encoder.js';
 import { qualifiedName, quoteIdent } from '../postgres/sql.js';
 import type { StreamPlan } from './stream-plan.js';
@@ -65,7 +66,8 @@ export class CopyRunner {
     });
     const sql = `COPY (${select}) TO STDOUT ${encoder.copyOptions}`;
     let completed = false;
-    const source = client.query(copyTo(sql));
+    // the fast transcoder reads whole socket chunks (CopyOutReader); csv-parse reads pg-copy-streams' output
+    const source = client.query(encoder === this.fast ? new CopyOutReader(sql) : copyTo(sql));
     try {
       yield* encoder.encode(source, {
         stream: plan.stream,
