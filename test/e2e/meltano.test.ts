@@ -1,12 +1,22 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { embeddedDatabase, type TestDatabase } from '../helpers/databases.js';
 import { createMetricsHypertable, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import { meltanoProject, pythonToolsSkip, REPO, run, TOOLS } from '../helpers/python-tools.js';
 import { runTap } from '../helpers/run-tap.js';
 
 const skip = pythonToolsSkip();
+
+/** The Meltano setting kind for a setting's JSON Schema in --about. */
+function meltanoKind(schema: Record<string, any>): string {
+  if (schema.secret) return 'password';
+  if (schema.enum) return 'options';
+  const types = ([] as string[]).concat(schema.type).filter((t) => t !== 'null');
+  const type = types.includes('string') ? 'string' : types[0]!;
+  return ({ integer: 'integer', number: 'decimal', boolean: 'boolean', array: 'array', object: 'object', string: 'string' } as Record<string, string>)[type]!;
+}
 
 describe.skipIf(skip)(`Meltano runs the tap (${skip ?? 'meltano, target-jsonl'})`, () => {
   let db: TestDatabase;
@@ -25,14 +35,18 @@ describe.skipIf(skip)(`Meltano runs the tap (${skip ?? 'meltano, target-jsonl'})
   }, 180_000);
   afterAll(async () => db?.close());
 
-  it('declares the capabilities and settings that --about prints', async () => {
+  it('declares the capabilities and settings that --about prints: names, kinds, defaults and options', async () => {
     const about = JSON.parse((await runTap(['--about'])).stdout);
-    const yml = readFileSync(join(REPO, 'meltano.yml'), 'utf8');
-    const caps = /capabilities: \[([^\]]*)\]/.exec(yml)![1]!.split(',').map((s) => s.trim());
-    expect(caps).toEqual(about.capabilities);
-    const names = [...yml.matchAll(/- \{ name: ([a-z_]+),/g)].map((m) => m[1]).slice(0, -5); // the extractor's, before the loaders'
-    expect(names.sort()).toEqual(Object.keys(about.settings.properties).sort());
-    for (const secret of ['url', 'password', 'ssl_key']) expect(yml).toMatch(new RegExp(`name: ${secret}, kind: password`));
+    const extractor = parseYaml(readFileSync(join(REPO, 'meltano.yml'), 'utf8')).plugins.extractors[0];
+    expect(extractor.capabilities).toEqual(about.capabilities);
+    const declared = new Map<string, Record<string, unknown>>(extractor.settings.map((s: Record<string, unknown>) => [s.name, s]));
+    expect([...declared.keys()].sort()).toEqual(Object.keys(about.settings.properties).sort());
+    for (const [name, schema] of Object.entries<Record<string, any>>(about.settings.properties)) {
+      const setting = declared.get(name)!;
+      expect(setting.kind, name).toBe(meltanoKind(schema));
+      expect(setting.value, name).toEqual(schema.default);
+      if (schema.enum) expect((setting.options as { value: string }[]).map((o) => o.value), name).toEqual([...new Set(schema.enum.map(String))]);
+    }
   });
 
   it('meltano invoke --discover lists the hypertable and hides its chunks', async () => {
