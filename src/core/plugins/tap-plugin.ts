@@ -48,15 +48,21 @@ export interface TapPlugin {
   onSyncEnd?(event: SyncEndEvent): void | Promise<void>;
 }
 
+/** What `register` gets: the validated config, the plugin's own options, a logger and the reader registry. */
 export interface PluginContext {
+  /** the whole validated config (a plugin's top-level keys are in `config.raw`) */
   readonly config: TapConfig;
   /** the plugin's own options (validated against optionsSchema) */
   readonly options: Record<string, unknown>;
+  /** logs to stderr (never stdout); secrets in the config are redacted */
   readonly log: Logger;
+  /** where reader strategies go; a name registered twice fails the plugin (exit 5) */
   readonly readers: { register(strategy: import('../readers/table-reader.js').ReaderStrategy): void };
 }
 
+/** What `enrichCatalog` gets, after the core built the catalog from pg_catalog. */
 export interface DiscoveryContext {
+  /** a leased connection with the tap's session settings; do not keep it past the hook */
   readonly client: pg.ClientBase;
   readonly config: TapConfig;
   readonly log: Logger;
@@ -64,18 +70,25 @@ export interface DiscoveryContext {
   readonly relations: ReadonlyMap<string, RelationInfo>;
 }
 
+/** A stream's sync starts: its SCHEMA (and for a new FULL_TABLE version, ACTIVATE_VERSION) is written. */
 export interface StreamStartEvent {
   readonly plan: StreamPlan;
+  /** the name of the reader strategy the registry chose */
   readonly reader: string;
+  /** the tap's connections; lease with `use(fn)`, never hold one across hooks */
   readonly pool: ConnectionPool;
 }
 
+/** A stream's sync ended: after its last STATE when it succeeded, before the error is reported when not. */
 export interface StreamEndEvent {
   readonly plan: StreamPlan;
+  /** RECORDs written for the stream in this run */
   readonly rows: number;
   readonly durationMs: number;
   readonly status: 'succeeded' | 'failed';
+  /** the failure, when status is failed */
   readonly error?: unknown;
+  /** reads retried after a lost connection or a timeout */
   readonly retries: number;
 }
 
@@ -91,6 +104,7 @@ export interface PartitionInfo {
   readonly [key: string]: unknown;
 }
 
+/** A reader starts a partition (a chunk, a table partition); the reader waits for every plugin's hook. */
 export interface PartitionStartEvent {
   readonly plan: StreamPlan;
   readonly partition: PartitionInfo;
@@ -98,10 +112,13 @@ export interface PartitionStartEvent {
   readonly total?: number;
 }
 
+/** A partition ended: read in full, failed (the stream retries or fails), or skipped (dropped, or by policy). */
 export interface PartitionEndEvent extends PartitionStartEvent {
+  /** RECORDs read from the partition */
   readonly rows: number;
   readonly durationMs: number;
   readonly status: 'succeeded' | 'failed' | 'skipped';
+  /** why it failed or was skipped */
   readonly reason?: string;
 }
 
@@ -114,9 +131,11 @@ export interface BatchEvent {
   readonly bytes: number;
 }
 
+/** The sync ended, successfully or not, after the last STATE; the process exits after the hooks. */
 export interface SyncEndEvent {
   readonly status: 'succeeded' | 'failed';
   readonly error?: unknown;
+  /** bytes of Singer messages written to stdout */
   readonly bytesWritten: number;
 }
 

@@ -39,7 +39,7 @@ export interface TapState {
 
 /**
  * A stream's bookmark. The core writes `replication_key`, `replication_key_value`, `version` and
- * `last_pk_fetched`; a reader strategy may keep its own keys beside them (the chunk reader keeps `partitions`).
+ * `last_pk_fetched`; a reader strategy may keep its own keys beside them (the chunk reader keeps `chunks`: `done_before`, `done`).
  */
 export interface StreamBookmark {
   replication_key?: string;
