@@ -1,8 +1,8 @@
 import type { ValueKind } from './type-mapping.js';
 import { jsonValueText } from './value-json.js';
+import { BATCH_BYTES, releaseBatchBuffer, takeBatchBuffer } from '../singer/output-buffers.js';
 import { recordPrefix, recordSuffix, type EncodeOptions, type RecordBatch, type RecordEncoder } from './record-encoder.js';
 
-const BATCH_BYTES = 1024 * 1024;
 const TAB = 9, NL = 10, CR = 13, BS = 92, QUOTE = 34, SPACE = 32;
 const HEX = Buffer.from('0123456789abcdef');
 const NULL = Buffer.from('null'), TRUE = Buffer.from('true'), FALSE = Buffer.from('false');
@@ -24,6 +24,14 @@ export class CopyTextTranscoder implements RecordEncoder {
 
   async *encode(copyOut: AsyncIterable<Buffer>, options: EncodeOptions): AsyncGenerator<RecordBatch> {
     const w = new RowWriter(options);
+    try {
+      yield* this.rows(copyOut, options, w);
+    } finally {
+      w.dispose();
+    }
+  }
+
+  private async *rows(copyOut: AsyncIterable<Buffer>, options: EncodeOptions, w: RowWriter): AsyncGenerator<RecordBatch> {
     const pending: Buffer[] = [];
     for await (const data of copyOut) {
       let pos = 0;
@@ -37,7 +45,7 @@ export class CopyTextTranscoder implements RecordEncoder {
         pending.push(data.subarray(0, nl + 1));
         const row = Buffer.concat(pending);
         pending.length = 0;
-        if (w.full(row.length - 1)) yield w.take();
+        while (w.full(row.length - 1)) yield w.take();
         w.row(row, 0, row.length - 1);
         pos = nl + 1;
         if (w.rows >= options.maxRows) yield w.take();
@@ -45,7 +53,7 @@ export class CopyTextTranscoder implements RecordEncoder {
       for (;;) {
         const end = data.indexOf(NL, pos);
         if (end < 0) break;
-        if (w.full(end - pos)) yield w.take();
+        while (w.full(end - pos)) yield w.take();
         w.row(data, pos, end);
         pos = end + 1;
         if (w.rows >= options.maxRows) yield w.take();
@@ -60,7 +68,7 @@ export class CopyTextTranscoder implements RecordEncoder {
 }
 
 class RowWriter {
-  private out = Buffer.allocUnsafe(BATCH_BYTES);
+  private out = takeBatchBuffer();
   private pos = 0;
   rows = 0;
   private readonly prefix: Buffer;
@@ -83,11 +91,15 @@ class RowWriter {
     this.fixed = this.prefix.length + this.suffix.length + this.names.reduce((n, b) => n + b.length + 8, 0);
   }
 
-  /** True when a row of this many input bytes might not fit the current batch. */
+  /**
+   * True when a row of this many input bytes might not fit the current batch: take it, then ask again
+   * (an empty batch grows to fit the row, so a row bigger than a batch is never cut).
+   */
   full(rowBytes: number): boolean {
     const worst = this.fixed + rowBytes * 6;
     if (this.pos + worst <= this.out.length) return false;
     if (this.rows === 0) {
+      releaseBatchBuffer(this.out);
       this.out = Buffer.allocUnsafe(Math.max(BATCH_BYTES, worst));
       return false;
     }
@@ -97,10 +109,15 @@ class RowWriter {
   take(): RecordBatch {
     const bytes = this.out.subarray(0, this.pos);
     const batch: RecordBatch = { bytes, rows: this.rows, last: this.tracked() };
-    this.out = Buffer.allocUnsafe(BATCH_BYTES);
+    this.out = takeBatchBuffer();
     this.pos = 0;
     this.rows = 0;
     return batch;
+  }
+
+  /** The buffer being filled was never handed out: it can go back to the pool. */
+  dispose(): void {
+    releaseBatchBuffer(this.out);
   }
 
   row(src: Buffer, start: number, end: number): void {

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { OutputClosedError } from '../errors.js';
 import type { SingerMessage } from './messages.js';
+import { releaseBatchBuffer } from './output-buffers.js';
 
 /**
  * The one owner of stdout. Messages are serialized one per line and written in large buffers;
@@ -50,13 +51,19 @@ export class MessageWriter {
   async flush(): Promise<void> {
     this.check();
     if (this.pendingBytes > 0) {
-      const chunk = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+      const pieces = this.pending;
+      const chunk = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.pendingBytes);
+      // batch buffers go back to the transcoder once nothing reads them: after the copy, or once written
+      if (pieces.length > 1) for (const p of pieces) releaseBatchBuffer(p);
       this.pending = [];
       this.bytesWritten += this.pendingBytes;
       this.pendingBytes = 0;
       let ok = true;
       this.lastWrite = new Promise((resolve) => {
-        ok = this.out.write(chunk, () => resolve());
+        ok = this.out.write(chunk, () => {
+          if (pieces.length === 1) releaseBatchBuffer(chunk);
+          resolve();
+        });
       });
       if (!ok) await this.waitForDrain();
     }

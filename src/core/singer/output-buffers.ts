@@ -1,0 +1,31 @@
+/**
+ * The 1 MB buffers that the COPY-text transcoder fills with RECORD lines, reused once stdout is done
+ * with them. A fresh 1 MB buffer per batch is an mmap'd block, page-faulted in as it is filled and
+ * unmapped only when a GC finds it dead: the tap's RSS grew with the table (106 MB at 1M rows, 143 MB
+ * at 20M) though its heap stayed at 9 MB. Only the message writer gives buffers back, from the write
+ * callback, when the stream no longer holds them.
+ */
+export const BATCH_BYTES = 1024 * 1024;
+/** stdout holds one batch while the transcoder fills the next; a few spare cover concurrent chunk readers */
+const KEEP = 4;
+const free: Buffer[] = [];
+const ours = new WeakSet<ArrayBufferLike>();
+
+/** A batch buffer: a spare one if any, else a new one. */
+export function takeBatchBuffer(): Buffer {
+  const spare = free.pop();
+  if (spare) return spare;
+  const b = Buffer.allocUnsafeSlow(BATCH_BYTES);
+  ours.add(b.buffer);
+  return b;
+}
+
+/**
+ * Hands back the buffer under `bytes` (any part of a batch buffer) when nothing reads it any more.
+ * Bytes that are not from takeBatchBuffer are ignored, and so is a second release of the same buffer.
+ */
+export function releaseBatchBuffer(bytes: Buffer): void {
+  const ab = bytes.buffer;
+  if (!ours.has(ab) || free.length >= KEEP || free.some((b) => b.buffer === ab)) return;
+  free.push(Buffer.from(ab, 0, BATCH_BYTES));
+}
