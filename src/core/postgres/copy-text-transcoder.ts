@@ -131,8 +131,14 @@ class RowWriter {
     const n = this.kinds.length;
     let bookmarkable = true;
     for (let i = 0; i < n; i++) {
-      let fe = src.indexOf(TAB, f);
-      if (fe < 0 || fe > end) fe = end;
+      // fields are short: a loop is cheaper than a native Buffer#indexOf call per field, up to a point
+      let fe = f;
+      const stop = end - f > 48 ? f + 48 : end;
+      while (fe < stop && src[fe] !== TAB) fe++;
+      if (fe === stop && stop < end) {
+        fe = src.indexOf(TAB, stop);
+        if (fe < 0 || fe > end) fe = end;
+      }
       if (i === n - 1 && fe !== end) throw new Error(`COPY row has more fields than the ${n} selected columns`);
       if (i < n - 1 && fe === end) throw new Error(`COPY row has fewer fields than the ${n} selected columns`);
       o += copyAll(this.names[i]!, out, o);
