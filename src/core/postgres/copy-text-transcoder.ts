@@ -1,11 +1,11 @@
 import type { ValueKind } from './type-mapping.js';
 import { jsonValueText } from './value-json.js';
+import { copyAll, copyBytes, decodeFields, escapeByte, FALSE, isDate, isHex, NULL, numberOrNull, timestamp, TRUE } from './copy-text-bytes.js';
 import { BATCH_BYTES, releaseBatchBuffer, takeBatchBuffer } from '../singer/output-buffers.js';
 import { recordPrefix, recordSuffix, type EncodeOptions, type RecordBatch, type RecordEncoder } from './record-encoder.js';
 
+// local, not imported: an imported binding is a memory load in the hot loops, a local const folds away
 const TAB = 9, NL = 10, CR = 13, BS = 92, QUOTE = 34, SPACE = 32;
-const HEX = Buffer.from('0123456789abcdef');
-const NULL = Buffer.from('null'), TRUE = Buffer.from('true'), FALSE = Buffer.from('false');
 const KIND: Record<ValueKind, number> = { integer: 0, number: 1, boolean: 2, string: 3, json: 4, timestamptz: 5, timestamp: 5, date: 6, bytea: 7 };
 
 /**
@@ -268,109 +268,4 @@ class RowWriter {
     const fields = decodeFields(this.lastBuf, this.lastStart, this.lastEnd);
     return track.map((i) => (fields[i] === null ? 'null' : jsonValueText(this.options.columns[i]!.kind, fields[i]!)));
   }
-}
-
-/**
- * `src[from..to)` into `out` at `o`; returns the length. A row is a dozen runs of a few bytes (a
- * value, a column name, the record's prefix and suffix). Buffer#copy of part of a buffer allocates a
- * Uint8Array view per call (node 20's _copyActual): at a dozen calls a row that was most of the GC
- * time. Runs up to 64 bytes go byte by byte; longer ones are rare (long strings) and worth the view.
- */
-function copyBytes(src: Buffer, out: Buffer, o: number, from: number, to: number): number {
-  const n = to - from;
-  if (n > 64) return src.copy(out, o, from, to);
-  for (let i = 0; i < n; i++) out[o + i] = src[from + i]!;
-  return n;
-}
-
-/** All of `src` (a record's prefix or suffix, a column name, a literal): TypedArray#set needs no view. */
-function copyAll(src: Buffer, out: Buffer, o: number): number {
-  const n = src.length;
-  if (n > 16) out.set(src, o);
-  else for (let i = 0; i < n; i++) out[o + i] = src[i]!;
-  return n;
-}
-
-/** A number copied to `out[v..o)`: NaN, Infinity and -Infinity, which JSON cannot hold, become null. */
-function numberOrNull(s: Buffer, f: number, out: Buffer, v: number, o: number): number {
-  const c = s[f] === 45 ? s[f + 1] : s[f];
-  return c === 78 || c === 73 ? v + copyAll(NULL, out, v) : o;
-}
-
-function escapeByte(b: number, out: Buffer, o: number): number {
-  out[o++] = BS;
-  switch (b) {
-    case QUOTE: out[o++] = QUOTE; return o;
-    case BS: out[o++] = BS; return o;
-    case NL: out[o++] = 110; return o;
-    case CR: out[o++] = 114; return o;
-    case TAB: out[o++] = 116; return o;
-    case 8: out[o++] = 98; return o;
-    case 12: out[o++] = 102; return o;
-  }
-  if (b >= SPACE) {
-    // a printable byte from an unusual escape: write it plainly
-    out[o - 1] = b;
-    return o;
-  }
-  out[o++] = 117; out[o++] = 48; out[o++] = 48;
-  out[o++] = HEX[b >> 4]!;
-  out[o++] = HEX[b & 15]!;
-  return o;
-}
-
-function isDigit(b: number | undefined): boolean {
-  return b !== undefined && b >= 48 && b <= 57;
-}
-
-function isHex(b: number): boolean {
-  return (b >= 48 && b <= 57) || (b >= 97 && b <= 102) || (b >= 65 && b <= 70);
-}
-
-function isDate(s: Buffer, f: number): boolean {
-  return isDigit(s[f]) && isDigit(s[f + 1]) && isDigit(s[f + 2]) && isDigit(s[f + 3]) && s[f + 4] === 45 &&
-    isDigit(s[f + 5]) && isDigit(s[f + 6]) && s[f + 7] === 45 && isDigit(s[f + 8]) && isDigit(s[f + 9]);
-}
-
-/** '2024-01-01 10:00:00[.ffffff][+00]' -> "2024-01-01T10:00:00[.ffffff]Z"; anything else (infinity, BC, year > 9999) -> null */
-function timestamp(s: Buffer, f: number, e: number, out: Buffer, o: number): number {
-  let end = e;
-  if (end - f >= 22 && s[end - 3] === 43 && s[end - 2] === 48 && s[end - 1] === 48) end -= 3;
-  let ok = end - f >= 19 && isDate(s, f) && s[f + 10] === SPACE && isDigit(s[f + 11]) && isDigit(s[f + 12]) && s[f + 13] === 58 &&
-    isDigit(s[f + 14]) && isDigit(s[f + 15]) && s[f + 16] === 58 && isDigit(s[f + 17]) && isDigit(s[f + 18]);
-  if (ok && end - f > 19) {
-    ok = s[f + 19] === 46 && end - f > 20;
-    for (let i = f + 20; ok && i < end; i++) ok = isDigit(s[i]);
-  }
-  if (!ok) return o + copyAll(NULL, out, o);
-  out[o++] = QUOTE;
-  o += copyBytes(s, out, o, f, f + 10);
-  out[o++] = 84; // T
-  o += copyBytes(s, out, o, f + 11, end);
-  out[o++] = 90; // Z
-  out[o++] = QUOTE;
-  return o;
-}
-
-/** Splits and unescapes one COPY text row (used for bookmarks, once per batch). */
-export function decodeFields(s: Buffer, start: number, end: number): (string | null)[] {
-  const raw = s.toString('utf8', start, end).split('\t');
-  return raw.map((f) => (f === '\\N' ? null : unescapeCopyText(f)));
-}
-
-export function unescapeCopyText(f: string): string {
-  if (!f.includes('\\')) return f;
-  return f.replace(/\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))/gs, (_m, oct: string, hex: string, c: string) => {
-    if (oct) return String.fromCharCode(parseInt(oct, 8) & 0xff);
-    if (hex) return String.fromCharCode(parseInt(hex, 16));
-    switch (c) {
-      case 'n': return '\n';
-      case 't': return '\t';
-      case 'r': return '\r';
-      case 'b': return '\b';
-      case 'f': return '\f';
-      case 'v': return '\v';
-      default: return c;
-    }
-  });
 }
