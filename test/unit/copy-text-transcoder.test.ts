@@ -78,6 +78,17 @@ describe('the COPY-text transcoder produces exactly the reference JSON', () => {
     });
   }
 
+  it('turns every timestamp that is not plain ISO into what jsonValueText gives (the digits and separators are checked while copied)', async () => {
+    const values = ['2024-01-01 10:00:00+00', '2024-01-01 10:00:00.123456+00', '2024-01-01 10:00:00', '2024-01-01 10:00:00.5', '2024-01-01 10:00:00.+00',
+      '2024-01-01 10:00:00+05:30', '2024-01-01 10:00:00.5+01', '2024-01-01T10:00:00+00', '2024-01-01 10:0a:00+00', '2024/01-01 10:00:00+00',
+      '2024-01-01 10:00:00.12a4+00', '2024-01-01 10:00:0', '12345-01-01 10:00:00+00', '2024-01-01 10:00:00 BC', 'infinity', '+00', '', ':024-01-01 10:00:00+00', '2024-01-01 10:00:00/+00'];
+    for (const kind of ['timestamptz', 'timestamp'] as const) {
+      const options: EncodeOptions = { stream: 's', columns: [{ name: 't', kind }], timeExtracted: 't', track: [], maxRows: 1000 };
+      const got = await collect(new CopyTextTranscoder().encode(chunked(Buffer.from(values.map((v) => `${v}\n`).join('')), () => 7), options));
+      expect(got.text).toBe(values.map((v) => `${recordPrefix('s')}"t":${jsonValueText(kind, v)}${recordSuffix(options)}`).join(''));
+    }
+  });
+
   it('yields at most maxRows rows per batch, so STATE can follow every N rows', async () => {
     const text = Buffer.from(Array.from({ length: 1000 }, (_, i) => `${i}\n`).join(''));
     const sizes: number[] = [];

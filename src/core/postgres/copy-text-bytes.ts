@@ -72,17 +72,32 @@ export function isDate(s: Buffer, f: number): boolean {
 export function timestamp(s: Buffer, f: number, e: number, out: Buffer, o: number): number {
   let end = e;
   if (end - f >= 22 && s[end - 3] === 43 && s[end - 2] === 48 && s[end - 1] === 48) end -= 3;
-  let ok = end - f >= 19 && isDate(s, f) && s[f + 10] === SPACE && isDigit(s[f + 11]) && isDigit(s[f + 12]) && s[f + 13] === 58 &&
-    isDigit(s[f + 14]) && isDigit(s[f + 15]) && s[f + 16] === 58 && isDigit(s[f + 17]) && isDigit(s[f + 18]);
-  if (ok && end - f > 19) {
-    ok = s[f + 19] === 46 && end - f > 20;
-    for (let i = f + 20; ok && i < end; i++) ok = isDigit(s[i]);
+  const n = end - f;
+  if (n < 19 || (n > 19 && (n === 20 || s[f + 19] !== 46))) return o + copyAll(NULL, out, o);
+  // checked while copied (one pass, no branch per digit): on the narrow bench table this function was
+  // a quarter of the tap's CPU. `digits` goes negative when a byte that must be a digit is not one
+  // (d | 9 - d is negative unless 0 <= d <= 9); `separators` is 0 when all five are in place.
+  const separators = (s[f + 4]! ^ 45) | (s[f + 7]! ^ 45) | (s[f + 10]! ^ SPACE) | (s[f + 13]! ^ 58) | (s[f + 16]! ^ 58);
+  let digits = 0;
+  out[o] = QUOTE;
+  for (let i = 0; i < 19; i++) {
+    const b = s[f + i]!;
+    out[o + 1 + i] = b;
+    if (i !== 4 && i !== 7 && i !== 10 && i !== 13 && i !== 16) {
+      const d = b - 48;
+      digits |= d | (9 - d);
+    }
   }
-  if (!ok) return o + copyAll(NULL, out, o);
-  out[o++] = QUOTE;
-  o += copyBytes(s, out, o, f, f + 10);
-  out[o++] = 84; // T
-  o += copyBytes(s, out, o, f + 11, end);
+  out[o + 11] = 84; // T
+  for (let i = 20; i < n; i++) {
+    const b = s[f + i]!;
+    out[o + 1 + i] = b;
+    const d = b - 48;
+    digits |= d | (9 - d);
+  }
+  if (digits < 0 || separators !== 0) return o + copyAll(NULL, out, o);
+  if (n > 19) out[o + 20] = 46;
+  o += 1 + n;
   out[o++] = 90; // Z
   out[o++] = QUOTE;
   return o;

@@ -67,12 +67,32 @@ export class CopyTextTranscoder implements RecordEncoder {
   }
 }
 
+/** The end of the field that starts at `f` (its TAB, or the row's end). */
+function fieldEnd(src: Buffer, f: number, end: number): number {
+  // fields are short: a loop is cheaper than a native Buffer#indexOf call per field, up to a point
+  const stop = end - f > 48 ? f + 48 : end;
+  let fe = f;
+  while (fe < stop && src[fe] !== TAB) fe++;
+  if (fe === stop && stop < end) {
+    fe = src.indexOf(TAB, stop);
+    if (fe < 0 || fe > end) fe = end;
+  }
+  return fe;
+}
+
+/**
+ * Writes RECORD lines into a batch buffer. The constant bytes between two rows' values (the suffix of
+ * one record, the prefix and first column name of the next) are written as one piece at the end of
+ * each row: the buffer always ends with the next record's `head`, which take() leaves out.
+ */
 class RowWriter {
   private out = takeBatchBuffer();
   private pos = 0;
   rows = 0;
-  private readonly prefix: Buffer;
-  private readonly suffix: Buffer;
+  /** the record's prefix and the first column's name */
+  private readonly head: Buffer;
+  /** a record's suffix, then the next record's head */
+  private readonly between: Buffer;
   private readonly names: Buffer[];
   private readonly kinds: number[];
   private readonly fixed: number;
@@ -83,12 +103,13 @@ class RowWriter {
   private lastEnd = 0;
 
   constructor(private readonly options: EncodeOptions) {
-    this.prefix = Buffer.from(recordPrefix(options.stream));
-    this.suffix = Buffer.from(recordSuffix(options));
     this.names = options.columns.map((c, i) => Buffer.from(`${i === 0 ? '' : ','}${JSON.stringify(c.name)}:`));
+    this.head = Buffer.from(recordPrefix(options.stream) + (this.names[0]?.toString() ?? ''));
+    this.between = Buffer.from(recordSuffix(options) + this.head.toString());
     this.kinds = options.columns.map((c) => KIND[c.kind]);
     this.tracks = options.columns.map((_, i) => options.track.includes(i));
-    this.fixed = this.prefix.length + this.suffix.length + this.names.reduce((n, b) => n + b.length + 8, 0);
+    this.fixed = this.between.length + this.names.reduce((n, b) => n + b.length + 8, 0);
+    this.pos = copyAll(this.head, this.out, 0);
   }
 
   /**
@@ -101,16 +122,17 @@ class RowWriter {
     if (this.rows === 0) {
       releaseBatchBuffer(this.out);
       this.out = Buffer.allocUnsafe(Math.max(BATCH_BYTES, worst));
+      this.pos = copyAll(this.head, this.out, 0);
       return false;
     }
     return true;
   }
 
   take(): RecordBatch {
-    const bytes = this.out.subarray(0, this.pos);
+    const bytes = this.out.subarray(0, this.pos - this.head.length);
     const batch: RecordBatch = { bytes, rows: this.rows, last: this.tracked() };
     this.out = takeBatchBuffer();
-    this.pos = 0;
+    this.pos = copyAll(this.head, this.out, 0);
     this.rows = 0;
     return batch;
   }
@@ -126,13 +148,12 @@ class RowWriter {
     }
     let o = this.pos;
     const out = this.out;
-    o += copyAll(this.prefix, out, o);
     let f = start;
     const n = this.kinds.length;
     let bookmarkable = true;
     for (let i = 0; i < n; i++) {
       const kind = this.kinds[i]!;
-      o += copyAll(this.names[i]!, out, o);
+      if (i > 0) o += copyAll(this.names[i]!, out, o);
       const v = o;
       let fe = f;
       if (kind <= 1) {
@@ -140,14 +161,18 @@ class RowWriter {
         for (let b = src[fe]; fe < end && b !== TAB; b = src[++fe]) out[o++] = b!;
         if (fe - f === 2 && src[f] === BS && src[f + 1] === 78 /* N */) o = v + copyAll(NULL, out, v);
         else if (kind === 1) o = numberOrNull(src, f, out, v, o);
-      } else {
-        // fields are short: a loop is cheaper than a native Buffer#indexOf call per field, up to a point
-        const stop = end - f > 48 ? f + 48 : end;
-        while (fe < stop && src[fe] !== TAB) fe++;
-        if (fe === stop && stop < end) {
-          fe = src.indexOf(TAB, stop);
-          if (fe < 0 || fe > end) fe = end;
+      } else if (kind === 5 && end - f >= 19) {
+        // timestamp() checks that its first 19 bytes are digits and separators, so the TAB can only come
+        // after them: the search starts there. If it writes null instead, the field is found anew.
+        fe = f + 19;
+        while (fe < end && src[fe] !== TAB) fe++;
+        o = timestamp(src, f, fe, out, o);
+        if (out[v] !== QUOTE) {
+          fe = fieldEnd(src, f, end);
+          o = fe - f === 2 && src[f] === BS && src[f + 1] === 78 /* N */ ? v + copyAll(NULL, out, v) : timestamp(src, f, fe, out, v);
         }
+      } else {
+        fe = fieldEnd(src, f, end);
         if (fe - f === 2 && src[f] === BS && src[f + 1] === 78 /* N */) o += copyAll(NULL, out, o);
         else o = this.value(kind, src, f, fe, o);
       }
@@ -158,7 +183,7 @@ class RowWriter {
       f = fe + 1;
     }
     if (n === 0 && end !== start) throw new Error('COPY row has fields but no column is selected');
-    o += copyAll(this.suffix, out, o);
+    o += copyAll(this.between, out, o);
     this.pos = o;
     this.rows++;
     if (bookmarkable) {
