@@ -80,7 +80,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
           }
           if (deps.signal.aborted) {
             await emitState(writer, state);
-            throw new InterruptedError(`stopped by ${String(deps.signal.reason ?? 'a signal')} during ${id}; STATE holds what is complete`, deps.signal.reason);
+            throw stopped(id, deps.signal);
           }
         }
         break;
@@ -93,7 +93,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
         // a stop request during the wait (up to retry_max_delay_ms) must not wait it out
         await sleep(delay, undefined, { signal: deps.signal }).catch(() => undefined);
         if (deps.signal.aborted) {
-          throw new InterruptedError(`stopped by ${String(deps.signal.reason)} during ${id} while waiting to retry; STATE holds what is complete`, deps.signal.reason);
+          throw stopped(id, deps.signal, ' while waiting to retry');
         }
       }
     }
@@ -121,13 +121,18 @@ async function givenUp(err: unknown, failures: number, id: string, deps: StreamS
   if (err instanceof InterruptedError || err instanceof OutputClosedError) return err;
   await emitState(deps.writer, state).catch(() => undefined);
   // a stop request cut the read short (or it failed meanwhile): the stop is what happened
-  if (deps.signal.aborted) return new InterruptedError(`stopped by ${String(deps.signal.reason)} during ${id}; STATE holds what is complete`, deps.signal.reason);
+  if (deps.signal.aborted) return stopped(id, deps.signal);
   if (!isRetriable(err)) return err;
   const message = (err as Error).message;
   return new FatalSyncError(
     `${message.includes(id) ? '' : `${id}: `}${message} (gave up after ${failures} attempts; the last STATE holds what is complete: rerun with it to resume)`,
     { cause: err },
   );
+}
+
+/** The error of a stream stopped by a signal (its exit code follows the signal), after STATE was written. */
+function stopped(id: string, signal: AbortSignal, when = ''): InterruptedError {
+  return new InterruptedError(`stopped by ${String(signal.reason ?? 'a signal')} during ${id}${when}; STATE holds what is complete`, signal.reason);
 }
 
 export async function emitState(writer: MessageWriter, state: TapState): Promise<void> {
