@@ -60,7 +60,7 @@ export class ConnectionPool {
       if (other === undefined) throw err;
       this.sslSwitched = true;
       const old = this.pool;
-      this.pool = this.newPool(other, (old as unknown as { options: { max: number } }).options.max);
+      this.pool = this.newPool(other, poolOptions(old).max);
       void old.end().catch(() => undefined);
       return this.pool.connect();
     }
@@ -68,7 +68,7 @@ export class ConnectionPool {
 
   /** Lets up to `n` connections be open at once (parallel readers ask for this). */
   ensureCapacity(n: number): void {
-    const options = (this.pool as unknown as { options: { max: number } }).options;
+    const options = poolOptions(this.pool);
     options.max = Math.max(options.max, n);
   }
 
@@ -142,6 +142,11 @@ export class ConnectionPool {
   async end(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** pg.Pool keeps its settings in `options` (undeclared in its types); `max` can grow while it runs. */
+function poolOptions(pool: pg.Pool): { max: number } {
+  return (pool as unknown as { options: { max: number } }).options;
 }
 
 function clientConfig(s: ConnectionSettings): pg.PoolConfig {
