@@ -15,14 +15,14 @@ export interface ExtensionInfo {
 
 /** Installed extension, license and engine. All versions. */
 export async function extensionInfo(client: pg.ClientBase): Promise<ExtensionInfo | undefined> {
-  const { rows } = await client.query<{ version: string; engine: string }>(
-    `SELECT e.extversion AS version, version() AS engine FROM pg_catalog.pg_extension e WHERE e.extname = 'timescaledb'`,
+  const { rows } = await client.query<{ version: string }>(
+    `SELECT e.extversion AS version FROM pg_catalog.pg_extension e WHERE e.extname = 'timescaledb'`,
   );
   if (rows.length === 0) return undefined;
   const license = await client
     .query<{ license: string }>(`SELECT current_setting('timescaledb.license', true) AS license`)
     .then((r) => r.rows[0]?.license ?? 'timescale');
-  return { version: rows[0]!.version, license, embedded: /emscripten/i.test(rows[0]!.engine) };
+  return { version: rows[0]!.version, license, embedded: await embeddedEngine(client) };
 }
 
 /** PGlite (the embedded engine, one connection at a time), whether or not the extension is installed. */

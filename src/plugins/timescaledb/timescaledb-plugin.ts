@@ -133,9 +133,7 @@ export class TimescaleDbPlugin implements TapPlugin {
   /** The sync's exported snapshot with consistent_snapshot, once the engine allows a second connection. */
   private async snapshotId(): Promise<string | undefined> {
     if (!this.snapshots) return undefined;
-    // asked of the engine, not of the extension: timescaledb_support false still runs on it
-    this.embedded ??= this.pool.use((c) => embeddedEngine(c));
-    if (await this.embedded) {
+    if (await this.onEmbeddedEngine()) {
       if (!this.snapshotWarned) {
         this.log.warn('consistent_snapshot is not available on the embedded engine: it takes one connection at a time, and the exporting transaction would hold it; each chunk is read in its own snapshot');
       }
@@ -145,6 +143,15 @@ export class TimescaleDbPlugin implements TapPlugin {
     // the exporting transaction keeps its own connection beside the readers and the chunk listing
     this.pool.ensureCapacity(this.settings.maxConcurrent + 2);
     return this.snapshots.id();
+  }
+
+  /**
+   * PGlite takes one connection at a time: no parallel reads, no exporting transaction beside them.
+   * Asked of the engine, not of the extension (timescaledb_support false, or no extension, still runs on it).
+   */
+  private onEmbeddedEngine(): Promise<boolean> {
+    this.embedded ??= this.pool.use((c) => embeddedEngine(c));
+    return this.embedded;
   }
 
   async onSyncEnd(): Promise<void> {
@@ -182,8 +189,7 @@ export class TimescaleDbPlugin implements TapPlugin {
   private async concurrency(plan: StreamPlan): Promise<number> {
     const wanted = this.settings.maxConcurrent;
     if (wanted <= 1) return 1;
-    const detected = await this.pool.use((c) => this.detect(c));
-    if (detected.extension?.embedded) {
+    if (await this.onEmbeddedEngine()) {
       if (!this.clampWarned) this.log.warn(`max_concurrent_chunks ${wanted} clamped to 1: the embedded engine takes one connection at a time`);
       this.clampWarned = true;
       return 1;
