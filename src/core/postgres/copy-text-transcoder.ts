@@ -67,6 +67,11 @@ export class CopyTextTranscoder implements RecordEncoder {
   }
 }
 
+/** True when the field `src[f..fe)` is COPY text's NULL, `\N`. */
+function isCopyNull(src: Buffer, f: number, fe: number): boolean {
+  return fe - f === 2 && src[f] === BS && src[f + 1] === 78; // N
+}
+
 /** The end of the field that starts at `f` (its TAB, or the row's end). */
 function fieldEnd(src: Buffer, f: number, end: number): number {
   // fields are short: a loop is cheaper than a native Buffer#indexOf call per field, up to a point
@@ -159,7 +164,7 @@ class RowWriter {
       if (kind <= 1) {
         // integer or number: plain ASCII, copied while looking for the field's end (one pass, not two)
         for (let b = src[fe]; fe < end && b !== TAB; b = src[++fe]) out[o++] = b!;
-        if (fe - f === 2 && src[f] === BS && src[f + 1] === 78 /* N */) o = v + copyAll(NULL, out, v);
+        if (isCopyNull(src, f, fe)) o = v + copyAll(NULL, out, v);
         else if (kind === 1) o = numberOrNull(src, f, out, v, o);
       } else if (kind === 5 && end - f >= 19) {
         // timestamp() checks that its first 19 bytes are digits and separators, so the TAB can only come
@@ -169,11 +174,11 @@ class RowWriter {
         o = timestamp(src, f, fe, out, o);
         if (out[v] !== QUOTE) {
           fe = fieldEnd(src, f, end);
-          o = fe - f === 2 && src[f] === BS && src[f + 1] === 78 /* N */ ? v + copyAll(NULL, out, v) : timestamp(src, f, fe, out, v);
+          o = isCopyNull(src, f, fe) ? v + copyAll(NULL, out, v) : timestamp(src, f, fe, out, v);
         }
       } else {
         fe = fieldEnd(src, f, end);
-        if (fe - f === 2 && src[f] === BS && src[f + 1] === 78 /* N */) o += copyAll(NULL, out, o);
+        if (isCopyNull(src, f, fe)) o += copyAll(NULL, out, o);
         else o = this.value(kind, src, f, fe, o);
       }
       if (i === n - 1 && fe !== end) throw new Error(`COPY row has more fields than the ${n} selected columns`);
