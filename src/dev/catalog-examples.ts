@@ -56,7 +56,7 @@ export const CATALOG_EXAMPLES: readonly CatalogExample[] = [
 ];
 
 /** The discovered catalog with only the example's streams, selected with their replication settings. */
-export function applyExample(discovered: Catalog, example: CatalogExample): Catalog {
+export function applyExample(discovered: Catalog, example: Pick<CatalogExample, 'streams'>): Catalog {
   const streams = discovered.streams
     .filter((s) => example.streams[s.tap_stream_id])
     .map((s) => {

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import type { Catalog } from '../core/singer/catalog.js';
 import { startEmbeddedTimescaleDb } from './embedded-timescaledb.js';
+import { applyExample } from './catalog-examples.js';
 import { createSample, SAMPLE } from './demo-sample.js';
 
 const REPO = resolve(import.meta.dirname, '../../..');
@@ -43,16 +44,6 @@ function check(run: CliRun, what: string): void {
 
 function messages(file: string): Record<string, any>[] {
   return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
-
-function select(catalog: Catalog, methods: Record<string, { method: string; key?: string }>): Catalog {
-  for (const entry of catalog.streams) {
-    const root = entry.metadata.find((m) => m.breadcrumb.length === 0)!.metadata;
-    const choice = methods[entry.tap_stream_id];
-    root.selected = !!choice;
-    if (choice) Object.assign(root, { 'replication-method': choice.method }, choice.key ? { 'replication-key': choice.key } : {});
-  }
-  return catalog;
 }
 
 function summarize(file: string, stderr: string): void {
@@ -94,11 +85,12 @@ async function main(): Promise<void> {
     say(`   streams: ${catalog.streams.map((s) => s.tap_stream_id).join(', ')} (no _timescaledb_internal chunk among them)`);
 
     const selected = join(OUT, 'catalog-selected.json');
-    writeFileSync(selected, JSON.stringify(select(catalog, {
+    const streams = {
       'public-sensors': { method: 'INCREMENTAL', key: 'ts' },
       'public-devices': { method: 'FULL_TABLE' },
       'public-sensors_hourly': { method: 'FULL_TABLE' },
-    }), null, 2));
+    } as const;
+    writeFileSync(selected, JSON.stringify(applyExample(catalog, { streams }), null, 2));
     t = Date.now();
     const first = await tap(['--config', config, '--catalog', selected], join(OUT, 'run-1.jsonl'));
     check(first, 'the first sync');
