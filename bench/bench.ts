@@ -1,9 +1,10 @@
 import { existsSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { targetJsonlInstalled, PSQL, snapshotTap, psqlCopy, pythonTap, pythonTapMissing, tapContender, tapPiped, type Contender, type Target } from './contenders.js';
 import { startEmbedded, startNative, type EmbeddedTables, type NativeServer } from './data.js';
-import { usageTool } from './measure.js';
+import { buildCounter } from './line-counter.js';
+import { usageTool, useCounter } from './measure.js';
 import { markdown, relate, writeJson, type ResultRow } from './report.js';
 import { alternate, concurrencyScenario, hypertableScenario, incrementalScenario, metricsPluginBuilt, rssScenario } from './scenarios.js';
 import { checkTargets } from './targets.js';
@@ -62,11 +63,14 @@ async function main(): Promise<void> {
   const scale = o.rows / 5_000_000;
   const build = snapshotTap();
   log(`tap build snapshot: ${build}`);
+  const counter = buildCounter(build);
+  useCounter(counter.binary);
+  log(`rows counted by ${counter.description}`);
   const load = [loadavg()];
   const started = Date.now();
   const rows: ResultRow[] = [];
   // the figures so far, after every section: a run cut short still leaves what it measured
-  const partial = (): void => writeJson(join(process.cwd(), o.out), { partial: true, rows: o.rows }, rows, []);
+  const partial = (): void => writeJson(resolve(o.out), { partial: true, rows: o.rows }, rows, []);
   let native: NativeServer | undefined;
   let emb: EmbeddedTables | undefined;
   try {
@@ -153,13 +157,14 @@ async function main(): Promise<void> {
     machine: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
     'load average (1/5/15 min) start, mid, end': load.map((l) => l.map((x) => x.toFixed(2)).join('/')).join(' ; '),
     'RSS/CPU from': usageTool,
+    'rows counted by': counter.description,
     consumers: `bench/line-consumer.ts (JSON.parse per line) on the full table; target-jsonl ${targetJsonlInstalled ? 'on the subset' : 'not installed'}`,
     'metrics plugin': metricsPluginBuilt() ? 'built: measured with and without' : 'not in this build: not measured',
     'total minutes': ((Date.now() - started) / 60_000).toFixed(1),
   };
   const targets = checkTargets(rows);
   process.stdout.write(markdown(meta, rows, targets));
-  writeJson(join(process.cwd(), o.out), meta, rows, targets);
+  writeJson(resolve(o.out), meta, rows, targets);
   log(`wrote ${o.out}`);
 }
 

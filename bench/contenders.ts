@@ -96,7 +96,7 @@ export function psqlCopy(target: Target, table: string): Contender {
       // no SSL: the embedded engine's socket does not speak it, and the tap's config disables it too
       const url = `${target.url}${target.url.includes('?') ? '&' : '?'}sslmode=disable`;
       const r = await runPipeline([{ cmd: PSQL, args: ['-X', '-q', '-d', url, '-c', `COPY (SELECT * FROM ${table}) TO STDOUT`] }]);
-      return { ...r, rows: r.counter.lines };
+      return { ...r, rows: r.lines };
     },
   };
 }

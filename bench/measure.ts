@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
+import { LineCounter } from './line-counter.js';
 import { join } from 'node:path';
 
 /** One process of a pipeline: its stdout feeds the next stage's stdin (the last one's, the counter). */
@@ -52,66 +54,55 @@ function readUsage(file: string): Usage {
   return { cpuSeconds: (user ?? 0) + (sys ?? 0), peakRssMb: (rss ?? 0) / 1024 };
 }
 
-/**
- * Counts lines and Singer RECORD lines in a byte stream without parsing it: only the first bytes of
- * each line are looked at (`{"type":"RECORD"` or singer-python's `{"type": "RECORD"`), so counting
- * costs about one memchr per line and the counter never slows the contender it measures.
- */
-export class LineCounter {
-  lines = 0;
-  records = 0;
-  bytes = 0;
-  lastState: string | undefined;
-  private readonly head = Buffer.alloc(24);
-  private headLen = 0;
-  private stateParts: Buffer[] | null = null;
-
-  push(chunk: Buffer): void {
-    this.bytes += chunk.length;
-    let pos = 0;
-    while (pos < chunk.length) {
-      const nl = chunk.indexOf(10, pos);
-      const lineEnd = nl < 0 ? chunk.length : nl;
-      if (this.headLen < this.head.length) {
-        const prior = this.headLen;
-        const take = Math.min(this.head.length - this.headLen, lineEnd - pos);
-        chunk.copy(this.head, this.headLen, pos, pos + take);
-        this.headLen += take;
-        if (this.headLen === this.head.length || nl >= 0) this.classify(prior);
-      }
-      if (this.stateParts) this.stateParts.push(Buffer.from(chunk.subarray(pos, lineEnd)));
-      if (nl < 0) return;
-      if (this.stateParts) this.lastState = Buffer.concat(this.stateParts).toString('utf8');
-      this.stateParts = null;
-      this.lines++;
-      this.headLen = 0;
-      pos = nl + 1;
-    }
-  }
-
-  /** `{"type":"R…` or `{"type": "R…` at the line's start; `prior` head bytes came from earlier chunks. */
-  private classify(prior: number): void {
-    const h = this.head;
-    if (this.headLen < 12 || h[0] !== 123 || h[2] !== 116 || h[7] !== 58) return;
-    const at = h[8] === 32 ? 10 : 9;
-    if (h[at] === 82 && h[at + 1] === 69) this.records++;
-    // STATE lines are rare (every N rows): keep the last whole one, for incremental runs
-    else if (h[at] === 83 && h[at + 1] === 84 && this.stateParts === null) this.stateParts = [Buffer.from(h.subarray(0, prior))];
-  }
+/** The compiled bench/count-lines.c when buildCounter() made one; else LineCounter counts here. */
+let counterBinary: string | undefined;
+export function useCounter(binary: string | undefined): void {
+  counterBinary = binary;
 }
 
-/** Runs a pipeline, counts its last stage's stdout, and returns wall time, rows, bytes and rusage. */
-export async function runPipeline(stages: readonly Stage[], options: { timeoutMs?: number } = {}): Promise<RunResult & { counter: LineCounter }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tap-bench-run-'));
+type Counts = Pick<LineCounter, 'lines' | 'records' | 'bytes' | 'lastState'>;
+
+/** Counts a stream with count-lines in a process of its own, the pipe handed over (no byte passes through here). */
+function countElsewhere(binary: string, output: Readable, stateFile: string): Promise<Counts> {
+  const child = spawn(binary, [stateFile], { stdio: [output, 'pipe', 'inherit'] });
+  output.destroy(); // the counter holds the read end now
+  const out: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const [lines, records, bytes] = Buffer.concat(out).toString().trim().split(' ').map(Number);
+      if (code !== 0 || bytes === undefined) return reject(new Error(`count-lines exited with ${code}`));
+      const lastState = existsSync(stateFile) ? readFileSync(stateFile, 'utf8') : undefined;
+      resolve({ lines: lines!, records: records!, bytes, lastState });
+    });
+  });
+}
+
+function countHere(output: Readable): Promise<Counts> {
   const counter = new LineCounter();
+  output.on('data', (b: Buffer) => counter.push(b));
+  return new Promise((resolve, reject) => {
+    output.on('error', reject);
+    output.on('end', () => resolve(counter));
+  });
+}
+
+/**
+ * Runs a pipeline, counts its last stage's stdout, and returns wall time, rows, bytes and rusage. The
+ * stages' pipes run from process to process: none of their bytes pass through the bench's own process.
+ */
+export async function runPipeline(stages: readonly Stage[], options: { timeoutMs?: number } = {}): Promise<RunResult & { lines: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tap-bench-run-'));
   const stderr: Buffer[] = [];
   const children: ChildProcess[] = [];
   const started = process.hrtime.bigint();
   const exits: Promise<number | null>[] = [];
   stages.forEach((stage, i) => {
     const [cmd, args] = wrapped(stage, join(dir, `usage-${i}`));
-    const child = spawn(cmd, args, { env: { ...process.env, ...stage.env }, stdio: [i === 0 ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    if (i > 0) children[i - 1]!.stdout!.pipe(child.stdin!);
+    const previous = children[i - 1]?.stdout;
+    const child = spawn(cmd, args, { env: { ...process.env, ...stage.env }, stdio: [previous ?? 'ignore', 'pipe', 'pipe'] });
+    previous?.destroy();
     child.stderr!.on('data', (b: Buffer) => stderr.push(b));
     children.push(child);
     exits.push(new Promise((resolve, reject) => {
@@ -119,9 +110,11 @@ export async function runPipeline(stages: readonly Stage[], options: { timeoutMs
       child.on('close', (code) => resolve(code));
     }));
   });
-  children.at(-1)!.stdout!.on('data', (b: Buffer) => counter.push(b));
+  const last = children.at(-1)!.stdout!;
+  const counted = counterBinary ? countElsewhere(counterBinary, last, join(dir, 'last-state')) : countHere(last);
   const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), options.timeoutMs ?? 3_600_000);
   const codes = await Promise.all(exits);
+  const counts = await counted;
   clearTimeout(timer);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const err = Buffer.concat(stderr).toString('utf8');
@@ -131,7 +124,7 @@ export async function runPipeline(stages: readonly Stage[], options: { timeoutMs
   }
   const usage = stages.map((_, i) => readUsage(join(dir, `usage-${i}`)));
   rmSync(dir, { recursive: true, force: true });
-  return { rows: counter.records, bytes: counter.bytes, seconds, usage, stderr: err, lastState: counter.lastState, counter };
+  return { rows: counts.records, lines: counts.lines, bytes: counts.bytes, seconds, usage, stderr: err, lastState: counts.lastState };
 }
 
 /** Counts the lines and bytes of a file a consumer wrote (target-jsonl's output). */

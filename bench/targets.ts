@@ -13,6 +13,8 @@ export function checkTargets(rows: readonly ResultRow[]): string[] {
   const out: string[] = [];
   const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? 'met' : 'NOT met');
   out.push(`tap >= 90% of the psql COPY limit: ${pct(tap?.vsLimit)} (${verdict(tap?.vsLimit === undefined ? undefined : tap.vsLimit >= 0.9)})`);
+  const narrow = rows.find((r) => r.section.startsWith('Native PostgreSQL 15, narrow') && r.name === 'tap FULL_TABLE');
+  out.push(`on the narrow 3-column table too: ${pct(narrow?.vsLimit)} (${verdict(narrow?.vsLimit === undefined ? undefined : narrow.vsLimit >= 0.9)})`);
   out.push(`tap piped into a consumer that parses every line >= 80% of the limit: ${pct(piped?.vsLimit)} (${verdict(piped?.vsLimit === undefined ? undefined : piped.vsLimit >= 0.8)})` +
     (jsonl?.vsLimit !== undefined ? `; into target-jsonl (Python, subset): ${pct(jsonl.vsLimit)}, bounded by the target` : ''));
   const python = rows.filter((r) => r.section.startsWith('Python taps'));

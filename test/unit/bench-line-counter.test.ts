@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { LineCounter, median } from '../../bench/measure.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildCounter, LineCounter } from '../../bench/line-counter.js';
+import { median } from '../../bench/measure.js';
 import { selectTable } from '../../bench/contenders.js';
 
 /**
@@ -44,6 +49,22 @@ describe('bench LineCounter', () => {
   it('does not count a psql COPY text row or a record-looking value inside a line', () => {
     const c = feed('2024-01-01 00:00:00+00\t1\t{"type":"RECORD"}\nR\n', [5]);
     expect([c.lines, c.records]).toEqual([2, 0]);
+  });
+
+  // the bench counts with the C counter when a compiler exists: it must give LineCounter's answers
+  const dir = mkdtempSync(join(tmpdir(), 'count-lines-'));
+  const native = buildCounter(dir, join(import.meta.dirname, '../../bench/count-lines.c')).binary;
+  it.skipIf(!native)('count-lines.c counts as LineCounter does, for every read size (skipped: no C compiler)', () => {
+    const texts = [text, '2024-01-01 00:00:00+00\t1\t{"type":"RECORD"}\nR\n', 'no newline at the end', ''];
+    texts.forEach((input, t) => {
+      const expected = feed(input, []);
+      for (const block of [1, 2, 3, 7, 17, 40, 1 << 20]) {
+        const stateFile = join(dir, `state-${t}-${block}`);
+        const out = execFileSync(native!, [stateFile, String(block)], { input }).toString().trim();
+        expect(out, `block ${block}`).toBe(`${expected.lines} ${expected.records} ${expected.bytes}`);
+        expect(existsSync(stateFile) ? readFileSync(stateFile, 'utf8') : undefined).toBe(expected.lastState);
+      }
+    });
   });
 
   it('median of odd and even counts', () => {
