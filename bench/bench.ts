@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { targetJsonlInstalled, PSQL, snapshotTap, psqlCopy, pythonTap, pythonTapMissing, tapContender, tapPiped, type Contender, type Target } from './contenders.js';
+import { consumerAlone, targetJsonlInstalled, PSQL, snapshotTap, psqlCopy, pythonTap, pythonTapMissing, tapContender, tapPiped, type Contender, type Target } from './contenders.js';
 import { startEmbedded, startNative, type EmbeddedTables, type NativeServer } from './data.js';
 import { buildCounter } from './line-counter.js';
 import { usageTool, useCounter } from './measure.js';
@@ -80,10 +80,11 @@ async function main(): Promise<void> {
     await server.sql(`SELECT count(*) FROM ${tables.wide}`); // warm the page cache for whoever runs first
 
     const main = `Native PostgreSQL 15, plain table (${o.rows.toLocaleString('en')} rows: timestamptz, int, text, double, smallint, jsonb)`;
-    const mainContenders: Contender[] = [psqlCopy(target, tables.wide), await tapContender('tap FULL_TABLE', target, tables.wide, {}, 'records to the bench (counted, discarded)'), await tapPiped(target, tables.wide, 'node')];
+    const alone = await consumerAlone(target, tables.wide);
+    const mainContenders: Contender[] = [psqlCopy(target, tables.wide), await tapContender('tap FULL_TABLE', target, tables.wide, {}, 'records to the bench (counted, discarded)'), await tapPiped(target, tables.wide, 'node'), alone];
     if (metricsPluginBuilt()) mainContenders.push(await tapContender('tap, metrics plugin disabled', target, tables.wide, { disable_plugins: ['metrics'] }));
     log(`section: ${main}`);
-    rows.push(...(await alternate(main, mainContenders, o.rounds, log)));
+    rows.push(...(await alternate(main, mainContenders, o.rounds, log).finally(() => alone.dispose())));
     relate(rows, main, 'psql COPY (limit)', 'tap FULL_TABLE');
     partial();
 

@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { REPO } from './data.js';
@@ -147,6 +147,40 @@ export async function tapPiped(target: Target, table: string, consumer: 'node' |
       rmSync(out, { recursive: true, force: true });
       return { ...r, rows, bytes };
     },
+  };
+}
+
+/**
+ * The node consumer alone, reading a recording of the tap's output from a file: the consumer's own
+ * speed with no producer and no database server running, which bounds what `tap | node consumer` can
+ * reach. The recording is made once, before the runs (deleted with `dispose`).
+ */
+export async function consumerAlone(target: Target, table: string): Promise<Contender & { dispose(): void }> {
+  const files = await tapFiles(target, table);
+  const dir = mkdtempSync(join(tmpdir(), 'tap-bench-recording-'));
+  const recording = join(dir, 'records.jsonl');
+  const stage = tapStage(files);
+  const fd = openSync(recording, 'w');
+  try {
+    // asynchronous: the embedded engine would be served by this process (see discover)
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(stage.cmd, stage.args, { stdio: ['ignore', fd, 'ignore'] });
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`recording the tap's output: exit ${code}`))));
+    });
+  } finally {
+    closeSync(fd);
+  }
+  const script = join(REPO, 'dist/bench/line-consumer.js');
+  return {
+    name: 'node consumer alone (the tap\'s output, from a file)',
+    table,
+    note: 'the consumer\'s own speed: no tap, no server; bounds tap | node consumer',
+    run: async () => {
+      const r = await runPipeline([{ cmd: process.execPath, args: [script, recording] }]);
+      return { ...r, ...consumerCount(r.stderr) };
+    },
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
 

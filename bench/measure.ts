@@ -30,6 +30,23 @@ export interface RunResult {
   readonly stderr: string;
   /** the last stdout line that was a STATE message, if any (incremental runs resume from it) */
   readonly lastState?: string;
+  /** CPU seconds the whole machine spent during the run (every process: the server's included), from /proc/stat */
+  readonly machineCpuSeconds?: number;
+}
+
+/**
+ * Busy CPU time of the whole machine so far (user, nice, system, irq, softirq, steal of every core),
+ * in seconds; undefined where /proc/stat does not exist. A run's difference includes the database
+ * server's work, which no rusage of a contender shows, and whatever else the machine was doing.
+ */
+function machineCpu(): number | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const ticks = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + (f[7] ?? 0);
+    return ticks / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
 }
 
 const TIME = '/usr/bin/time';
@@ -97,6 +114,7 @@ export async function runPipeline(stages: readonly Stage[], options: { timeoutMs
   const stderr: Buffer[] = [];
   const children: ChildProcess[] = [];
   const started = process.hrtime.bigint();
+  const cpuBefore = machineCpu();
   const exits: Promise<number | null>[] = [];
   stages.forEach((stage, i) => {
     const [cmd, args] = wrapped(stage, join(dir, `usage-${i}`));
@@ -117,6 +135,8 @@ export async function runPipeline(stages: readonly Stage[], options: { timeoutMs
   const counts = await counted;
   clearTimeout(timer);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpuAfter = machineCpu();
+  const machineCpuSeconds = cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore;
   const err = Buffer.concat(stderr).toString('utf8');
   const failed = codes.findIndex((c) => c !== 0);
   if (failed >= 0) {
@@ -124,7 +144,7 @@ export async function runPipeline(stages: readonly Stage[], options: { timeoutMs
   }
   const usage = stages.map((_, i) => readUsage(join(dir, `usage-${i}`)));
   rmSync(dir, { recursive: true, force: true });
-  return { rows: counts.records, lines: counts.lines, bytes: counts.bytes, seconds, usage, stderr: err, lastState: counts.lastState };
+  return { rows: counts.records, lines: counts.lines, bytes: counts.bytes, seconds, usage, stderr: err, lastState: counts.lastState, machineCpuSeconds };
 }
 
 /** Counts the lines and bytes of a file a consumer wrote (target-jsonl's output). */

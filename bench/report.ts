@@ -13,6 +13,8 @@ export interface ResultRow {
   readonly seconds?: number;
   readonly peakRssMb?: number;
   readonly cpuSeconds?: number;
+  /** CPU seconds of the whole machine during the run: the contender, its consumer, the database server */
+  readonly machineCpuSeconds?: number;
   /** rows/s over the psql COPY limit of the same section */
   vsLimit?: number;
   /** this tap's rows/s over the contender's (how many times faster the tap is) */
@@ -39,6 +41,7 @@ export function summarize(section: string, name: string, table: string, runs: re
     mbPerSec: median(runs.map((r) => r.bytes / r.seconds)) / 1e6,
     peakRssMb: Math.max(...runs.map((r) => r.usage[0]!.peakRssMb)),
     cpuSeconds: median(runs.map((r) => r.usage[0]!.cpuSeconds)),
+    machineCpuSeconds: runs.every((r) => r.machineCpuSeconds !== undefined) ? median(runs.map((r) => r.machineCpuSeconds!)) : undefined,
     note: (note ?? '') + warn || undefined,
     extra,
     runs: runs.map((r) => ({ seconds: r.seconds, rows: r.rows, bytes: r.bytes, usage: r.usage })),
@@ -57,6 +60,7 @@ export function relate(rows: ResultRow[], section: string, limitName: string, ta
   }
 }
 
+const cell = (text: string): string => text.replace(/\|/g, '\\|');
 const num = (n: number | undefined, digits = 0): string => (n === undefined ? '' : n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 const pct = (n: number | undefined): string => (n === undefined ? '' : `${(n * 100).toFixed(0)}%`);
 const times = (n: number | undefined): string => (n === undefined ? '' : `${n.toFixed(n < 10 ? 2 : 0)}x`);
@@ -68,16 +72,18 @@ export function markdown(meta: Record<string, unknown>, rows: readonly ResultRow
   out.push(Object.entries(meta).map(([k, v]) => `- ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'), '');
   for (const section of [...new Set(rows.map((r) => r.section))]) {
     out.push(`### ${section}`, '');
-    out.push('| contender | table | rows | rows/s | MB/s | peak RSS MB | CPU s | vs psql COPY | tap is x faster | notes |');
-    out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|---|');
-    for (const r of rows.filter((x) => x.section === section)) {
+    out.push('| contender | table | rows | rows/s | MB/s | peak RSS MB | CPU s | machine CPU s | vs psql COPY | tap is x faster | notes |');
+    out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|');
+    for (const row of rows.filter((x) => x.section === section)) {
+      // a `|` in a name or note ("tap | node consumer") would end the Markdown cell
+      const r = { ...row, name: cell(row.name), table: cell(row.table), note: row.note && cell(row.note), skipped: row.skipped && cell(row.skipped) };
       if (r.skipped) {
-        out.push(`| ${r.name} | ${r.table} | | | | | | | | ${r.skipped} |`);
+        out.push(`| ${r.name} | ${r.table} | | | | | | | | | ${r.skipped} |`);
         continue;
       }
       const extra = r.extra ? Object.entries(r.extra).map(([k, v]) => `${k}: ${v}`).join('; ') : '';
       const notes = [r.note, extra].filter(Boolean).join('; ');
-      out.push(`| ${r.name} | ${r.table} | ${num(r.rows)} | ${num(r.rowsPerSec)} | ${num(r.mbPerSec, 1)} | ${num(r.peakRssMb)} | ${num(r.cpuSeconds, 1)} | ${pct(r.vsLimit)} | ${times(r.tapTimes)} | ${notes} |`);
+      out.push(`| ${r.name} | ${r.table} | ${num(r.rows)} | ${num(r.rowsPerSec)} | ${num(r.mbPerSec, 1)} | ${num(r.peakRssMb)} | ${num(r.cpuSeconds, 1)} | ${num(r.machineCpuSeconds, 1)} | ${pct(r.vsLimit)} | ${times(r.tapTimes)} | ${notes} |`);
     }
     out.push('');
   }
