@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { consumerAlone, targetJsonlInstalled, PSQL, snapshotTap, psqlCopy, pythonTap, pythonTapMissing, tapContender, tapPiped, type Contender, type Target } from './contenders.js';
-import { startEmbedded, startNative, type EmbeddedTables, type NativeServer } from './data.js';
+import { REPO, startEmbedded, startNative, type EmbeddedTables, type NativeServer } from './data.js';
 import { buildCounter } from './line-counter.js';
 import { usageTool, useCounter } from './measure.js';
 import { markdown, relate, writeJson, type ResultRow } from './report.js';
@@ -53,6 +54,16 @@ function parseOptions(argv: readonly string[]): Options {
   return o;
 }
 
+/**
+ * The bench installs the Python taps and target-jsonl itself (bench/python-taps.sh: a minute the first
+ * time, a second once their venvs are stamped). A program that cannot install is reported as such.
+ */
+function installPythonTools(log: (m: string) => void): void {
+  log('installing the Python taps and target-jsonl (bench/python-taps.sh)');
+  const r = spawnSync('bash', [join(REPO, 'bench/python-taps.sh')], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  for (const line of `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')) if (line) log(`  ${line}`);
+}
+
 const log = (m: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
 async function main(): Promise<void> {
@@ -61,6 +72,7 @@ async function main(): Promise<void> {
   const days = 60;
   const subsetRows = Math.min(200_000, o.rows);
   const scale = o.rows / 5_000_000;
+  if (o.python) installPythonTools(log);
   const build = snapshotTap();
   log(`tap build snapshot: ${build}`);
   const counter = buildCounter(build);
@@ -98,8 +110,8 @@ async function main(): Promise<void> {
     log(`section: ${subset}`);
     const subsetContenders: Contender[] = [psqlCopy(target, tables.subset), await tapContender('tap FULL_TABLE', target, tables.subset)];
     const missing: ResultRow[] = [];
-    if (targetJsonlInstalled) subsetContenders.push(await tapPiped(target, tables.subset, 'target-jsonl'));
-    else missing.push({ section: subset, name: 'tap | target-jsonl', table: tables.subset, skipped: 'target-jsonl not installed: run bash scripts/python-tools.sh' });
+    if (targetJsonlInstalled()) subsetContenders.push(await tapPiped(target, tables.subset, 'target-jsonl'));
+    else missing.push({ section: subset, name: 'tap | target-jsonl', table: tables.subset, skipped: o.python ? `target-jsonl not installed: ${pythonTapMissing('target-jsonl')}` : 'skipped (--no-python)' });
     for (const which of ['pipelinewise', 'meltanolabs'] as const) {
       const why = o.python ? pythonTapMissing(which) : 'skipped (--no-python)';
       const name = which === 'pipelinewise' ? 'pipelinewise-tap-postgres' : 'MeltanoLabs tap-postgres';
@@ -159,7 +171,7 @@ async function main(): Promise<void> {
     'load average (1/5/15 min) start, mid, end': load.map((l) => l.map((x) => x.toFixed(2)).join('/')).join(' ; '),
     'RSS/CPU from': usageTool,
     'rows counted by': counter.description,
-    consumers: `bench/line-consumer.ts (JSON.parse per line) on the full table; target-jsonl ${targetJsonlInstalled ? 'on the subset' : 'not installed'}`,
+    consumers: `bench/line-consumer.ts (JSON.parse per line) on the full table; target-jsonl ${targetJsonlInstalled() ? 'on the subset' : 'not installed'}`,
     'metrics plugin': metricsPluginBuilt() ? 'built: measured with and without' : 'not in this build: not measured',
     'total minutes': ((Date.now() - started) / 60_000).toFixed(1),
   };

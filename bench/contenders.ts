@@ -41,8 +41,13 @@ export function snapshotTap(): string {
   TAP = join(dir, 'bin/tap-timescaledb');
   return dir;
 }
-const TARGET_JSONL = join(REPO, '.venv-target-jsonl/bin/target-jsonl');
-const PY_TAPS = { pipelinewise: join(REPO, '.venv-bench-pipelinewise'), meltanolabs: join(REPO, '.venv-bench-meltanolabs') } as const;
+/** The Python programs bench/python-taps.sh installs: venv and executable */
+const PY_TAPS = {
+  pipelinewise: { dir: join(REPO, '.venv-bench-pipelinewise'), bin: 'tap-postgres' },
+  meltanolabs: { dir: join(REPO, '.venv-bench-meltanolabs'), bin: 'tap-postgres' },
+  'target-jsonl': { dir: join(REPO, '.venv-bench-target-jsonl'), bin: 'target-jsonl' },
+} as const;
+const TARGET_JSONL = join(PY_TAPS['target-jsonl'].dir, 'bin', PY_TAPS['target-jsonl'].bin);
 
 type Catalog = { streams: { tap_stream_id: string; table_name?: string; stream?: string; metadata: { breadcrumb: string[]; metadata: Record<string, unknown> }[] }[] };
 
@@ -106,8 +111,8 @@ export async function tapContender(name: string, target: Target, table: string, 
   return { name, table, note, run: () => runPipeline([tapStage(files)]) };
 }
 
-/** Whether scripts/python-tools.sh built target-jsonl, the real Singer target of the subset section. */
-export const targetJsonlInstalled = existsSync(TARGET_JSONL);
+/** Whether bench/python-taps.sh built target-jsonl, the real Singer target of the subset section (checked after it ran). */
+export const targetJsonlInstalled = (): boolean => existsSync(TARGET_JSONL);
 
 /**
  * The tap piped into a consumer that parses every line: a Node process that `JSON.parse`s each
@@ -190,10 +195,10 @@ function consumerCount(stderr: string): { rows: number; bytes: number } {
   return { rows: Number(m[1]), bytes: Number(m[2]) };
 }
 
-/** Why a Python tap cannot run here, or undefined when bench/python-taps.sh installed it. */
+/** Why a Python program cannot run here, or undefined when bench/python-taps.sh installed it. */
 export function pythonTapMissing(which: keyof typeof PY_TAPS): string | undefined {
-  const dir = PY_TAPS[which];
-  if (existsSync(join(dir, 'bin/tap-postgres')) && existsSync(join(dir, '.stamp'))) return undefined;
+  const { dir, bin } = PY_TAPS[which];
+  if (existsSync(join(dir, 'bin', bin)) && existsSync(join(dir, '.stamp'))) return undefined;
   const failed = join(REPO, '.tmp', `${basename(dir)}.failed`); // bench/python-taps.sh leaves pip's reason there
   if (existsSync(failed)) return `not installable: ${readFileSync(failed, 'utf8').trim().replace(/\s+/g, ' ').slice(0, 200)}`;
   return 'not installed: run bash bench/python-taps.sh';
@@ -203,8 +208,8 @@ export function pythonTapMissing(which: keyof typeof PY_TAPS): string | undefine
  * pipelinewise-tap-postgres (singer-python, psycopg2) and MeltanoLabs' tap-postgres (singer-sdk,
  * SQLAlchemy), each discovering the subset's schema itself and reading the one table FULL_TABLE.
  */
-export async function pythonTap(which: keyof typeof PY_TAPS, target: Target, table: string): Promise<Contender> {
-  const bin = join(PY_TAPS[which], 'bin/tap-postgres');
+export async function pythonTap(which: 'pipelinewise' | 'meltanolabs', target: Target, table: string): Promise<Contender> {
+  const bin = join(PY_TAPS[which].dir, 'bin', PY_TAPS[which].bin);
   const schema = table.split('.')[0]!;
   const base = { host: target.host, port: target.port, user: 'postgres', password: 'postgres' };
   const config = which === 'pipelinewise'

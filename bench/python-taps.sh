@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Python taps the benchmark compares against, each in its own project-local venv
-# (their pins conflict):
+# Installs the Python programs the benchmark runs, each in its own project-local venv (their pins
+# conflict). `npm run bench` runs it first (unless --no-python); a second run takes a second.
 #   .venv-bench-pipelinewise   pipelinewise-tap-postgres (old singer-python, psycopg2-binary)
 #   .venv-bench-meltanolabs    MeltanoLabs' tap-postgres (singer-sdk, SQLAlchemy)
+#   .venv-bench-target-jsonl   target-jsonl, the real Singer target the tap is piped into
 # Idempotent: a stamp holding this script's hash skips a venv that is already complete.
 # A tap that cannot install leaves its reason in .tmp/<venv>.failed and the script still exits 0, so the
 # bench reports "not installable: <reason>" instead of failing.
@@ -43,5 +44,7 @@ make_venv .venv-bench-pipelinewise 'pipelinewise-tap-postgres==1.8.4' 'psycopg2-
 a=$!
 make_venv .venv-bench-meltanolabs 'meltanolabs-tap-postgres' &
 b=$!
-wait $a; wait $b
+make_venv .venv-bench-target-jsonl 'target-jsonl==0.1.4' &
+c=$!
+wait $a; wait $b; wait $c
 exit 0
