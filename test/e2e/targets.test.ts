@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeDatabase, type TestDatabase } from '../helpers/databases.js';
 import { pythonToolsSkip, run, TOOLS } from '../helpers/python-tools.js';
@@ -46,7 +49,9 @@ describe.skipIf(skip)(`Singer clients on the shell (${skip ?? 'target-postgres, 
   });
 
   it('passes singer-check-tap', async () => {
-    const r = await run('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${TAP_BIN}" --config "${config}" --catalog "${catalog}" | "${TOOLS.checkTap}"`]);
+    // singer-check-tap writes a singer-check-tap-data folder into its working directory: not the repo's
+    const cwd = mkdtempSync(join(tmpdir(), 'check-tap-'));
+    const r = await run('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${TAP_BIN}" --config "${config}" --catalog "${catalog}" | "${TOOLS.checkTap}"`], { cwd });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('The output is valid.');
     expect(r.stdout).toMatch(/3000 record messages/);
