@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { LineCounter } from './line-counter.js';
-import { join } from 'node:path';
 
 /** One process of a pipeline: its stdout feeds the next stage's stdin (the last one's, the counter). */
 export interface Stage {
