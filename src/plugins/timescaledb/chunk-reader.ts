@@ -32,6 +32,8 @@ export interface ChunkReaderSettings {
   acquire?(slice: Slice): Promise<() => void>;
   /** an exported snapshot every slice read imports (consistent_snapshot), or undefined for a snapshot per slice */
   snapshot?(ctx: ReadContext): Promise<string | undefined>;
+  /** throws when reading this slice with this query on this connection would miss rows (in its transaction, before the COPY) */
+  verify?(client: pg.ClientBase, slice: Slice, select: string): Promise<void>;
 }
 
 type Item = { slice: Slice; batch?: RecordBatch; done?: boolean };
@@ -146,6 +148,7 @@ export class ChunkReader implements TableReader {
       const snapshot = await this.settings.snapshot?.(ctx);
       client = await ctx.pool.acquire();
       await begin(client, snapshot);
+      await this.settings.verify?.(client, slice, select);
       for await (const batch of ctx.copy.run(client, plan, select, { track: orderBy ? [orderBy] : [], label: `chunk ${id} of ${plan.tapStreamId}` })) {
         rows += batch.rows;
         yield { slice, batch };

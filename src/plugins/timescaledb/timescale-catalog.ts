@@ -7,8 +7,11 @@ import type pg from 'pg';
  */
 export interface ExtensionInfo {
   readonly version: string;
-  /** 'timescale' (community: compression readable) or 'apache' (no compression) */
-  readonly license: string;
+  /**
+   * 'timescale' (community: compression readable), 'apache' (no compression), or null when the setting
+   * does not exist in the session: TimescaleDB's library is not loaded there (a restarted embedded engine)
+   */
+  readonly license: string | null;
   /** PGlite: one connection at a time */
   readonly embedded: boolean;
 }
@@ -21,7 +24,7 @@ export async function extensionInfo(client: pg.ClientBase): Promise<ExtensionInf
   if (rows.length === 0) return undefined;
   const license = await client
     .query<{ license: string }>(`SELECT current_setting('timescaledb.license', true) AS license`)
-    .then((r) => r.rows[0]?.license ?? 'timescale');
+    .then((r) => r.rows[0]?.license ?? null);
   return { version: rows[0]!.version, license, embedded: await embeddedEngine(client) };
 }
 
@@ -135,6 +138,21 @@ export async function listChunks(client: pg.ClientBase, schema: string, table: s
     compressed: r.compressed,
     partial: r.partial,
   }));
+}
+
+/**
+ * The compressed relation of each compressed chunk among `chunks` (names as listChunks gives them), by
+ * chunk: `compress_hyper_<n>_<m>_chunk`, which a plan that decompresses the chunk scans.
+ * _timescaledb_catalog.chunk.compressed_chunk_id: 1.5+.
+ */
+export async function compressedRelations(client: pg.ClientBase, chunks: readonly string[]): Promise<Map<string, string>> {
+  const { rows } = await client.query<{ chunk: string; compressed: string }>(
+    `SELECT format('%I.%I', c.schema_name, c.table_name) AS chunk, cc.table_name AS compressed
+       FROM _timescaledb_catalog.chunk c JOIN _timescaledb_catalog.chunk cc ON cc.id = c.compressed_chunk_id
+      WHERE format('%I.%I', c.schema_name, c.table_name) = ANY($1::text[])`,
+    [chunks],
+  );
+  return new Map(rows.map((r) => [r.chunk, r.compressed]));
 }
 
 /** One chunk's condition on a dimension other than the primary one (a hash partition, a second range). */

@@ -13,6 +13,7 @@ import { timescaledbConfigSchema, timescaleSettings, type TimescaleSettings } fr
 import { embeddedEngine, extensionInfo, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
 import type pg from 'pg';
 import { SnapshotExporter } from './snapshot-exporter.js';
+import { checkDecompression } from './decompression-check.js';
 
 /** What the plugin learned about the database, once per run. */
 export interface Detected {
@@ -45,7 +46,7 @@ export class TimescaleDbPlugin implements TapPlugin {
   private container!: DependencyContainer;
   private detected?: Promise<Detected>;
   private clampWarned = false;
-  private license = 'timescale';
+  private license: string | null = 'timescale';
   private snapshots?: SnapshotExporter;
   private snapshotWarned = false;
   private embedded?: Promise<boolean>;
@@ -63,6 +64,7 @@ export class TimescaleDbPlugin implements TapPlugin {
       skip: (slice) => this.checkSlice(slice),
       acquire: (slice) => this.policy()?.acquire?.(slice) ?? Promise.resolve(() => undefined),
       snapshot: () => this.snapshotId(),
+      verify: (client, slice, select) => checkDecompression(client, slice, select, this.license),
     });
     ctx.readers.register({ name: 'timescaledb-chunks', precedence: 100, claims: (plan) => this.claims(plan), reader });
   }
@@ -169,7 +171,8 @@ export class TimescaleDbPlugin implements TapPlugin {
         return { hypertables: new Map() };
       }
       this.license = extension.license;
-      this.log.info(`TimescaleDB ${extension.version} (${extension.license} license)${extension.embedded ? ' on the embedded engine' : ''}`);
+      const license = extension.license === null ? 'license not set: its library is not loaded in this session' : `${extension.license} license`;
+      this.log.info(`TimescaleDB ${extension.version} (${license})${extension.embedded ? ' on the embedded engine' : ''}`);
       if (this.settings.support === 'false') {
         // chunks and internal schemas stay hidden from discovery (they are never streams); hypertables are plain tables
         this.log.info(`timescaledb_support is false: ${this.disabledNotice}`);

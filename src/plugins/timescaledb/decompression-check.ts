@@ -1,0 +1,31 @@
+import type pg from 'pg';
+import { FatalSyncError } from '../../core/errors.js';
+import type { Slice } from './partition-slices.js';
+import { compressedRelations } from './timescale-catalog.js';
+
+/**
+ * A session that cannot decompress reads a compressed chunk as if it held only the rows inserted since
+ * its compression: no error, rows missing. That is the Apache-only build before TimescaleDB 2.26.4, and a
+ * session in which TimescaleDB's library is not loaded (a restarted embedded engine plans chunks as
+ * plain inheritance children). The license setting cannot be trusted to tell: in the second case it does
+ * not exist at all. So the slice's own query is asked for its plan, which must scan the compressed
+ * relation of every compressed chunk in the slice; when it does not, the sync stops before reading.
+ */
+export async function checkDecompression(client: pg.ClientBase, slice: Slice, select: string, license: string | null): Promise<void> {
+  if (!slice.compressed) return;
+  const compressed = await compressedRelations(client, slice.chunks);
+  if (compressed.size === 0) return; // decompressed since it was listed: nothing compressed to miss
+  const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${select}`);
+  const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+  const missed = [...compressed].filter(([, relation]) => !plan.includes(relation)).map(([chunk]) => chunk);
+  if (missed.length === 0) return;
+  const why = license === null
+    ? "the setting timescaledb.license does not exist in this session: TimescaleDB's library is not loaded"
+    : license === 'apache'
+      ? 'timescaledb.license is apache: that build cannot decompress'
+      : `its plan does not scan the chunk's compressed data, although timescaledb.license is ${license}: TimescaleDB is not active in this session`;
+  throw new FatalSyncError(
+    `chunk ${missed.join(', ')} is compressed, but this database session would not decompress it (${why}), so reading it would return only the rows inserted since its compression: ` +
+      "load TimescaleDB with its community license (shared_preload_libraries = 'timescaledb', timescaledb.license = 'timescale'), decompress the chunk (decompress_chunk), or set compressed_chunks to skip",
+  );
+}
