@@ -15,6 +15,12 @@ export interface EmbeddedTimescaleDb {
   stop(): Promise<void>;
 }
 
+/**
+ * `dataDir` keeps the database on disk. Started again on the same directory, the engine does not load
+ * TimescaleDB's hooks: chunks are planned as plain inheritance children and a compressed chunk reads
+ * as its uncompressed rows only (test/integration/compression-undecompressed.test.ts uses this as a
+ * session that cannot decompress).
+ */
 export async function startEmbeddedTimescaleDb(options: { port?: number; dataDir?: string } = {}): Promise<EmbeddedTimescaleDb> {
   const db = await PGlite.create({ dataDir: options.dataDir, extensions: { timescaledb } });
   await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
