@@ -32,8 +32,12 @@ export interface ChunkReaderSettings {
   acquire?(slice: Slice): Promise<() => void>;
   /** an exported snapshot every slice read imports (consistent_snapshot), or undefined for a snapshot per slice */
   snapshot?(ctx: ReadContext): Promise<string | undefined>;
-  /** throws when reading this slice with this query on this connection would miss rows (in its transaction, before the COPY) */
-  verify?(client: pg.ClientBase, slice: Slice, select: string): Promise<void>;
+  /**
+   * Throws when reading this slice on this connection would miss rows. Called in the slice's transaction
+   * before the COPY, with the query of the slice's whole range: no row filter (an INCREMENTAL bound can
+   * rightly exclude a chunk from the plan, with TimescaleDB's chunk skipping on its column).
+   */
+  verify?(client: pg.ClientBase, slice: Slice, rangeSelect: string): Promise<void>;
 }
 
 type Item = { slice: Slice; batch?: RecordBatch; done?: boolean };
@@ -148,7 +152,7 @@ export class ChunkReader implements TableReader {
       const snapshot = await this.settings.snapshot?.(ctx);
       client = await ctx.pool.acquire();
       await begin(client, snapshot);
-      await this.settings.verify?.(client, slice, select);
+      await this.settings.verify?.(client, slice, ctx.copy.selectSql(plan, { where: slice.where, from: slice.from }));
       for await (const batch of ctx.copy.run(client, plan, select, { track: orderBy ? [orderBy] : [], label: `chunk ${id} of ${plan.tapStreamId}` })) {
         rows += batch.rows;
         yield { slice, batch };

@@ -8,14 +8,15 @@ import { compressedRelations } from './timescale-catalog.js';
  * its compression: no error, rows missing. That is the Apache-only build before TimescaleDB 2.26.4, and a
  * session in which TimescaleDB's library is not loaded (a restarted embedded engine plans chunks as
  * plain inheritance children). The license setting cannot be trusted to tell: in the second case it does
- * not exist at all. So the slice's own query is asked for its plan, which must scan the compressed
- * relation of every compressed chunk in the slice; when it does not, the sync stops before reading.
+ * not exist at all. So the query of the slice's range is asked for its plan, which must scan the
+ * compressed relation of every compressed chunk in the slice; when it does not, the sync stops before
+ * reading.
  */
-export async function checkDecompression(client: pg.ClientBase, slice: Slice, select: string, license: string | null): Promise<void> {
+export async function checkDecompression(client: pg.ClientBase, slice: Slice, rangeSelect: string, license: string | null): Promise<void> {
   if (!slice.compressed) return;
   const compressed = await compressedRelations(client, slice.chunks);
   if (compressed.size === 0) return; // decompressed since it was listed: nothing compressed to miss
-  const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${select}`);
+  const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${rangeSelect}`);
   const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
   const missed = [...compressed].filter(([, relation]) => !plan.includes(relation)).map(([chunk]) => chunk);
   if (missed.length === 0) return;
