@@ -86,3 +86,42 @@ describe('hypertable shapes: space dimensions, chunks in a user schema, continuo
     expect(recordsChecksum(records(run.messages, 'public-placed'), placed)).toEqual(await sourceChecksum(db, 'hourly', { ts: HOURLY_COLUMNS.ts!, note: 'text' }));
   });
 });
+
+describe('a hypertable partitioned on a function of its time column (partition_func, embedded TimescaleDB)', () => {
+  let db: TestDatabase;
+  let config: string;
+  let catalog: Catalog;
+
+  beforeAll(async () => {
+    db = await timescaleDatabase();
+    // ids are epoch seconds as text; chunk ranges bound epoch_text_ts(id), not id: 4 days of 48 rows
+    await db.sql(`CREATE FUNCTION epoch_text_ts(t text) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$ SELECT to_timestamp(t::bigint) $$;
+      CREATE TABLE events (id text NOT NULL, n int NOT NULL);
+      SELECT create_hypertable('events', by_range('id', interval '1 day', partition_func => 'epoch_text_ts'));
+      INSERT INTO events SELECT (1704067200 + i * 1800)::text, i FROM generate_series(0, 191) i;`);
+    config = tmpJson({ url: db.url });
+    catalog = await discover(config);
+  });
+  afterAll(async () => db?.close());
+
+  it('FULL_TABLE reads every row once, each chunk by its own constraint on epoch_text_ts(id)', async () => {
+    // it used to put the chunk's internal bounds on id itself: exit 1, "date/time field value out of range"
+    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-events': {} }))], { env: { TAP_LOG_LEVEL: 'debug' } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(records(run.messages).map((r) => r.n).sort((a, b) => a - b)).toEqual(Array.from({ length: 192 }, (_, i) => i));
+    const reads = chunkReads(run.stderr, 'public-events');
+    expect(reads).toHaveLength(4);
+    expect(reads.every((l) => l.includes('epoch_text_ts(id)')), reads[0]).toBe(true);
+  });
+
+  it('INCREMENTAL on id: the next run reads the bookmark row and the new rows, wherever their chunk', async () => {
+    const cat = tmpJson(select(catalog, { 'public-events': { method: 'INCREMENTAL', key: 'id' } }));
+    const first = await runTap(['--config', config, '--catalog', cat]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(records(first.messages)).toHaveLength(192);
+    await db.sql(`INSERT INTO events VALUES ('1704412800', 500), ('1704499200', 501)`); // the 5th and 6th day: new chunks
+    const next = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(lastState(first.messages))]);
+    expect(next.code, next.stderr).toBe(0);
+    expect(records(next.messages).map((r) => r.n)).toEqual([191, 500, 501]);
+  });
+});

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { quoteIdent, quoteLiteral } from '../../core/postgres/sql.js';
 import { uuidV7LowerBound } from './uuid-v7.js';
-import { listChunkDimensions, listChunks, type ChunkDimensionRow, type HypertableInfo } from './timescale-catalog.js';
+import { listChunkDimensions, listChunks, timePartitioningFunction, type ChunkDimensionRow, type HypertableInfo } from './timescale-catalog.js';
 
 /**
  * A slice is what the chunk reader reads in one go: one time range of a hypertable (every chunk of
@@ -52,13 +52,19 @@ const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
 export async function hypertableSlices(client: pg.ClientBase, ht: HypertableInfo): Promise<Slice[]> {
   const rows = await listChunks(client, ht.schema, ht.name);
   const integer = INTEGER_TYPES.has(ht.timeType);
-  const others = ht.spaceDimensions.length > 0 ? await listChunkDimensions(client, ht.schema, ht.name) : [];
+  // a partitioning function on time: the ranges bound f(column), so the chunk's own constraint selects its rows
+  const fn = await timePartitioningFunction(client, ht.schema, ht.name);
+  const expected = ht.spaceDimensions.length + (fn ? 1 : 0);
+  const others = expected > 0 ? await listChunkDimensions(client, ht.schema, ht.name, fn !== null) : [];
   const byChunk = new Map<string, ChunkDimensionRow[]>();
   for (const d of others) byChunk.set(d.chunk, [...(byChunk.get(d.chunk) ?? []), d]);
   const perChunk = others.length > 0 && rows.every((r) => {
     const dims = byChunk.get(r.chunk) ?? [];
-    return dims.length === ht.spaceDimensions.length && dims.every((d) => d.condition !== null);
+    return dims.length === expected && dims.every((d) => d.condition !== null);
   });
+  if (fn && rows.length > 0 && !perChunk) {
+    throw new Error(`the time dimension is partitioned by ${fn}(${ht.timeColumn}) and a chunk has no constraint on it to select its rows by`);
+  }
   const byKey = new Map<string, { rows: typeof rows; dims: ChunkDimensionRow[] }>();
   for (const r of rows) {
     const dims = perChunk ? byChunk.get(r.chunk)! : [];
@@ -69,7 +75,7 @@ export async function hypertableSlices(client: pg.ClientBase, ht: HypertableInfo
   }
   return [...byKey.entries()].map(([key, { rows: group, dims }]) => {
     const first = group[0]!;
-    const where = [rangeWhere(ht.timeColumn, ht.timeType, first.lower, first.upper, integer), ...dims.map((d) => d.condition!)];
+    const where = [fn ? undefined : rangeWhere(ht.timeColumn, ht.timeType, first.lower, first.upper, integer), ...dims.map((d) => d.condition!)];
     return {
       key,
       lowerOrd: first.lowerOrd === null ? null : BigInt(first.lowerOrd),

@@ -141,6 +141,21 @@ export async function listChunks(client: pg.ClientBase, schema: string, table: s
 }
 
 /**
+ * The partitioning function of a hypertable's primary (time) dimension, schema-qualified, or null: with
+ * one (`partition_func`, e.g. a text column of epoch seconds), chunk ranges bound `f(column)`, not the
+ * column. _timescaledb_catalog.dimension: 2.0+.
+ */
+export async function timePartitioningFunction(client: pg.ClientBase, schema: string, table: string): Promise<string | null> {
+  const { rows } = await client.query<{ fn: string | null }>(
+    `SELECT CASE WHEN d.partitioning_func IS NULL THEN NULL ELSE format('%I.%I', d.partitioning_func_schema, d.partitioning_func) END AS fn
+       FROM _timescaledb_catalog.dimension d JOIN _timescaledb_catalog.hypertable h ON h.id = d.hypertable_id
+      WHERE h.schema_name = $1 AND h.table_name = $2 ORDER BY d.id LIMIT 1`,
+    [schema, table],
+  );
+  return rows[0]?.fn ?? null;
+}
+
+/**
  * The compressed relation of each compressed chunk among `chunks` (names as listChunks gives them), by
  * chunk: `compress_hyper_<n>_<m>_chunk`, which a plan that decompresses the chunk scans.
  * _timescaledb_catalog.chunk.compressed_chunk_id: 1.5+.
@@ -171,7 +186,7 @@ export interface ChunkDimensionRow {
  * TimescaleDB put on the chunk for each: the exact condition (partitioning function, column type
  * and open bounds included) that selects the chunk's rows. _timescaledb_catalog.chunk_constraint: 2.0+.
  */
-export async function listChunkDimensions(client: pg.ClientBase, schema: string, table: string): Promise<ChunkDimensionRow[]> {
+export async function listChunkDimensions(client: pg.ClientBase, schema: string, table: string, withPrimary = false): Promise<ChunkDimensionRow[]> {
   const { rows } = await client.query(
     `SELECT format('%I.%I', ch.schema_name, ch.table_name) AS chunk, d.id AS dimension_id,
             ds.range_start::text AS lower, ds.range_end::text AS upper,
@@ -184,9 +199,9 @@ export async function listChunkDimensions(client: pg.ClientBase, schema: string,
        LEFT JOIN pg_catalog.pg_constraint con
          ON con.conname = cc.constraint_name AND con.conrelid = format('%I.%I', ch.schema_name, ch.table_name)::regclass
       WHERE h.schema_name = $1 AND h.table_name = $2
-        AND d.id <> (SELECT min(p.id) FROM _timescaledb_catalog.dimension p WHERE p.hypertable_id = h.id)
+        AND ($3 OR d.id <> (SELECT min(p.id) FROM _timescaledb_catalog.dimension p WHERE p.hypertable_id = h.id))
       ORDER BY 1, d.id`,
-    [schema, table],
+    [schema, table, withPrimary],
   );
   return rows.map((r) => ({ chunk: r.chunk, dimensionId: Number(r.dimension_id), lower: r.lower, upper: r.upper, condition: r.condition }));
 }

@@ -10,7 +10,7 @@ import { setMetadata, streamMetadata } from '../../core/singer/catalog.js';
 import { ChunkReader, type SliceSource } from './chunk-reader.js';
 import { hypertableSlices, nativePartitionSlices, type Slice } from './partition-slices.js';
 import { timescaledbConfigSchema, timescaleSettings, type TimescaleSettings } from './timescaledb-config.js';
-import { embeddedEngine, extensionInfo, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
+import { embeddedEngine, extensionInfo, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, timePartitioningFunction, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
 import type pg from 'pg';
 import { SnapshotExporter } from './snapshot-exporter.js';
 import { checkDecompression } from './decompression-check.js';
@@ -206,6 +206,8 @@ export class TimescaleDbPlugin implements TapPlugin {
     const detected = await this.pool.use((c) => this.detect(c));
     const ht = detected.hypertables.get(name(plan.relation.schema, plan.relation.name));
     if (ht) {
+      // partitioned by f(time column): the chunk ranges are not ranges of the column's values, so no pruning on them
+      if (await this.pool.use((c) => timePartitioningFunction(c, ht.schema, ht.name))) return this.cached(null, null, () => this.pool.use((c) => hypertableSlices(c, ht)));
       const kind = ['smallint', 'integer', 'bigint'].includes(ht.timeType) ? 'integer' : ht.timeType === 'uuid' ? 'uuid' : 'time';
       return this.cached(ht.timeColumn, kind, () => this.pool.use((c) => hypertableSlices(c, ht)));
     }
