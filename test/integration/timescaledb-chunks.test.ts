@@ -107,4 +107,19 @@ describe('TimescaleDB hypertables read chunk by chunk (embedded TimescaleDB)', (
     expect(run.stderr).toContain('with reader copy-table');
     expect(records(run.messages).map((r) => r.v).sort()).toEqual(await sourceNotes(db, 'ticks', 'v'));
   });
+
+  it('resumes after merge_chunks joined a finished chunk with an unfinished one: the merged chunk is read again, nothing missing', async () => {
+    await db.sql(`CREATE TABLE merged (ts timestamptz NOT NULL, v int); SELECT create_hypertable('merged', by_range('ts', interval '1 day'));
+      INSERT INTO merged SELECT '2024-01-01'::timestamptz + i * interval '1 hour', i FROM generate_series(0, 95) i;`);
+    const cat = tmpJson(select(await discover(config), { 'public-merged': {} }));
+    const first = await runTap(['--config', config, '--catalog', cat]);
+    expect(first.code, first.stderr).toBe(0);
+    // the STATE after the first day's chunk: day 1 done, days 2 to 4 not
+    const afterDay1 = first.messages.filter((m) => m.type === 'STATE').map((m) => m.value).find((v) => v.bookmarks['public-merged']?.chunks?.done_before !== undefined);
+    const days = await db.sql(`SELECT format('%I.%I', chunk_schema, chunk_name) AS c FROM timescaledb_information.chunks WHERE hypertable_name = 'merged' ORDER BY range_start`);
+    await db.sql(`CALL merge_chunks('${days[0]!.c}', '${days[1]!.c}')`); // one chunk for days 1 and 2 now
+    const resumed = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(afterDay1)]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(records(resumed.messages).map((r) => r.v).sort((a, b) => a - b)).toEqual(Array.from({ length: 96 }, (_, i) => i));
+  });
 });
