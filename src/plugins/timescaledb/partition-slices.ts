@@ -88,6 +88,17 @@ export async function hypertableSlices(client: pg.ClientBase, ht: HypertableInfo
   });
 }
 
+interface TreeRow {
+  readonly id: string;
+  readonly parent: string;
+  readonly name: string;
+  readonly partitioned: boolean;
+  readonly bound: string;
+  /** the parent's partition key, when the parent is RANGE-partitioned on one column */
+  readonly key_column: string | null;
+  readonly key_type: string | null;
+}
+
 export interface PartitionKeyInfo {
   readonly column: string | null;
   readonly typname: string | null;
@@ -95,18 +106,23 @@ export interface PartitionKeyInfo {
 
 /**
  * The leaf partitions of a native partitioned table (any depth), each read through its own relation.
- * Single-column RANGE bounds on a time or integer key become ords, so incremental runs can skip them.
+ * Single-column RANGE bounds on a time or integer key become ords, so incremental runs can skip
+ * partitions. The key is the root's when the root is RANGE-partitioned on one column (else the first
+ * leaf's parent's, as for LIST (region) then RANGE (ts)), and a leaf's range is the bound of its nearest
+ * ancestor-or-self partitioned out on that key: taking each leaf's own parent made RANGE (ts) then
+ * RANGE (id) look ranged on id, so late_arrival_lookback on ts was not applied and late rows were missed.
  */
 export async function nativePartitionSlices(client: pg.ClientBase, relOid: number): Promise<{ key: PartitionKeyInfo; slices: Slice[] }> {
   // the partition tree from pg_inherits, not pg_partition_tree(), and bounds deparsed without a relation
   // (they hold only constants): both of those lock every partition, so a partition held by an ACCESS
   // EXCLUSIVE lock (a detach, a maintenance job) blocked the listing itself, with an error naming no chunk
-  const { rows } = await client.query(
+  const { rows } = await client.query<TreeRow>(
     `WITH RECURSIVE tree (relid, parentrelid) AS (
        SELECT $1::oid, NULL::oid
        UNION ALL
        SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.relid)
-     SELECT format('%I.%I', n.nspname, c.relname) AS name, pg_get_expr(c.relpartbound, 0) AS bound,
+     SELECT t.relid::int8::text AS id, t.parentrelid::int8::text AS parent, format('%I.%I', n.nspname, c.relname) AS name,
+            c.relkind = 'p' AS partitioned, pg_get_expr(c.relpartbound, 0) AS bound,
             (SELECT a.attname FROM pg_catalog.pg_partitioned_table p JOIN pg_catalog.pg_attribute a
                 ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
               WHERE p.partrelid = t.parentrelid AND p.partstrat = 'r' AND p.partnatts = 1) AS key_column,
@@ -115,24 +131,29 @@ export async function nativePartitionSlices(client: pg.ClientBase, relOid: numbe
               WHERE p.partrelid = t.parentrelid AND p.partstrat = 'r' AND p.partnatts = 1) AS key_type
        FROM tree t
        JOIN pg_catalog.pg_class c ON c.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE t.parentrelid IS NOT NULL AND c.relkind <> 'p'`,
+      WHERE t.parentrelid IS NOT NULL`,
     [relOid],
   );
-  const slices = rows.map((r): Slice => {
-    const [lower, upper] = parseRangeBound(r.bound as string, r.key_type as string | null);
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const leaves = rows.filter((r) => !r.partitioned);
+  const top = rows.find((r) => r.parent === String(relOid) && r.key_column !== null) ?? leaves[0];
+  const key: PartitionKeyInfo = { column: top?.key_column ?? null, typname: top?.key_type ?? null };
+  const slices = leaves.map((leaf): Slice => {
+    let node: TreeRow | undefined = leaf;
+    while (node && node.key_column !== key.column) node = byId.get(node.parent);
+    const [lower, upper] = node && key.column !== null ? parseRangeBound(node.bound, key.typname) : [null, null];
     return {
-      key: r.name,
+      key: leaf.name,
       lowerOrd: lower,
       upperOrd: upper,
-      from: r.name,
-      chunks: [r.name],
+      from: leaf.name,
+      chunks: [leaf.name],
       compressed: false,
       partial: false,
     };
   });
   slices.sort((a, b) => cmpOrd(a.lowerOrd, b.lowerOrd) || a.key.localeCompare(b.key));
-  const first = rows[0];
-  return { key: { column: first?.key_column ?? null, typname: first?.key_type ?? null }, slices };
+  return { key, slices };
 }
 
 /** `FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')` -> ords (µs for times and dates, integers as they are). */
