@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { quoteIdent, quoteLiteral } from '../../core/postgres/sql.js';
 import { uuidV7LowerBound } from './uuid-v7.js';
-import { listChunkDimensions, listChunks, timePartitioningFunction, type ChunkDimensionRow, type HypertableInfo } from './timescale-catalog.js';
+import { listChunkDimensions, listChunks, type ChunkDimensionRow, type HypertableInfo } from './timescale-catalog.js';
 
 /**
  * A slice is what the chunk reader reads in one go: one time range of a hypertable (every chunk of
@@ -49,11 +49,11 @@ const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
  * CHECK constraints on the other dimensions, so every row is read once and a chunk is the unit of
  * resume. When a chunk lacks a dimension constraint, the time-range grouping is the safe fallback.
  */
-export async function hypertableSlices(client: pg.ClientBase, ht: HypertableInfo): Promise<Slice[]> {
+export async function hypertableSlices(client: pg.ClientBase, ht: HypertableInfo, fn: string | null): Promise<Slice[]> {
   const rows = await listChunks(client, ht.schema, ht.name);
   const integer = INTEGER_TYPES.has(ht.timeType);
-  // a partitioning function on time: the ranges bound f(column), so the chunk's own constraint selects its rows
-  const fn = await timePartitioningFunction(client, ht.schema, ht.name);
+  // `fn`: the time dimension's partitioning function (timePartitioningFunction). Its ranges bound
+  // f(column), so the chunk's own constraint selects its rows
   const expected = ht.spaceDimensions.length + (fn ? 1 : 0);
   const others = expected > 0 ? await listChunkDimensions(client, ht.schema, ht.name, fn !== null) : [];
   const byChunk = new Map<string, ChunkDimensionRow[]>();

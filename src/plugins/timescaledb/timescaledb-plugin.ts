@@ -50,6 +50,7 @@ export class TimescaleDbPlugin implements TapPlugin {
   private snapshots?: SnapshotExporter;
   private snapshotWarned = false;
   private embedded?: Promise<boolean>;
+  private readonly timeFunctions = new Map<string, Promise<string | null>>();
 
   register(container: DependencyContainer, ctx: PluginContext): void {
     this.settings = timescaleSettings(ctx.config.raw);
@@ -124,12 +125,21 @@ export class TimescaleDbPlugin implements TapPlugin {
     const ht = detected.hypertables.get(name(plan.relation.schema, plan.relation.name));
     if (!ht) return false;
     try {
-      await this.pool.use((c) => hypertableSlices(c, ht));
+      const fn = await this.timeFunction(ht);
+      await this.pool.use((c) => hypertableSlices(c, ht, fn));
       return true;
     } catch (err) {
       this.log.warn(`${plan.tapStreamId}: cannot list the chunks of this hypertable (${(err as Error).message}): ${this.disabledNotice}`);
       return false;
     }
+  }
+
+  /** The time dimension's partitioning function, asked once per hypertable per run (it cannot change during one). */
+  private timeFunction(ht: HypertableInfo): Promise<string | null> {
+    const key = name(ht.schema, ht.name);
+    let fn = this.timeFunctions.get(key);
+    if (!fn) this.timeFunctions.set(key, (fn = this.pool.use((c) => timePartitioningFunction(c, ht.schema, ht.name))));
+    return fn;
   }
 
   /** The sync's exported snapshot with consistent_snapshot, once the engine allows a second connection. */
@@ -206,10 +216,12 @@ export class TimescaleDbPlugin implements TapPlugin {
     const detected = await this.pool.use((c) => this.detect(c));
     const ht = detected.hypertables.get(name(plan.relation.schema, plan.relation.name));
     if (ht) {
+      const fn = await this.timeFunction(ht);
+      const load = (): Promise<Slice[]> => this.pool.use((c) => hypertableSlices(c, ht, fn));
       // partitioned by f(time column): the chunk ranges are not ranges of the column's values, so no pruning on them
-      if (await this.pool.use((c) => timePartitioningFunction(c, ht.schema, ht.name))) return this.cached(null, null, () => this.pool.use((c) => hypertableSlices(c, ht)));
+      if (fn) return this.cached(null, null, load);
       const kind = ['smallint', 'integer', 'bigint'].includes(ht.timeType) ? 'integer' : ht.timeType === 'uuid' ? 'uuid' : 'time';
-      return this.cached(ht.timeColumn, kind, () => this.pool.use((c) => hypertableSlices(c, ht)));
+      return this.cached(ht.timeColumn, kind, load);
     }
     const first = await this.pool.use((c) => nativePartitionSlices(c, plan.relation.oid));
     const t = first.key.typname;
