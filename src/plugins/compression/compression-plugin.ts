@@ -8,10 +8,11 @@ import { SLICE_POLICY, type SlicePolicy } from '../timescaledb/timescaledb-plugi
 import { compressionSettings, compressionStats, extensionInfo } from '../timescaledb/timescale-catalog.js';
 import { Semaphore } from './semaphore.js';
 import { SYNC_REPORT, type SyncReport } from '../metrics/sync-report.js';
+import { chunkKind, type ChunkKind } from '../metrics/stream-stats.js';
 
 type Kind = 'uncompressed' | 'compressed' | 'partially_compressed';
-const kindOf = (p: { compressed?: boolean; partial?: unknown }): Kind =>
-  p.partial === true ? 'partially_compressed' : p.compressed ? 'compressed' : 'uncompressed';
+/** this report's own names (public output) for the chunk kinds that chunkKind() tells apart */
+const KIND: Record<ChunkKind, Kind> = { plain: 'uncompressed', compressed: 'compressed', partial: 'partially_compressed' };
 
 /**
  * Compressed chunks: where most of a TimescaleDB database's history lives. Reading a range through
@@ -79,7 +80,7 @@ export class CompressionPlugin implements TapPlugin {
       if (event.partition.compressed) this.skipped++;
       return;
     }
-    const kind = kindOf(event.partition);
+    const kind = KIND[chunkKind(event.partition)];
     const r = this.report.get(kind) ?? { chunks: 0, rows: 0, ms: 0 };
     r.chunks++;
     r.rows += event.rows;
