@@ -45,9 +45,12 @@ export function snapshotTap(): string {
 const PY_TAPS = {
   pipelinewise: { dir: join(REPO, '.venv-bench-pipelinewise'), bin: 'tap-postgres' },
   meltanolabs: { dir: join(REPO, '.venv-bench-meltanolabs'), bin: 'tap-postgres' },
-  'target-jsonl': { dir: join(REPO, '.venv-bench-target-jsonl'), bin: 'target-jsonl' },
+  'target-jsonl': { dir: join(REPO, '.venv-target-jsonl'), bin: 'target-jsonl' },
 } as const;
 const TARGET_JSONL = join(PY_TAPS['target-jsonl'].dir, 'bin', PY_TAPS['target-jsonl'].bin);
+
+/** bench/line-consumer.ts, built: the Node consumer that JSON.parses every line */
+const LINE_CONSUMER = join(REPO, 'dist/bench/line-consumer.js');
 
 type Catalog = { streams: { tap_stream_id: string; table_name?: string; stream?: string; metadata: { breadcrumb: string[]; metadata: Record<string, unknown> }[] }[] };
 
@@ -123,13 +126,12 @@ export async function tapPiped(target: Target, table: string, consumer: 'node' |
   const files = await tapFiles(target, table);
   const note = 'RSS and CPU are the tap\'s; the consumer\'s are in the JSON (runs[].usage[1])';
   if (consumer === 'node') {
-    const script = join(REPO, 'dist/bench/line-consumer.js');
     return {
       name: 'tap | node consumer',
       table,
       note: `consumer: bench/line-consumer.ts (JSON.parse per line); ${note}`,
       run: async () => {
-        const r = await runPipeline([tapStage(files), { cmd: process.execPath, args: [script] }]);
+        const r = await runPipeline([tapStage(files), { cmd: process.execPath, args: [LINE_CONSUMER] }]);
         return { ...r, ...consumerCount(r.stderr) };
       },
     };
@@ -176,13 +178,12 @@ export async function consumerAlone(target: Target, table: string): Promise<Cont
   } finally {
     closeSync(fd);
   }
-  const script = join(REPO, 'dist/bench/line-consumer.js');
   return {
     name: 'node consumer alone (the tap\'s output, from a file)',
     table,
     note: 'the consumer\'s own speed: no tap, no server; bounds tap | node consumer',
     run: async () => {
-      const r = await runPipeline([{ cmd: process.execPath, args: [script, recording] }]);
+      const r = await runPipeline([{ cmd: process.execPath, args: [LINE_CONSUMER, recording] }]);
       return { ...r, ...consumerCount(r.stderr) };
     },
     dispose: () => rmSync(dir, { recursive: true, force: true }),
