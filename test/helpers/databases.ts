@@ -44,9 +44,10 @@ export async function nativeDatabase(): Promise<TestDatabase> {
 /**
  * The embedded TimescaleDB (PGlite + TimescaleDB over a local socket). It takes one connection at a
  * time, so the admin client here connects per statement and never holds the connection while the tap runs.
+ * With `dataDir`, the database is kept on disk (see startEmbeddedTimescaleDb on a restart).
  */
-export async function embeddedDatabase(): Promise<TestDatabase & { engine: EmbeddedTimescaleDb }> {
-  const engine = await startEmbeddedTimescaleDb();
+export async function embeddedDatabase(options: { dataDir?: string } = {}): Promise<TestDatabase & { engine: EmbeddedTimescaleDb }> {
+  const engine = await startEmbeddedTimescaleDb(options);
   return {
     url: engine.url,
     kind: 'embedded',

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedTimescaleDb, type EmbeddedTimescaleDb } from '../../src/dev/embedded-timescaledb.js';
+import { embeddedDatabase, type TestDatabase } from '../helpers/databases.js';
 import { discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
 
@@ -15,22 +15,14 @@ import type { Catalog } from '../../src/core/singer/catalog.js';
  */
 describe('compressed chunks in a session that cannot decompress them (embedded TimescaleDB, restarted)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tap-test-pgdata-'));
-  let engine: EmbeddedTimescaleDb | undefined;
+  let db: TestDatabase | undefined;
   let catalog: Catalog;
-  const sql = async (text: string): Promise<pg.QueryResultRow[]> => {
-    const client = new pg.Client({ connectionString: engine!.url });
-    await client.connect();
-    try {
-      return (await client.query(text)).rows;
-    } finally {
-      await client.end();
-    }
-  };
-  const config = (extra: Record<string, unknown> = {}): string => tmpJson({ url: engine!.url, sslmode: 'disable', ...extra });
+  const sql = (text: string): Promise<pg.QueryResultRow[]> => db!.sql(text);
+  const config = (extra: Record<string, unknown> = {}): string => tmpJson({ url: db!.url, sslmode: 'disable', ...extra });
   const sync = async (extra: Record<string, unknown> = {}) => runTap(['--config', config(extra), '--catalog', tmpJson(catalog)]);
 
   beforeAll(async () => {
-    engine = await startEmbeddedTimescaleDb({ dataDir: dir });
+    db = await embeddedDatabase({ dataDir: dir });
     // 4 one-day chunks of 24 rows; days 1 and 2 compressed, then one row into day 1 (partially compressed)
     await sql(`CREATE TABLE readings (ts timestamptz NOT NULL, v int);
       SELECT create_hypertable('readings', by_range('ts', interval '1 day'));
@@ -41,7 +33,7 @@ describe('compressed chunks in a session that cannot decompress them (embedded T
     catalog = select(await discover(config()), { 'public-readings': {} });
   });
   afterAll(async () => {
-    await engine?.stop();
+    await db?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -76,8 +68,8 @@ describe('compressed chunks in a session that cannot decompress them (embedded T
 
   describe('after a restart on the same data directory', () => {
     beforeAll(async () => {
-      await engine!.stop();
-      engine = await startEmbeddedTimescaleDb({ dataDir: dir });
+      await db!.close();
+      db = await embeddedDatabase({ dataDir: dir });
     });
 
     it('is a session that loses rows silently (the hazard this protects from is real)', async () => {
