@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { startNativeCluster, stopNativeCluster } from './native-cluster.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -21,12 +21,10 @@ export default function setup(project: TestProject): () => void {
     project.provide('nativeSkip', '');
     return () => undefined;
   }
-  const script = resolve(__dirname, '../../scripts/native-postgres.sh');
   const dir = mkdtempSync(join(tmpdir(), 'tap-pg-'));
   chmodSync(dir, 0o755); // the server runs as the postgres user when we are root
-  const port = String(55000 + Math.floor(Math.random() * 4000));
   try {
-    const url = execFileSync('bash', [script, 'start', join(dir, 'data'), port], { encoding: 'utf8' }).trim();
+    const { url } = startNativeCluster(join(dir, 'data'));
     project.provide('nativeUrl', url);
     project.provide('nativeSkip', '');
   } catch (err) {
@@ -36,7 +34,7 @@ export default function setup(project: TestProject): () => void {
     return () => rmSync(dir, { recursive: true, force: true });
   }
   return () => {
-    execFileSync('bash', [script, 'stop', join(dir, 'data')]);
+    stopNativeCluster(join(dir, 'data'));
     rmSync(dir, { recursive: true, force: true });
   };
 }

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,9 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { discover, lastState, runTap, select, tmpJson, type TapRun } from '../helpers/run-tap.js';
 import { singerProblems } from '../helpers/singer-rules.js';
+import { startNativeCluster, stopNativeCluster } from '../helpers/native-cluster.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
-
-const SCRIPT = resolve(__dirname, '../../scripts/native-postgres.sh');
 
 /** A failed run: its exit code, exactly one CRITICAL line matching `says`, and stdout empty or only complete messages. */
 function expectFailure(run: TapRun, code: number, says: RegExp): string {
@@ -124,14 +122,13 @@ describe.skipIf(nativeSkipReason !== undefined)('a wrong password (a cluster wit
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'tap-scram-'));
     chmodSync(dir, 0o755); // the server runs as the postgres user when we are root
-    const port = String(59100 + Math.floor(Math.random() * 800));
-    admin = execFileSync('bash', [SCRIPT, 'start', join(dir, 'data'), port], { encoding: 'utf8' }).trim();
+    admin = startNativeCluster(join(dir, 'data')).url;
     const hba = join(dir, 'data', 'pg_hba.conf');
     writeFileSync(hba, `host all tap_scram 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`);
   });
   afterAll(() => {
     if (!dir) return;
-    execFileSync('bash', [SCRIPT, 'stop', join(dir, 'data')]);
+    stopNativeCluster(join(dir, 'data'));
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
-
-const SCRIPT = resolve(__dirname, '../../scripts/native-postgres.sh');
+import { NATIVE_SCRIPT, startNativeCluster } from '../helpers/native-cluster.js';
 
 /**
  * A native PostgreSQL cluster of this test file's own (scripts/native-postgres.sh), for what the shared
@@ -32,9 +31,8 @@ export function startOwnCluster(): OwnCluster {
   const root = mkdtempSync(join(tmpdir(), 'tap-own-pg-'));
   chmodSync(root, 0o755); // the server runs as the postgres user when the tests run as root
   const dir = join(root, 'data');
-  const port = 50000 + Math.floor(Math.random() * 4900);
-  const run = (cmd: 'start' | 'stop'): string => execFileSync('bash', [SCRIPT, cmd, dir, String(port)], { encoding: 'utf8' }).trim();
-  const adminUrl = run('start');
+  const { url: adminUrl, port } = startNativeCluster(dir);
+  const run = (cmd: 'start' | 'stop'): string => execFileSync('bash', [NATIVE_SCRIPT, cmd, dir, String(port)], { encoding: 'utf8' }).trim();
   const sql = async <R extends pg.QueryResultRow>(text: string, params?: unknown[], db = 'postgres'): Promise<R[]> => {
     const client = new pg.Client({ host: dir, port, user: 'postgres', database: db });
     await client.connect();
