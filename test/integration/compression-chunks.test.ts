@@ -1,18 +1,18 @@
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
+import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { discover, lastState, records, runTap, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
 import { chunkKinds, createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import { streamMetadata, type Catalog } from '../../src/core/singer/catalog.js';
 
 const MID_SYNC_PLUGIN = resolve(__dirname, '../fixtures/mid-sync-plugin.mjs');
 
-describe('compressed and partially compressed chunks (embedded TimescaleDB)', () => {
+describeOnEngines('compressed and partially compressed chunks', (engine) => {
   let db: TestDatabase;
   let catalog: Catalog;
 
   beforeAll(async () => {
-    db = await timescaleDatabase();
+    db = await engine.open();
     for (const t of ['sensors', 'moving', 'thawing']) {
       await createMetricsHypertable(db, t, 12);
       await db.sql(`ALTER TABLE ${t} SET (timescaledb.compress, timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'ts DESC')`);

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
+import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { chunkKinds, createIntegerHypertable } from '../helpers/hypertable-fixtures.js';
 import { REPO } from '../helpers/python-tools.js';
 import { discover, parseMessages, records, runTap, select, TAP_BIN, tmpJson } from '../helpers/run-tap.js';
@@ -27,13 +27,13 @@ const sum = (points: Point[], stream: string): number =>
 /** A plugin that waits after every chunk, so a sync lasts long enough for the periodic output to show (deterministically). */
 const SLOW_PLUGIN = `export default { name: 'slow', async onPartitionEnd() { await new Promise((r) => setTimeout(r, 80)); } };`;
 
-describe('metrics plugin: METRIC lines, progress, summary (embedded TimescaleDB)', () => {
+describeOnEngines('metrics plugin: METRIC lines, progress, summary', (engine) => {
   let db: TestDatabase;
   let catalog: string;
   const config = (extra: Record<string, unknown> = {}) => tmpJson({ url: db.url, ...extra });
 
   beforeAll(async () => {
-    db = await timescaleDatabase();
+    db = await engine.open();
     // items: t = 1..1000 in chunks of 100 (11 chunks, one dimension: a chunk is a partition);
     // the 5 below 500 compressed, then a row into one of them (partially compressed)
     await createIntegerHypertable(db, 'items', 1000);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolve } from 'node:path';
-import { timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
+import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { chunkReads, discover, lastState, records, runTap, runTapUntilKilled, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
 import { createIntegerHypertable, createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import { streamMetadata } from '../../src/core/singer/catalog.js';
@@ -8,13 +8,13 @@ import type { Catalog } from '../../src/core/singer/catalog.js';
 
 const MID_SYNC_PLUGIN = resolve(__dirname, '../fixtures/mid-sync-plugin.mjs');
 
-describe('TimescaleDB hypertables read chunk by chunk (embedded TimescaleDB)', () => {
+describeOnEngines('TimescaleDB hypertables read chunk by chunk', (engine) => {
   let db: TestDatabase;
   let config: string;
   let catalog: Catalog;
 
   beforeAll(async () => {
-    db = await timescaleDatabase();
+    db = await engine.open();
     await createMetricsHypertable(db, 'metrics', 36); // 36 days x 2 space partitions = 72 chunks
     await db.sql(`ALTER TABLE metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'device');
                   SELECT compress_chunk(c) FROM show_chunks('metrics', older_than => '2024-01-06'::timestamptz) c;`);

@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
+import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { chunkReads, discover, lastState, records, runTap, runTapUntilKilled, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
 import { createHourlyHypertable, createThreeDimensionHypertable, HOURLY_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes, SPACED_COLUMNS } from '../helpers/hypertable-fixtures.js';
 import { streamMetadata, type Catalog } from '../../src/core/singer/catalog.js';
 
 
-describe('hypertable shapes: space dimensions, chunks in a user schema, continuous aggregates (embedded TimescaleDB)', () => {
+describeOnEngines('hypertable shapes: space dimensions, chunks in a user schema, continuous aggregates', (engine) => {
   let db: TestDatabase;
   let config: string;
   let catalog: Catalog;
   let spacedChunks: number;
 
   beforeAll(async () => {
-    db = await timescaleDatabase();
+    db = await engine.open();
     await createThreeDimensionHypertable(db, 'spaced');
     await db.sql(`
       CREATE SCHEMA vault;
@@ -87,13 +87,13 @@ describe('hypertable shapes: space dimensions, chunks in a user schema, continuo
   });
 });
 
-describe('a hypertable partitioned on a function of its time column (partition_func, embedded TimescaleDB)', () => {
+describeOnEngines('a hypertable partitioned on a function of its time column (partition_func)', (engine) => {
   let db: TestDatabase;
   let config: string;
   let catalog: Catalog;
 
   beforeAll(async () => {
-    db = await timescaleDatabase();
+    db = await engine.open();
     // ids are epoch seconds as text; chunk ranges bound epoch_text_ts(id), not id: 4 days of 48 rows
     await db.sql(`CREATE FUNCTION epoch_text_ts(t text) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$ SELECT to_timestamp(t::bigint) $$;
       CREATE TABLE events (id text NOT NULL, n int NOT NULL);

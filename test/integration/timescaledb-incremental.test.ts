@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
+import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { chunkReads, discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import { createHourlyHypertable, createMetricsHypertable, HOURLY_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
 
 const debug = { env: { TAP_LOG_LEVEL: 'debug' } };
 
-describe('INCREMENTAL on hypertables: chunk pruning, late data, non-time keys (embedded TimescaleDB)', () => {
+describeOnEngines('INCREMENTAL on hypertables: chunk pruning, late data, non-time keys', (engine) => {
   let db: TestDatabase;
   let config: string;
   let catalog: Catalog;
 
   beforeAll(async () => {
-    db = await timescaleDatabase();
+    db = await engine.open();
     await createMetricsHypertable(db, 'feed', 10); // 10 days x 2 device partitions = 20 chunks
     await createHourlyHypertable(db, 'edits', 8);
     await createHourlyHypertable(db, 'naive', 6, 'timestamp');

@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nativeDatabase, nativeSkipReason, timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
+import { nativeDatabase, nativeSkipReason, describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import { createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum } from '../helpers/hypertable-fixtures.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
 
-describe('TimescaleDB settings and fallbacks (embedded TimescaleDB)', () => {
+describeOnEngines('TimescaleDB settings and fallbacks', (engine) => {
   let db: TestDatabase;
   let catalog: Catalog;
   let expected: Awaited<ReturnType<typeof sourceChecksum>>;
   const cat = () => tmpJson(select(catalog, { 'public-metrics': {} }));
 
   beforeAll(async () => {
-    db = await timescaleDatabase();
+    db = await engine.open();
     await createMetricsHypertable(db, 'metrics', 4);
     catalog = await discover(tmpJson({ url: db.url }));
     expected = await sourceChecksum(db, 'metrics', METRICS_COLUMNS);

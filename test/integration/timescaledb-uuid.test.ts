@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { timescaleDatabase, type TestDatabase } from '../helpers/databases.js';
+import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { chunkReads, discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
 
@@ -8,7 +8,7 @@ const debug = { env: { TAP_LOG_LEVEL: 'debug' } };
 const uuidV7 = (ts: string, seed: string) =>
   `(lpad(to_hex((extract(epoch FROM ${ts}) * 1000)::int8), 12, '0') || '7' || substr(md5(${seed}), 1, 3) || '8' || substr(md5(${seed}), 4, 15))::uuid`;
 
-describe('hypertables partitioned on a UUIDv7 column (TimescaleDB 2.22+, embedded TimescaleDB)', () => {
+describeOnEngines('hypertables partitioned on a UUIDv7 column (TimescaleDB 2.22+)', (engine) => {
   let db: TestDatabase;
   let config: string;
   let catalog: Catalog;
@@ -17,7 +17,7 @@ describe('hypertables partitioned on a UUIDv7 column (TimescaleDB 2.22+, embedde
     Number((await db.sql<{ n: string }>(`SELECT count(*) AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'events' AND range_end_integer > $1`, [micros.toString()]))[0]!.n);
 
   beforeAll(async () => {
-    db = await timescaleDatabase();
+    db = await engine.open();
     // 10 one-day chunks, a row every 2 hours, plus rows on the first and last millisecond of a day
     await db.sql(`
       CREATE TABLE events (id uuid NOT NULL, note text NOT NULL);
