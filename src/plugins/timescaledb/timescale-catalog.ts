@@ -184,7 +184,10 @@ export interface ChunkDimensionRow {
 /**
  * The non-primary dimension slices of every chunk of a hypertable, with the CHECK constraint
  * TimescaleDB put on the chunk for each: the exact condition (partitioning function, column type
- * and open bounds included) that selects the chunk's rows. _timescaledb_catalog.chunk_constraint: 2.0+.
+ * and open bounds included) that selects the chunk's rows. Checked on 2.23 (embedded) and 2.28 (native).
+ * A chunk counts when its table exists (`to_regclass`): 2.23 keeps dropped chunks' rows with
+ * `chunk.dropped`, 2.28 has no such column (it deletes the row), and 2.28's chunk_constraint is a view
+ * over dimension_slice.chunk_id; both answer this query the same.
  */
 export async function listChunkDimensions(client: pg.ClientBase, schema: string, table: string, withPrimary = false): Promise<ChunkDimensionRow[]> {
   const { rows } = await client.query(
@@ -192,12 +195,12 @@ export async function listChunkDimensions(client: pg.ClientBase, schema: string,
             ds.range_start::text AS lower, ds.range_end::text AS upper,
             regexp_replace(pg_get_constraintdef(con.oid), '^CHECK ', '') AS condition
        FROM _timescaledb_catalog.hypertable h
-       JOIN _timescaledb_catalog.chunk ch ON ch.hypertable_id = h.id AND NOT ch.dropped
+       JOIN _timescaledb_catalog.chunk ch ON ch.hypertable_id = h.id
+       JOIN pg_catalog.pg_class rel ON rel.oid = to_regclass(format('%I.%I', ch.schema_name, ch.table_name))
        JOIN _timescaledb_catalog.chunk_constraint cc ON cc.chunk_id = ch.id
        JOIN _timescaledb_catalog.dimension_slice ds ON ds.id = cc.dimension_slice_id
        JOIN _timescaledb_catalog.dimension d ON d.id = ds.dimension_id
-       LEFT JOIN pg_catalog.pg_constraint con
-         ON con.conname = cc.constraint_name AND con.conrelid = format('%I.%I', ch.schema_name, ch.table_name)::regclass
+       LEFT JOIN pg_catalog.pg_constraint con ON con.conname = cc.constraint_name AND con.conrelid = rel.oid
       WHERE h.schema_name = $1 AND h.table_name = $2
         AND ($3 OR d.id <> (SELECT min(p.id) FROM _timescaledb_catalog.dimension p WHERE p.hypertable_id = h.id))
       ORDER BY 1, d.id`,
