@@ -28,6 +28,7 @@ export interface Slice {
 /** `"ts" >= <lower> AND "ts" < <upper>` with the bound literals cast to the column's type. */
 function rangeWhere(column: string, type: string, lower: string | null, upper: string | null, integer: boolean): string | undefined {
   const lit = (v: string): string => {
+    // uuid bounds come as µs (lowerOrd/upperOrd): 2.23 lists them as integers, 2.28 as timestamptz
     if (type === 'uuid') return `${quoteLiteral(uuidV7LowerBound(BigInt(v)))}::uuid`;
     if (integer) return `${BigInt(v).toString()}::${type}`;
     // bounds come as timestamptz text in UTC; a timestamp (no time zone) column compares in UTC
@@ -75,7 +76,8 @@ export async function hypertableSlices(client: pg.ClientBase, ht: HypertableInfo
   }
   return [...byKey.entries()].map(([key, { rows: group, dims }]) => {
     const first = group[0]!;
-    const where = [fn ? undefined : rangeWhere(ht.timeColumn, ht.timeType, first.lower, first.upper, integer), ...dims.map((d) => d.condition!)];
+    const [lower, upper] = ht.timeType === 'uuid' ? [first.lowerOrd, first.upperOrd] : [first.lower, first.upper];
+    const where = [fn ? undefined : rangeWhere(ht.timeColumn, ht.timeType, lower, upper, integer), ...dims.map((d) => d.condition!)];
     return {
       key,
       lowerOrd: first.lowerOrd === null ? null : BigInt(first.lowerOrd),
