@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { embeddedDatabase, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
+import { describeOnEngines, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { createMetricsHypertable } from '../helpers/hypertable-fixtures.js';
 import { discover, lastState, records, runTap, runTapUntilKilled, select, tmpJson } from '../helpers/run-tap.js';
 
@@ -71,12 +71,12 @@ async function killTrials(t: Trials): Promise<void> {
   }
 }
 
-describe('SIGKILL at random points, then resume from the last STATE: a hypertable on the embedded TimescaleDB', () => {
+describeOnEngines('SIGKILL at random points, then resume from the last STATE: a space-partitioned hypertable', (engine) => {
   let db: TestDatabase;
   afterAll(async () => db?.close());
 
   it(`${TRIALS} trials, FULL_TABLE and INCREMENTAL on ts: every row arrives, duplicates at most one chunk`, async () => {
-    db = await embeddedDatabase();
+    db = await engine.open();
     await createMetricsHypertable(db, 'metrics', 6, 20); // 12 chunks (6 days x 2 hash partitions), 1,728 rows
     const source = (await db.sql<{ note: string }>('SELECT note FROM metrics')).map((r) => r.note);
     const chunkRows = Number((await db.sql<{ n: string }>('SELECT max(n) AS n FROM (SELECT count(*) AS n FROM metrics GROUP BY tableoid) c'))[0]!.n);
