@@ -43,6 +43,17 @@ describeOnEngines('TimescaleDB hypertables read chunk by chunk', (engine) => {
     expect((md['valid-replication-keys'] as string[])[0]).toBe('ts');
   });
 
+  it("row-count of a hypertable is its chunks' estimate (compressed chunks by their rows at compression), not the root's 0; null before any ANALYZE", async () => {
+    const rowCount = (c: Catalog, id: string) => streamMetadata(streamEntry(c, id))['row-count'];
+    expect(rowCount(catalog, 'public-ticks')).toBeNull();
+    await db.sql('ANALYZE metrics; ANALYZE ticks');
+    const analyzed = await discover(config);
+    const [{ n }] = await db.sql<{ n: string }>(`SELECT count(*) AS n FROM metrics`);
+    const [{ t }] = await db.sql<{ t: string }>(`SELECT count(*) AS t FROM ticks`);
+    expect(rowCount(analyzed, 'public-ticks')).toBe(Number(t));
+    expect(rowCount(analyzed, 'public-metrics')).toBe(Number(n));
+  });
+
   it('syncs a hypertable of 72 chunks (10 compressed), an integer-time one and an empty one with every row exactly once', async () => {
     const cat = tmpJson(select(catalog, { 'public-metrics': {}, 'public-ticks': {}, 'public-empty_ht': {} }));
     const run = await runTap(['--config', config, '--catalog', cat], { env: { TAP_LOG_LEVEL: 'debug' } });

@@ -1,5 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddedDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { embeddedDatabase, nativeSkipReason, nativeTimescaleDatabase, nativeTimescaleSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { createMetricsHypertable, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import { discover, records, runTap, select, tmpJson, type TapRun } from '../helpers/run-tap.js';
 import { startOwnCluster, type OwnCluster } from './own-cluster.js';
@@ -96,7 +98,7 @@ describe('least privilege on the embedded TimescaleDB: no access to the Timescal
   });
   afterAll(async () => db?.close());
 
-  it('chunk discovery fails → the default reader with a warning, and every row still arrives', async () => {
+  it('chunk discovery fails → the hypertable is read in one query, with a warning, and every row still arrives', async () => {
     const probe = { module: PROBE, options: { sql: 'SELECT current_user AS who' } };
     const config = tmpJson({ url: db.url, plugins: [probe] });
     await db.sql('SET ROLE tap_reader');
@@ -112,8 +114,72 @@ describe('least privilege on the embedded TimescaleDB: no access to the Timescal
     }
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('PROBE [{"who":"tap_reader"}]');
-    expect(run.stderr).toMatch(/WARN public-metrics: cannot list the chunks of this hypertable \(permission denied for schema _timescaledb_catalog\): hypertables are read by the default COPY reader/);
-    expect(run.stderr).toMatch(/public-metrics: FULL_TABLE with reader copy-table/);
+    expect(run.stderr).toMatch(/WARN public-metrics: cannot list the chunks of this hypertable \(permission denied for schema _timescaledb_catalog\): it is read in one query/);
+    expect(run.stderr).toMatch(/public-metrics: FULL_TABLE with reader timescaledb-chunks/);
     expect(records(run.messages).map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'metrics'));
+  });
+});
+
+/**
+ * A role with SELECT on one hypertable and USAGE on its schema, on the native TimescaleDB 2.28, in a
+ * database where another compression-enabled hypertable sits in a schema the role cannot use: first
+ * with TimescaleDB's catalog readable (as it is by default), then with it revoked from PUBLIC.
+ */
+describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('least privilege on native TimescaleDB: its catalog readable, then revoked', () => {
+  let db: TestDatabase;
+  let config: string;
+  const role = `tap_lp_${Math.random().toString(36).slice(2, 8)}`;
+  beforeAll(async () => {
+    db = await nativeTimescaleDatabase();
+    await createMetricsHypertable(db, 'metrics', 4, 60);
+    await db.sql(`ALTER TABLE metrics SET (timescaledb.compress);
+      SELECT compress_chunk(c) FROM show_chunks('metrics', older_than => '2024-01-03'::timestamptz) c;
+      CREATE SCHEMA hidden; CREATE TABLE hidden.secret (ts timestamptz NOT NULL, v int);
+      SELECT create_hypertable('hidden.secret', by_range('ts')); ALTER TABLE hidden.secret SET (timescaledb.compress);
+      REVOKE ALL ON SCHEMA public FROM PUBLIC; ANALYZE metrics;
+      CREATE ROLE ${role} LOGIN; GRANT USAGE ON SCHEMA public TO ${role}; GRANT SELECT ON metrics TO ${role};`);
+    config = tmpJson({ url: db.url.replace('//postgres@', `//${role}@`), timescaledb_chunk_discovery_interval_minutes: 0 });
+  });
+  afterAll(async () => {
+    await db?.close();
+    const admin = new pg.Client({ connectionString: inject('nativeUrl') });
+    await admin.connect();
+    await admin.query(`DROP ROLE IF EXISTS ${role}`);
+    await admin.end();
+  });
+
+  it('catalog readable: discovery lists the readable hypertable with one warning for what it cannot see; the sync reads it chunk by chunk', async () => {
+    const discovered = await runTap(['--config', config, '--discover']);
+    expect(discovered.code, discovered.stderr).toBe(0);
+    const catalog = JSON.parse(discovered.stdout);
+    expect(catalog.streams.map((s: { tap_stream_id: string }) => s.tap_stream_id)).toEqual(['public-metrics']);
+    expect(discovered.stderr.match(/^WARN /gm) ?? []).toHaveLength(discovered.stderr.includes('compression metadata left out') ? 1 : 0);
+    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-metrics': {} }))]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('public-metrics: FULL_TABLE with reader timescaledb-chunks');
+    expect(run.stderr).not.toContain('cannot list the chunks');
+    expect(records(run.messages).map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'metrics'));
+  });
+
+  it('catalog revoked: discovery still works (with a warning), and INCREMENTAL reads the hypertable in one query that keeps late_arrival_lookback', async () => {
+    await db.sql(`REVOKE SELECT ON ALL TABLES IN SCHEMA _timescaledb_catalog FROM PUBLIC`);
+    const discovered = await runTap(['--config', config, '--discover']);
+    expect(discovered.code, discovered.stderr).toBe(0);
+    expect(discovered.stderr).toMatch(/WARN .*(permission denied)/);
+    const catalog = JSON.parse(discovered.stdout);
+    expect(catalog.streams.map((s: { tap_stream_id: string }) => s.tap_stream_id)).toEqual(['public-metrics']);
+    await db.sql(`INSERT INTO metrics VALUES ('2024-01-04 12:00+00', 1, 0, 'late-inside'), ('2024-01-02 00:00+00', 1, 0, 'late-outside')`);
+    const state = tmpJson({ bookmarks: { 'public-metrics': { replication_key: 'ts', replication_key_value: '2024-01-04T23:00:00Z' } } });
+    const cat = tmpJson(select(catalog, { 'public-metrics': { method: 'INCREMENTAL', key: 'ts' } }));
+    const withLookback = tmpJson({ ...JSON.parse(readFileSync(config, 'utf8')), late_arrival_lookback: '1 day' });
+    const run = await runTap(['--config', withLookback, '--catalog', cat, '--state', state]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/WARN public-metrics: cannot list the chunks of this hypertable \(permission denied .*\): it is read in one query .*late_arrival_lookback still applies/);
+    const notes = records(run.messages).map((r) => r.note);
+    expect(notes).toContain('late-inside');
+    expect(notes).not.toContain('late-outside');
+    expect(notes.sort()).toEqual(
+      (await db.sql<{ note: string }>(`SELECT note FROM metrics WHERE ts >= '2024-01-03T23:00:00Z'`)).map((r) => r.note).sort(),
+    );
   });
 });

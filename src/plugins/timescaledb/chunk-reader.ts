@@ -37,7 +37,9 @@ export interface ChunkReaderSettings {
    * before the COPY, with the query of the slice's whole range: no row filter (an INCREMENTAL bound can
    * rightly exclude a chunk from the plan, with TimescaleDB's chunk skipping on its column).
    */
-  verify?(client: pg.ClientBase, slice: Slice, rangeSelect: string): Promise<void>;
+  verify?(client: pg.ClientBase, slice: Slice, rangeSelect: string, inExportedSnapshot: boolean): Promise<void>;
+  /** the slice's compression as it is in the read's transaction (a chunk may be compressed after it was listed) */
+  status?(client: pg.ClientBase, slice: Slice): Promise<{ compressed: boolean; partial: boolean } | undefined>;
 }
 
 type Item = { slice: Slice; batch?: RecordBatch; done?: boolean };
@@ -121,7 +123,8 @@ export class ChunkReader implements TableReader {
   private async *readSlice(ctx: ReadContext, slice: Slice, source: SliceSource, rowFilter: string | undefined, orderBy: string | undefined, total: number): AsyncGenerator<Item> {
     const { plan, log } = ctx;
     const id = slice.chunks.join(',') || slice.key;
-    const info = { id, compressed: slice.compressed, partial: slice.partial, chunks: slice.chunks, key: slice.key };
+    // the kind as listed; replaced by the kind at read time once the slice's transaction has begun
+    let info = { id, compressed: slice.compressed, partial: slice.partial, chunks: slice.chunks, key: slice.key };
     const skip = this.settings.skip?.(slice);
     const now = (await source.list()).find((s) => s.key === slice.key);
     const gone = slice.chunks.filter((c) => !now?.chunks.includes(c));
@@ -152,7 +155,10 @@ export class ChunkReader implements TableReader {
       const snapshot = await this.settings.snapshot?.(ctx);
       client = await ctx.pool.acquire();
       await begin(client, snapshot);
-      await this.settings.verify?.(client, slice, ctx.copy.selectSql(plan, { where: slice.where, from: slice.from }));
+      const current = (await this.settings.status?.(client, slice)) ?? slice;
+      info = { ...info, compressed: current.compressed, partial: current.partial };
+      const checked = { ...slice, compressed: current.compressed || slice.compressed };
+      await this.settings.verify?.(client, checked, ctx.copy.selectSql(plan, { where: slice.where, from: slice.from }), snapshot !== undefined);
       for await (const batch of ctx.copy.run(client, plan, select, { track: orderBy ? [orderBy] : [], label: `chunk ${id} of ${plan.tapStreamId}` })) {
         rows += batch.rows;
         yield { slice, batch };

@@ -12,7 +12,7 @@ import { compressedRelations } from './timescale-catalog.js';
  * compressed relation of every compressed chunk in the slice; when it does not, the sync stops before
  * reading.
  */
-export async function checkDecompression(client: pg.ClientBase, slice: Slice, rangeSelect: string, license: string | null): Promise<void> {
+export async function checkDecompression(client: pg.ClientBase, slice: Slice, rangeSelect: string, license: string | null, inSnapshot = false): Promise<void> {
   if (!slice.compressed) return;
   const compressed = await compressedRelations(client, slice.chunks);
   if (compressed.size === 0) return; // decompressed since it was listed: nothing compressed to miss
@@ -21,6 +21,17 @@ export async function checkDecompression(client: pg.ClientBase, slice: Slice, ra
   const missed = [...compressed].filter(([, relation]) => !plan.includes(relation)).map(([chunk]) => chunk);
   if (missed.length === 0) return;
   // (an 'apache' license never gets here: the plugin's checkSlice stops at its compressed slices first)
+  if (inSnapshot && license !== null) {
+    // consistent_snapshot: the snapshot (and the catalog rows read in it) still hold the chunk compressed,
+    // but TimescaleDB plans by its catalog as it is now, where the chunk was decompressed after the
+    // snapshot was taken: the read would see neither the compressed rows nor the moved ones
+    throw new FatalSyncError(
+      `chunk ${missed.join(', ')} was decompressed during this sync, after its consistent snapshot was taken: TimescaleDB plans the chunk as it is now, ` +
+        'the snapshot still holds its rows compressed, and reading it would miss them, so the sync stops here with STATE for every chunk read so far. ' +
+        'Nothing is lost: run the tap again with that STATE (the next run takes a new snapshot and reads this chunk), ' +
+        'or avoid it by not decompressing chunks during a consistent_snapshot sync (pause the compression jobs) or setting consistent_snapshot to false',
+    );
+  }
   const why = license === null
     ? "the setting timescaledb.license does not exist in this session: TimescaleDB's library is not loaded"
     : `its plan does not scan the chunk's compressed data, although timescaledb.license is ${license}: TimescaleDB is not active in this session`;

@@ -263,3 +263,40 @@ function atLeast(version: string, major: number, minor: number): boolean {
   const [a, b] = version.split(/[.-]/).map((x) => Number.parseInt(x, 10));
   return (a ?? 0) > major || ((a ?? 0) === major && (b ?? 0) >= minor);
 }
+
+/**
+ * A hypertable's row estimate: its chunks' reltuples plus, for compressed chunks, the rows they held when
+ * compressed (compression_chunk_size). The root's own reltuples is 0 once analyzed, -1 before; and
+ * approximate_row_count() overcounts a space-partitioned hypertable with compressed chunks (2,340 for 388
+ * rows on 2.28). null when nothing was analyzed yet: unknown, not empty. Checked on 2.23 and 2.28.
+ */
+export async function hypertableRowEstimate(client: pg.ClientBase, schema: string, table: string): Promise<number | null> {
+  const { rows } = await client.query<{ n: string | null; unanalyzed: boolean | null }>(
+    `SELECT sum(greatest(k.reltuples, 0) + coalesce(s.numrows_pre_compression, 0))::int8::text AS n,
+            bool_or(k.reltuples < 0 AND s.chunk_id IS NULL) AS unanalyzed
+       FROM _timescaledb_catalog.hypertable h
+       JOIN _timescaledb_catalog.chunk c ON c.hypertable_id = h.id
+       JOIN pg_catalog.pg_class k ON k.oid = to_regclass(format('%I.%I', c.schema_name, c.table_name))
+       LEFT JOIN _timescaledb_catalog.compression_chunk_size s ON s.chunk_id = c.id
+      WHERE h.schema_name = $1 AND h.table_name = $2`,
+    [schema, table],
+  );
+  const n = Number(rows[0]?.n ?? 0);
+  return n === 0 && rows[0]?.unanalyzed ? null : n;
+}
+
+/**
+ * Whether the given chunks are compressed (or partially) now, in the caller's transaction: chunks are
+ * compressed and decompressed during a sync, so a slice's kind as listed may be stale by its read.
+ * _timescaledb_catalog.chunk.compressed_chunk_id and status bits 1 (compressed) and 8 (partial): checked
+ * on 2.23 (embedded) and 2.28 (native).
+ */
+export async function chunkCompression(client: pg.ClientBase, chunks: readonly string[]): Promise<{ compressed: boolean; partial: boolean }> {
+  const { rows } = await client.query<{ compressed: boolean; partial: boolean }>(
+    `SELECT coalesce(bool_or(c.compressed_chunk_id IS NOT NULL OR (c.status & 1) <> 0), false) AS compressed,
+            coalesce(bool_or((c.status & 8) <> 0), false) AS partial
+       FROM _timescaledb_catalog.chunk c WHERE format('%I.%I', c.schema_name, c.table_name) = ANY($1::text[])`,
+    [chunks],
+  );
+  return rows[0] ?? { compressed: false, partial: false };
+}

@@ -10,7 +10,7 @@ import { setMetadata, streamMetadata } from '../../core/singer/catalog.js';
 import { ChunkReader, type SliceSource } from './chunk-reader.js';
 import { hypertableSlices, nativePartitionSlices, type Slice } from './partition-slices.js';
 import { timescaledbConfigSchema, timescaleSettings, type TimescaleSettings } from './timescaledb-config.js';
-import { embeddedEngine, extensionInfo, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, timePartitioningFunction, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
+import { chunkCompression, embeddedEngine, extensionInfo, hypertableRowEstimate, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, timePartitioningFunction, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
 import type pg from 'pg';
 import { SnapshotExporter } from './snapshot-exporter.js';
 import { checkDecompression } from './decompression-check.js';
@@ -51,6 +51,8 @@ export class TimescaleDbPlugin implements TapPlugin {
   private snapshotWarned = false;
   private embedded?: Promise<boolean>;
   private readonly timeFunctions = new Map<string, Promise<string | null>>();
+  /** hypertables whose chunks could not be listed: read as one slice (wholeHypertable) */
+  private readonly unlisted = new Set<string>();
 
   register(container: DependencyContainer, ctx: PluginContext): void {
     this.settings = timescaleSettings(ctx.config.raw);
@@ -65,7 +67,9 @@ export class TimescaleDbPlugin implements TapPlugin {
       skip: (slice) => this.checkSlice(slice),
       acquire: (slice) => this.policy()?.acquire?.(slice) ?? Promise.resolve(() => undefined),
       snapshot: () => this.snapshotId(),
-      verify: (client, slice, select) => checkDecompression(client, slice, select, this.license),
+      verify: (client, slice, select, inSnapshot) => checkDecompression(client, slice, select, this.license, inSnapshot),
+      // hypertable chunks only (a native partition is read by `from`, and the whole-hypertable slice has no chunk row)
+      status: (client, slice) => (slice.from || slice.key === WHOLE ? Promise.resolve(undefined) : chunkCompression(client, slice.chunks)),
     });
     ctx.readers.register({ name: 'timescaledb-chunks', precedence: 100, claims: (plan) => this.claims(plan), reader });
   }
@@ -84,9 +88,17 @@ export class TimescaleDbPlugin implements TapPlugin {
       const schema = String(streamMetadata(s)['schema-name'] ?? '');
       return !INTERNAL_SCHEMAS.has(schema) && !internal.has(name(schema, s.table_name));
     });
+    let estimateWarned = false;
     for (const entry of catalog.streams) {
       const ht = detected.hypertables.get(name(String(streamMetadata(entry)['schema-name']), entry.table_name));
       if (!ht) continue;
+      try {
+        // the root's reltuples (what the core put there) is 0 for a hypertable: its rows live in chunks
+        setMetadata(entry, [], { 'row-count': await hypertableRowEstimate(ctx.client, ht.schema, ht.name) });
+      } catch (err) {
+        if (!estimateWarned) this.log.warn(`cannot estimate hypertables' row counts (${(err as Error).message}): row-count left as PostgreSQL has it`);
+        estimateWarned = true;
+      }
       const md = streamMetadata(entry);
       const keys = ((md['valid-replication-keys'] as string[] | undefined) ?? []).filter((k) => k !== ht.timeColumn);
       setMetadata(entry, [], {
@@ -118,7 +130,12 @@ export class TimescaleDbPlugin implements TapPlugin {
     return this.container.isRegistered(SLICE_POLICY, true) ? this.container.resolve<SlicePolicy>(SLICE_POLICY) : undefined;
   }
 
-  /** Claims partitioned tables, and hypertables whose chunks can be listed (else the default reader reads them, with a warning). */
+  /**
+   * Claims partitioned tables and hypertables. A hypertable whose chunks cannot be listed (TimescaleDB's
+   * catalog not readable, a catalog this version of the tap does not know) is read as one slice, the
+   * whole hypertable in one query: no chunk pruning or per-chunk resume, but INCREMENTAL still filters on
+   * `key >= bookmark − late_arrival_lookback` (the default reader would drop the lookback silently).
+   */
   private async claims(plan: StreamPlan): Promise<boolean> {
     if (plan.relation.relkind === 'p') return true;
     const detected = await this.pool.use((c) => this.detect(c));
@@ -127,11 +144,14 @@ export class TimescaleDbPlugin implements TapPlugin {
     try {
       const fn = await this.timeFunction(ht);
       await this.pool.use((c) => hypertableSlices(c, ht, fn));
-      return true;
     } catch (err) {
-      this.log.warn(`${plan.tapStreamId}: cannot list the chunks of this hypertable (${(err as Error).message}): ${this.disabledNotice}`);
-      return false;
+      this.log.warn(
+        `${plan.tapStreamId}: cannot list the chunks of this hypertable (${(err as Error).message}): it is read in one query ` +
+          '(no chunk pruning, no per-chunk resume; late_arrival_lookback still applies). Grant SELECT on _timescaledb_catalog to read it chunk by chunk',
+      );
+      this.unlisted.add(name(ht.schema, ht.name));
     }
+    return true;
   }
 
   /** The time dimension's partitioning function, asked once per hypertable per run (it cannot change during one). */
@@ -216,11 +236,12 @@ export class TimescaleDbPlugin implements TapPlugin {
     const detected = await this.pool.use((c) => this.detect(c));
     const ht = detected.hypertables.get(name(plan.relation.schema, plan.relation.name));
     if (ht) {
+      const kind = ['smallint', 'integer', 'bigint'].includes(ht.timeType) ? 'integer' : ht.timeType === 'uuid' ? 'uuid' : 'time';
+      if (this.unlisted.has(name(ht.schema, ht.name))) return this.cached(ht.timeColumn, kind, async () => [wholeHypertable(ht)]);
       const fn = await this.timeFunction(ht);
       const load = (): Promise<Slice[]> => this.pool.use((c) => hypertableSlices(c, ht, fn));
       // partitioned by f(time column): the chunk ranges are not ranges of the column's values, so no pruning on them
       if (fn) return this.cached(null, null, load);
-      const kind = ['smallint', 'integer', 'bigint'].includes(ht.timeType) ? 'integer' : ht.timeType === 'uuid' ? 'uuid' : 'time';
       return this.cached(ht.timeColumn, kind, load);
     }
     const first = await this.pool.use((c) => nativePartitionSlices(c, plan.relation.oid));
@@ -245,4 +266,11 @@ export class TimescaleDbPlugin implements TapPlugin {
       },
     };
   }
+}
+
+const WHOLE = 'whole-hypertable';
+
+/** The whole hypertable as one slice, for a hypertable whose chunks cannot be listed. */
+function wholeHypertable(ht: HypertableInfo): Slice {
+  return { key: WHOLE, lowerOrd: null, upperOrd: null, chunks: [`${ht.schema}.${ht.name}`], compressed: false, partial: false };
 }
