@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddedDatabase, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
+import { embeddedDatabase, nativeDatabase, nativeSkipReason, serverEngine, type TestDatabase } from '../helpers/databases.js';
 import { discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import { singerProblems } from '../helpers/singer-rules.js';
 import { streamMetadata, type Catalog, type CatalogEntry } from '../../src/core/singer/catalog.js';
@@ -123,6 +123,7 @@ function hostileSuite(engine: string, open: () => Promise<TestDatabase>, table: 
 }
 
 describe.skipIf(nativeSkipReason !== undefined)('native PostgreSQL', () => hostileSuite('native', nativeDatabase, TABLE, false));
+describe.skipIf(serverEngine.skip !== undefined)(serverEngine.label, () => hostileSuite(serverEngine.label, () => serverEngine.open(), HYPER, true));
 describe('embedded TimescaleDB', () => {
   // one engine for both: the embedded engine is slow to start and takes one connection at a time
   let shared: Promise<TestDatabase> | undefined;

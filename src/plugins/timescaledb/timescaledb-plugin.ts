@@ -206,13 +206,15 @@ export class TimescaleDbPlugin implements TapPlugin {
       if (this.settings.support === 'false') {
         // chunks and internal schemas stay hidden from discovery (they are never streams); hypertables are plain tables
         this.log.info(`timescaledb_support is false: ${this.disabledNotice}`);
+        if (this.settings.lookback) this.log.warn(`late_arrival_lookback applies to native partitioned tables only while timescaledb_support is false: hypertables are read from their bookmark`);
         return { extension, hypertables: new Map() };
       }
       try {
         const list = await listHypertables(client);
         return { extension, hypertables: new Map(list.map((h) => [name(h.schema, h.name), h])) };
       } catch (err) {
-        this.log.warn(`cannot list hypertables (${(err as Error).message}): hypertables are read by the default reader`);
+        const lookback = this.settings.lookback ? ', from their bookmark without late_arrival_lookback' : '';
+        this.log.warn(`cannot list hypertables (${(err as Error).message}): hypertables are read by the default reader${lookback}`);
         return { extension, hypertables: new Map() };
       }
     })();
