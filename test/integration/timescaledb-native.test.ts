@@ -155,4 +155,20 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('native Timescal
     expect(notes.length, 'no row twice: the stop came before the chunk was read').toBe(new Set(notes).size);
     expect(notes.sort()).toEqual(await sourceNotes(db, 'frozen'));
   });
+
+  it('a chunk compressed during a consistent_snapshot sync: every row of it arrives (resuming if the sync stopped)', async () => {
+    await db.sql(`CREATE TABLE thawed (ts timestamptz NOT NULL, note text NOT NULL);
+      SELECT create_hypertable('thawed', by_range('ts', interval '1 day'));
+      INSERT INTO thawed SELECT '2024-02-01'::timestamptz + g * interval '10 minutes', 't' || g FROM generate_series(0, 6 * 144 - 1) g;
+      ALTER TABLE thawed SET (timescaledb.compress);`);
+    const [{ c: last }] = await db.sql<{ c: string }>(`SELECT c::text AS c FROM show_chunks('thawed') c ORDER BY c::text DESC LIMIT 1`);
+    const plugins = [{ module: MID_SYNC_PLUGIN, options: { stream: 'public-thawed', afterPartitions: 1, sql: `SELECT compress_chunk('${last}')` } }];
+    const catalog = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-thawed': {} }));
+    const first = await runTap(['--config', tmpJson({ url: db.url, consistent_snapshot: true, plugins }), '--catalog', catalog]);
+    const state = lastState(first.messages)!;
+    const resumed = first.code === 0 ? first : await runTap(['--config', tmpJson({ url: db.url, consistent_snapshot: true }), '--catalog', catalog, '--state', tmpJson(state)]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const notes = [...records(first.messages), ...(resumed === first ? [] : records(resumed.messages))].map((r) => r.note);
+    expect(notes.sort()).toEqual(await sourceNotes(db, 'thawed'));
+  });
 });
