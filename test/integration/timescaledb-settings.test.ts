@@ -60,15 +60,22 @@ describeOnEngines('TimescaleDB settings and fallbacks', (engine) => {
     expect(recordsChecksum(records(run.messages), METRICS_COLUMNS)).toEqual(expected);
   });
 
-  it('falls back to the default reader, with a warning, when the chunks cannot be listed', async () => {
-    // TimescaleDB's chunk view made unreadable, as a permission or a broken upgrade would
+  it('reads the hypertable in one query, with a warning, when the chunks cannot be listed; INCREMENTAL keeps late_arrival_lookback', async () => {
+    // TimescaleDB's chunk view made unreadable, as a permission or a catalog of another version would
     await db.sql(`ALTER VIEW timescaledb_information.chunks RENAME TO chunks_hidden`);
     try {
       const run = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', cat()]);
       expect(run.code, run.stderr).toBe(0);
-      expect(run.stderr).toMatch(/WARN public-metrics: cannot list the chunks of this hypertable \(.*chunks.* does not exist\): hypertables are read by the default COPY reader/);
-      expect(run.stderr).toContain('public-metrics: FULL_TABLE with reader copy-table');
+      expect(run.stderr).toMatch(/WARN public-metrics: cannot list the chunks of this hypertable \(.*chunks.* does not exist\): it is read in one query/);
+      expect(run.stderr).toContain('public-metrics: FULL_TABLE with reader timescaledb-chunks');
       expect(recordsChecksum(records(run.messages), METRICS_COLUMNS)).toEqual(expected);
+      // the fallback used to be the default reader, which read from the bookmark: a late row inside the window was lost
+      const incremental = tmpJson(select(catalog, { 'public-metrics': { method: 'INCREMENTAL', key: 'ts' } }));
+      const state = tmpJson({ bookmarks: { 'public-metrics': { replication_key: 'ts', replication_key_value: '2024-01-04T23:00:00Z' } } });
+      const late = await runTap(['--config', tmpJson({ url: db.url, late_arrival_lookback: '1 day' }), '--catalog', incremental, '--state', state]);
+      expect(late.code, late.stderr).toBe(0);
+      const window = await db.sql<{ note: string }>(`SELECT note FROM metrics WHERE ts >= '2024-01-03T23:00:00Z'`);
+      expect(records(late.messages).map((r) => r.note).sort()).toEqual(window.map((r) => r.note).sort());
     } finally {
       await db.sql(`ALTER VIEW timescaledb_information.chunks_hidden RENAME TO chunks`);
     }
