@@ -20,7 +20,6 @@ export function checkTargets(rows: readonly ResultRow[]): string[] {
     consumerBound(piped, inMain.find((r) => r.name.startsWith('node consumer alone')), inMain.find((r) => r.name.startsWith('psql'))) +
     (jsonl?.vsLimit !== undefined ? `; into target-jsonl (Python, subset): ${pct(jsonl.vsLimit)}, bounded by the target` : ''));
   const python = rows.filter((r) => r.section.startsWith('Python taps'));
-  const subsetTap = python.find((r) => r.name === 'tap FULL_TABLE');
   for (const p of python.filter((r) => !r.name.startsWith('tap') && !r.name.startsWith('psql'))) {
     if (p.skipped || !p.rowsPerSec) {
       out.push(`>= 10x ${p.name}: ${p.skipped ?? 'no figure'}`);

@@ -41,8 +41,8 @@ function check(run: CliRun, what: string): void {
   throw new Error(`${what} failed with exit code ${run.code}`);
 }
 
-function messages(file: string): Record<string, any>[] {
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+function messages(file: string): { type: string; stream?: string; value?: unknown }[] {
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; stream?: string; value?: unknown });
 }
 
 function summarize(file: string, stderr: string): void {

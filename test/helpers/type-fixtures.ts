@@ -35,6 +35,7 @@ export const TYPE_CASES: readonly TypeCase[] = [
   { column: 'c_float8', sqlType: 'double precision', rows: ['0.1', "'Infinity'"], json: ['0.1', 'null'], schema: n('number') },
   { column: 'c_float8_edge', sqlType: 'double precision', rows: ["'NaN'", '1e-300'], json: ['null', '1e-300'], schema: n('number') },
   { column: 'c_bool', sqlType: 'boolean', rows: ['true', 'false'], json: ['true', 'false'], schema: n('boolean') },
+  // eslint-disable-next-line no-control-regex -- \x01 is part of the hostile text under test
   { column: 'c_text', sqlType: 'text', rows: [`E'${TEXT.replace(/[\\']/g, (c) => '\\' + c).replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\u0001/g, '\\x01')}'`, "''"], json: [str(TEXT), '""'], schema: n('string') },
   { column: 'c_varchar', sqlType: 'varchar(20)', rows: ["'hello'", "'it''s'"], json: ['"hello"', `"it's"`], schema: n('string') },
   { column: 'c_char', sqlType: 'char(5)', rows: ["'ab'", "'abcde'"], json: ['"ab   "', '"abcde"'], schema: n('string') },

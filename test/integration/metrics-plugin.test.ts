@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { chunkKinds, createIntegerHypertable } from '../helpers/hypertable-fixtures.js';
 import { REPO } from '../helpers/python-tools.js';

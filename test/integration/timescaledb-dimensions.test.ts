@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { chunkReads, discover, lastState, records, runTap, runTapUntilKilled, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
 import { createHourlyHypertable, createThreeDimensionHypertable, HOURLY_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes, SPACED_COLUMNS } from '../helpers/hypertable-fixtures.js';

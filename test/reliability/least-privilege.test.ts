@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { embeddedDatabase, nativeSkipReason, nativeTimescaleDatabase, nativeTimescaleSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { createMetricsHypertable, sourceNotes } from '../helpers/hypertable-fixtures.js';
-import { discover, records, runTap, select, tmpJson, type TapRun } from '../helpers/run-tap.js';
+import { records, runTap, select, tmpJson, type Selection, type TapRun } from '../helpers/run-tap.js';
 import { startOwnCluster, type OwnCluster } from './own-cluster.js';
 
 const PASSWORD = 'Lp-s3cret-horse-8812';
@@ -61,7 +61,8 @@ describe.skipIf(nativeSkipReason)('least privilege on native PostgreSQL', () => 
     expect(discovered.code, discovered.stderr).toBe(0);
     const catalog = JSON.parse(discovered.stdout);
     expect(catalog.streams.map((s: { tap_stream_id: string }) => s.tap_stream_id).sort()).toEqual(['app-events', 'app-orders']);
-    for (const sel of [{ 'app-orders': {}, 'app-events': {} }, { 'app-orders': { method: 'INCREMENTAL' as const, key: 'placed_at' } }]) {
+    const selections: Record<string, Selection>[] = [{ 'app-orders': {}, 'app-events': {} }, { 'app-orders': { method: 'INCREMENTAL', key: 'placed_at' } }];
+    for (const sel of selections) {
       const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, sel))]);
       runs.push(run);
       expect(run.code, run.stderr).toBe(0);

@@ -7,6 +7,7 @@ import type { RelationInfo } from '../postgres/pg-catalog.js';
 import type { Catalog } from '../singer/catalog.js';
 import type pg from 'pg';
 import type { StreamPlan } from '../readers/stream-plan.js';
+import type { ReaderStrategy } from '../readers/table-reader.js';
 
 /**
  * A plugin: a module that registers services in the tap's child container and reacts to hooks.
@@ -57,7 +58,7 @@ export interface PluginContext {
   /** logs to stderr (never stdout); secrets in the config are redacted */
   readonly log: Logger;
   /** where reader strategies go; a name registered twice fails the plugin (exit 5) */
-  readonly readers: { register(strategy: import('../readers/table-reader.js').ReaderStrategy): void };
+  readonly readers: { register(strategy: ReaderStrategy): void };
 }
 
 /** What `enrichCatalog` gets, after the core built the catalog from pg_catalog. */

@@ -237,6 +237,7 @@ export function translateConnectError(err: unknown, s: ConnectionSettings): Erro
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new ConfigurationError(`cannot resolve host "${s.host}": check the host setting`);
+    default: // any other code: the generic message below
   }
   const msg = e.message ?? String(err);
   if (/self[- ]signed|certificate|unable to verify|Hostname\/IP does not match|ERR_TLS/i.test(msg)) {

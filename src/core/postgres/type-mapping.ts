@@ -112,6 +112,7 @@ function elementSchema(t: PgTypeInfo): JsonSchema {
       return { type: ['string', 'null'] };
     case 'number':
       return { type: ['number', 'string', 'null'] };
+    default: // to_json() prints the other kinds as the tap does
   }
   return withNull(elem.base);
 }

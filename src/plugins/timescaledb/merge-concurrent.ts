@@ -34,6 +34,6 @@ export async function* mergeConcurrent<T>(jobs: readonly (() => AsyncIterable<T>
       pull(which);
     }
   } finally {
-    await Promise.allSettled([...running].map((r) => r.it.return?.()));
+    await Promise.allSettled([...running].map(async (r) => r.it.return?.()));
   }
 }
