@@ -166,15 +166,35 @@ describe.skipIf(nativeSkipReason)('session settings and timeouts (native Postgre
   });
   afterAll(async () => db?.close());
 
-  /** Holds an ACCESS EXCLUSIVE lock on `table` from another session for `ms`, while `run` runs. */
+  /**
+   * Holds an ACCESS EXCLUSIVE lock on `table` from another session while `run` runs, until `ms` after a
+   * session first waits on it (counted from the wait, not from the start: on a busy machine the tap may
+   * take seconds to reach the table).
+   */
   async function whileLocked<T>(table: string, ms: number, run: () => Promise<T>): Promise<T> {
     const locker = new pg.Client({ connectionString: db.url });
     await locker.connect();
     await locker.query(`BEGIN; LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
-    const release = setTimeout(() => void locker.query('COMMIT'), ms);
+    const watcher = new pg.Client({ connectionString: db.url });
+    await watcher.connect();
+    let release: NodeJS.Timeout | undefined;
+    let stop = false;
+    const watching = (async () => {
+      while (!stop) {
+        const { rows } = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if (rows.length > 0) {
+          release = setTimeout(() => void locker.query('COMMIT'), ms);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
     try {
       return await run();
     } finally {
+      stop = true;
+      await watching;
+      await watcher.end();
       clearTimeout(release);
       await locker.query('COMMIT').catch(() => undefined);
       await locker.end();
