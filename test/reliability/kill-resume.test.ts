@@ -83,7 +83,7 @@ describeOnEngines('SIGKILL at random points, then resume from the last STATE: a 
     const config = tmpJson({ url: db.url, state_every_n_rows: EVERY });
     // a resumed run reads again the chunk it was in
     await killTrials({ label: 'hypertable', config, stream: 'public-metrics', replicationKey: 'ts', key: 'note', source, seed: 8, bound: chunkRows, boundWhy: 'one chunk' });
-  });
+  }, 300_000); // 21 tap runs and 10 resumes: 22 s alone on the embedded engine, past 120 s on a loaded machine
 });
 
 describe.skipIf(nativeSkipReason)('SIGKILL at random points, then resume from the last STATE: a plain table on native PostgreSQL', () => {
