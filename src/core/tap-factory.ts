@@ -13,7 +13,8 @@ import { loadPlugins, type LoadedPlugin, type PluginSpec } from './plugins/plugi
 import type { TapPlugin } from './plugins/tap-plugin.js';
 import { CopyRunner } from './readers/copy-runner.js';
 import { copyTableStrategy } from './readers/copy-table-reader.js';
-import { ReaderRegistry } from './readers/reader-registry.js';
+import { ReaderRegistry, type StrategyWrapper, type StreamClaim } from './readers/reader-registry.js';
+import type { ReaderStrategy } from './readers/table-reader.js';
 import { MessageWriter } from './singer/message-writer.js';
 import { Tap } from './tap.js';
 import type { Writable } from 'node:stream';
@@ -74,7 +75,8 @@ export async function createTap(options: TapOptions): Promise<Tap> {
   container.register(TOKENS.Plugins, { useValue: plugins });
   for (const { plugin, options: pluginOptions } of plugins) {
     try {
-      await plugin.register?.(container, { config, options: pluginOptions, log, readers });
+      const own = { register: (s: ReaderStrategy) => readers.register(s), wrap: (c: StreamClaim, w: StrategyWrapper) => readers.wrap(c, w, plugin.name) };
+      await plugin.register?.(container, { config, options: pluginOptions, log, readers: own });
     } catch (err) {
       // a bad setting is the user's to fix (exit 2); anything else in register is the plugin's (exit 5)
       if (err instanceof ConfigurationError || err instanceof PluginError) throw err;

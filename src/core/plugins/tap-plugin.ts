@@ -56,8 +56,16 @@ export interface PluginContext {
   readonly options: Record<string, unknown>;
   /** logs to stderr (never stdout); secrets in the config are redacted */
   readonly log: Logger;
-  /** where reader strategies go; a name registered twice fails the plugin (exit 5) */
-  readonly readers: { register(strategy: import('../readers/table-reader.js').ReaderStrategy): void };
+  /**
+   * Where reader strategies go. `register` adds a strategy that replaces the one that would read the
+   * streams it claims (by precedence; a name registered twice fails the plugin, exit 5). `wrap` wraps
+   * whichever strategy the registry chose for the streams `claims` accepts, keeping its slicing,
+   * per-chunk state, concurrency and resume (see `withShape`, `withReadHook`); wrappers chain in load order.
+   */
+  readonly readers: {
+    register(strategy: import('../readers/table-reader.js').ReaderStrategy): void;
+    wrap(claims: import('../readers/reader-registry.js').StreamClaim, wrapper: import('../readers/reader-registry.js').StrategyWrapper): void;
+  };
 }
 
 /** What `enrichCatalog` gets, after the core built the catalog from pg_catalog. */

@@ -24,6 +24,8 @@ export interface StreamPlan {
   readonly keyProperties: readonly string[];
   /** ACTIVATE_VERSION version of a FULL_TABLE sync; records carry it */
   readonly version?: number;
+  /** server-side predicates plugins added (QueryShape.where); every reader ANDs them through shapedWhere */
+  readonly filters?: readonly string[];
 }
 
 export function columnIndex(plan: StreamPlan, name: string): number {

@@ -152,7 +152,7 @@ export class ChunkReader implements TableReader {
       const snapshot = await this.settings.snapshot?.(ctx);
       client = await ctx.pool.acquire();
       await begin(client, snapshot);
-      await this.settings.verify?.(client, slice, ctx.copy.selectSql(plan, { where: slice.where, from: slice.from }));
+      await this.settings.verify?.(client, slice, ctx.copy.selectSql(plan, { where: slice.where, from: slice.from, shaped: false }));
       for await (const batch of ctx.copy.run(client, plan, select, { track: orderBy ? [orderBy] : [], label: `chunk ${id} of ${plan.tapStreamId}` })) {
         rows += batch.rows;
         yield { slice, batch };
