@@ -24,6 +24,12 @@ export interface TapPlugin {
   /** JSON Schema of the `options` given with the plugin in `plugins: [{module, options}]` */
   readonly optionsSchema?: JsonSchema;
   /**
+   * The exception policy of this plugin's hooks. By default an exception in a hook fails the sync with
+   * exit 5 naming the plugin and the hook. `true`: exceptions are logged as warnings and the sync goes on
+   * (for observers such as metrics). A StopSyncError stops the sync either way.
+   */
+  readonly bestEffort?: boolean;
+  /**
    * Called once at start-up, in load order, before discovery or sync. Register reader strategies in
    * `ctx.readers`, services in `container`. Throwing here stops the tap with a PluginError naming the plugin.
    */
@@ -80,6 +86,8 @@ export interface DiscoveryContext {
 
 /** A stream's sync starts: its SCHEMA (and for a new FULL_TABLE version, ACTIVATE_VERSION) is written. */
 export interface StreamStartEvent {
+  /** aborted when the tap is asked to stop (SIGTERM/SIGINT); the sync then stops after the batch in hand */
+  readonly signal?: AbortSignal;
   readonly plan: StreamPlan;
   /** the name of the reader strategy the registry chose */
   readonly reader: string;
