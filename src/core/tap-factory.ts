@@ -26,6 +26,8 @@ export interface TapOptions {
   readonly builtins?: readonly TapPlugin[];
   /** module specifiers from --plugin flags */
   readonly extraPlugins?: readonly string[];
+  /** options of --plugin modules, by specifier (--plugin-options MODULE=JSON) */
+  readonly extraPluginOptions?: Readonly<Record<string, Record<string, unknown>>>;
   readonly stdout?: Writable;
   readonly log?: StderrLogger;
   readonly container?: DependencyContainer;
@@ -33,7 +35,7 @@ export interface TapOptions {
 }
 
 /** Loads the plugins the config names and merges their config schemas into the tap's. */
-export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'builtins' | 'extraPlugins' | 'cwd' | 'log'>): Promise<{
+export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'builtins' | 'extraPlugins' | 'extraPluginOptions' | 'cwd' | 'log'>): Promise<{
   plugins: LoadedPlugin[];
   schema: JsonSchema;
 }> {
@@ -45,7 +47,7 @@ export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'bu
       if (typeof p?.module !== 'string') throw new PluginError('each entry of plugins needs a "module": a path or a package name');
       return { module: p.module, options: p.options };
     }),
-    ...(options.extraPlugins ?? []).map((module) => ({ module })),
+    ...(options.extraPlugins ?? []).map((module) => ({ module, options: options.extraPluginOptions?.[module] })),
   ];
   const disabled = Array.isArray(raw.disable_plugins) ? (raw.disable_plugins as string[]) : [];
   const plugins = await loadPlugins(specs, disabled, options.cwd, options.log);

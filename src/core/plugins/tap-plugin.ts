@@ -21,7 +21,11 @@ export interface TapPlugin {
   readonly configSchema?: Record<string, JsonSchema>;
   /** what a user loses when this plugin is turned off with `disable_plugins` (logged as a warning) */
   readonly disabledNotice?: string;
-  /** JSON Schema of the `options` given with the plugin in `plugins: [{module, options}]` */
+  /**
+   * JSON Schema of the `options` given with the plugin (`plugins: [{module, options}]`, `--plugin-options
+   * MODULE=JSON`); the options are validated against it, with its defaults filled in, and `--about` shows it.
+   * A factory module exports it as `optionsSchema` next to `createPlugin`, so the factory gets valid options.
+   */
   readonly optionsSchema?: JsonSchema;
   /**
    * The exception policy of this plugin's hooks. By default an exception in a hook fails the sync with
