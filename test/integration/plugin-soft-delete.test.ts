@@ -143,4 +143,21 @@ describe('a soft-delete filter on a plain table', () => {
     expect(got.every((o) => o.twice === o.id * 2 && typeof o._extracted_by === 'string')).toBe(true);
     expect(r.messages.find((m) => m.type === 'SCHEMA')!.schema.properties.twice).toEqual({ type: 'integer' });
   });
+
+  it('lets a read wrapper see the inner reader’s batches and stop the sync, named after its plugin', async () => {
+    const stopper = join(pluginDir, 'stop-after-first-batch.mjs');
+    writeFileSync(stopper, `import { withReadHook, StopSyncError } from 'tap-timescaledb';
+      export default { name: 'first-batch-only', register(_c, ctx) {
+        ctx.readers.wrap(() => true, withReadHook('first-batch-only', async function* (_ctx, batches) {
+          for await (const batch of batches) { yield batch; if (batch.rows > 0) throw new StopSyncError('one batch is enough'); }
+        }));
+      } };\n`);
+    const cfg = tmpJson({ url: db.url, state_every_n_rows: 50, plugins: [PLUGIN, { module: stopper }] });
+    const r = await run(['--config', cfg, '--catalog', tmpJson(select(catalog, { 'public-orders': {} }))]);
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr).toContain('with reader first-batch-only(soft-delete-filter(copy-table))');
+    expect(records(r.messages).map((o) => o.id)).toEqual(kept.slice(0, 50));
+    expect(lastState(r.messages)!.bookmarks['public-orders'].last_pk_fetched).toEqual({ id: kept[49] });
+    expect(r.stderr).toMatch(/^CRITICAL plugin first-batch-only stopped the sync during public-orders: one batch is enough /m);
+  });
 });

@@ -33,7 +33,7 @@ describe('a plugin that stops the sync, and plugin options', () => {
     project = projectWith(root, pluginDir, PKG);
     const file = (name: string, body: string) => writeFileSync(join(pluginDir, name), body);
     file('factory-throws.mjs', "export function createPlugin() { throw new Error('no licence key'); }\n");
-    file('flaky.mjs', "export default { name: 'flaky', onBatch() { throw new Error('counter broke'); } };\n");
+    file('flaky.mjs', "export default { name: 'flaky', onBatch() { throw new Error('counter broke'); }, onStreamEnd() { throw new Error('also broke'); } };\n");
     file('flaky-best-effort.mjs', "export default { name: 'flaky', bestEffort: true, onBatch() { throw new Error('counter broke'); } };\n");
     config = tmpJson({ url: db.url, state_every_n_rows: 100 });
     catalogPath = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-events': {}, 'public-later': {} }));
@@ -81,6 +81,8 @@ describe('a plugin that stops the sync, and plugin options', () => {
     expect(strict.code).toBe(5);
     expect(criticals(strict.stderr)).toHaveLength(1);
     expect(criticals(strict.stderr)[0]).toMatch(/^CRITICAL plugin flaky: onBatch failed: counter broke \(.*bestEffort: true/);
+    // its onStreamEnd, called because the stream failed, is only logged: the first failure is the one reported
+    expect(strict.stderr).toContain('WARN plugin flaky: onStreamEnd failed: also broke');
     expect(records(strict.messages)).toHaveLength(100);
     expect(lastState(strict.messages)!.bookmarks['public-events'].last_pk_fetched).toEqual({ id: 100 });
     const lax = await run(['--config', config, '--catalog', catalogPath, '--plugin', join(pluginDir, 'flaky-best-effort.mjs')]);
@@ -97,7 +99,10 @@ describe('a plugin that stops the sync, and plugin options', () => {
     expect(plugin.options.required).toEqual(['max_rows']);
     expect(plugin.options.properties.per).toMatchObject({ enum: ['sync', 'stream'], default: 'sync' });
     expect(about.plugins.map((p: { name: string }) => p.name)).toEqual(['timescaledb', 'compression', 'metrics', 'row-budget']);
-    const md = await run(['--about', '--format', 'markdown', ...budget({ max_rows: 5 })]);
+    const optionsFile = join(root, 'budget.json');
+    writeFileSync(optionsFile, JSON.stringify({ max_rows: 5 }));
+    const md = await run(['--about', '--format', 'markdown', '--plugin', PKG, '--plugin-options', `${PKG}=@${optionsFile}`]);
+    expect(md.code, md.stderr).toBe(0);
     expect(md.stdout).toContain('### row-budget');
     expect(md.stdout).toContain('| max_rows | integer |  | yes | records to write before stopping the sync |');
     expect(md.stdout).toContain('| per | string | "sync" |  | one budget for the run, or one per stream |');
