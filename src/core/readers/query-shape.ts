@@ -47,7 +47,7 @@ export function computedColumn(column: ComputedColumn): PlannedColumn {
   const sqlType = column.sqlType ?? KIND_SQL[kind];
   const type: PgTypeInfo = { sqlType, typname: sqlType, typtype: 'b', typcategory: kind === 'string' ? 'S' : 'X', ndims: 0 };
   const schema = column.schema ?? KIND_SCHEMA[kind];
-  return { name: column.name, type, codec: { kind, schema, selectExpr: () => `(${column.sql})` } };
+  return { name: column.name, type, computed: true, codec: { kind, schema, selectExpr: () => `(${column.sql})` } };
 }
 
 /**

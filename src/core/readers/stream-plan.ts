@@ -7,6 +7,9 @@ export interface PlannedColumn {
   readonly name: string;
   readonly type: PgTypeInfo;
   readonly codec: ColumnCodec;
+  /** set for a column a plugin computes on the server (QueryShape.columns): it is not in the table, so a
+   * reader that supplies values itself (a change stream) leaves it to the SELECT expression */
+  readonly computed?: boolean;
 }
 
 /**
