@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nativeDatabase, type TestDatabase } from '../helpers/databases.js';
+import { describeOnEngines, nativeDatabase, type TestDatabase } from '../helpers/databases.js';
 import { buildExamplePlugin, projectWith } from '../helpers/example-plugin.js';
-import { discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import { chunkReads, discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import { singerProblems } from '../helpers/singer-rules.js';
 
 /**
@@ -125,4 +125,45 @@ describe('a plugin that stops the sync, and plugin options', () => {
       expect(criticals(r.stderr)[0]).toMatch(message);
     });
   }
+});
+
+describeOnEngines('a row budget on a compressed hypertable', (engine) => {
+  let db: TestDatabase;
+  let project: string;
+  let config: string;
+  let catalogPath: string;
+  let all: string[];
+
+  beforeAll(async () => {
+    db = await engine.open();
+    // 6 one-day chunks of 24 rows, the first 3 compressed
+    await db.sql(`
+      CREATE TABLE hourly (ts timestamptz NOT NULL, note text NOT NULL);
+      SELECT create_hypertable('hourly', by_range('ts', interval '1 day'));
+      INSERT INTO hourly SELECT '2024-01-01'::timestamptz + g * interval '1 hour', 'h' || g FROM generate_series(0, 6 * 24 - 1) g;
+      ALTER TABLE hourly SET (timescaledb.compress);
+      SELECT compress_chunk(c) FROM show_chunks('hourly', older_than => '2024-01-04'::timestamptz) c;`);
+    all = (await db.sql<{ note: string }>('SELECT note FROM hourly ORDER BY note')).map((r) => r.note);
+    const root = mkdtempSync(join(tmpdir(), 'tap-row-budget-ht-'));
+    project = projectWith(root, buildExamplePlugin(root, 'row-budget'), PKG);
+    config = tmpJson({ url: db.url, state_every_n_rows: 12, timescaledb_chunk_discovery_interval_minutes: 0, plugins: [{ module: PKG, options: { max_rows: 60 } }] });
+    catalogPath = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-hourly': {} }));
+  }, 180_000);
+  afterAll(async () => db?.close());
+
+  it('stops at exactly the budget mid-chunk; the rerun reads that chunk again and the ones after, nothing lost', async () => {
+    const first = await runTap(['--config', config, '--catalog', catalogPath], { cwd: project });
+    expect(first.code, first.stderr).toBe(6);
+    const before = records(first.messages).map((r) => r.note);
+    expect(before).toHaveLength(60); // two chunks and half of the third
+    const state = lastState(first.messages)!;
+    expect(state.bookmarks['public-hourly'].chunks.done_before).toBeDefined();
+    expect(criticals(first.stderr)[0]).toMatch(/^CRITICAL plugin row-budget stopped the sync during public-hourly: row budget of 60 reached after 60 rows/);
+    const rest = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', catalogPath, '--state', tmpJson(state)], { env: { TAP_LOG_LEVEL: 'debug' } });
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(chunkReads(rest.stderr, 'public-hourly')).toHaveLength(4);
+    const after = records(rest.messages).map((r) => r.note);
+    expect([...new Set([...before, ...after])].sort()).toEqual(all);
+    expect(before.length + after.length - all.length).toBe(12); // the half chunk read again
+  });
 });
