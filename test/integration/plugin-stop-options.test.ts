@@ -34,6 +34,7 @@ describe('a plugin that stops the sync, and plugin options', () => {
     const file = (name: string, body: string) => writeFileSync(join(pluginDir, name), body);
     file('factory-throws.mjs', "export function createPlugin() { throw new Error('no licence key'); }\n");
     file('flaky.mjs', "export default { name: 'flaky', onBatch() { throw new Error('counter broke'); }, onStreamEnd() { throw new Error('also broke'); } };\n");
+    file('object-with-schema.mjs', "export default { name: 'strict-opts', optionsSchema: { type: 'object', required: ['level'], properties: { level: { type: 'integer' } } } };\n");
     file('flaky-best-effort.mjs', "export default { name: 'flaky', bestEffort: true, onBatch() { throw new Error('counter broke'); } };\n");
     config = tmpJson({ url: db.url, state_every_n_rows: 100 });
     catalogPath = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-events': {}, 'public-later': {} }));
@@ -112,6 +113,7 @@ describe('a plugin that stops the sync, and plugin options', () => {
     ['a required option missing (--plugin without options)', () => ['--plugin', PKG], 5, /^CRITICAL plugin module tap-timescaledb-row-budget: invalid options: options\.max_rows is required$/],
     ['an unknown option', () => budget({ max_rows: 5, maxrows: 1 }), 5, /^CRITICAL plugin module tap-timescaledb-row-budget: invalid options: options\.maxrows is not a known option$/],
     ['an option of the wrong type', () => budget({ max_rows: 'many' }), 5, /invalid options: options\.max_rows must be integer$/],
+    ['a plugin object whose own optionsSchema fails', (d) => ['--plugin', join(d, 'object-with-schema.mjs')], 5, /^CRITICAL plugin strict-opts: invalid options: options\.level is required$/],
     ['a factory that throws', (d) => ['--plugin', join(d, 'factory-throws.mjs')], 5, /^CRITICAL plugin module .*factory-throws\.mjs: createPlugin failed: no licence key$/],
     ['--plugin-options that are not JSON', () => ['--plugin', PKG, '--plugin-options', `${PKG}={max_rows: 5}`], 2, /^CRITICAL --plugin-options for tap-timescaledb-row-budget is not JSON .*@file\.json$/],
     ['--plugin-options for a module not loaded', () => ['--plugin-options', `${PKG}={"max_rows":5}`], 2, /^CRITICAL --plugin-options tap-timescaledb-row-budget=.*: give MODULE=JSON for a MODULE also passed with --plugin/],
