@@ -79,7 +79,3 @@ export function shapedWhere(plan: StreamPlan, where: string | undefined): string
   return all.length === 1 ? all[0] : all.map((w) => `(${w})`).join(' AND ');
 }
 
-/** For readers that do not read through SQL (a change stream): true when the plan filters rows server-side. */
-export function hasFilters(plan: StreamPlan): boolean {
-  return (plan.filters ?? []).length > 0;
-}
