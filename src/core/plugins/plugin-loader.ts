@@ -73,9 +73,10 @@ async function importPlugin(specifier: string, options: Record<string, unknown>,
     throw new PluginError(`plugin module ${specifier} failed to load: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
   // a factory gets its options validated, with defaults, against the schema the module exports with it
-  const factory = typeof mod.createPlugin === 'function' ? mod.createPlugin : typeof mod.default === 'function' && !isPlugin(mod.default) ? mod.default : undefined;
+  const exported = mod.default ?? mod.plugin;
+  const factory = typeof mod.createPlugin === 'function' ? mod.createPlugin : typeof exported === 'function' && !isPlugin(exported) ? exported : undefined;
   let validated = options;
-  let candidate: unknown = mod.default ?? mod.plugin;
+  let candidate: unknown = exported;
   if (factory) {
     validated = structuredClone(options);
     if (isSchema(mod.optionsSchema)) validateOptions(mod.optionsSchema, validated, `plugin module ${specifier}`);
