@@ -18,6 +18,7 @@ interface CliOptions {
   about?: boolean;
   format: string;
   plugin: string[];
+  pluginOptions: string[];
   metricsFile?: string;
 }
 
@@ -35,6 +36,7 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--about', 'print what the tap is and its settings')
     .option('--format <format>', 'format of --about: json or markdown', 'json')
     .option('--plugin <module>', 'load a plugin module (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--plugin-options <module=json>', "options of a --plugin module: MODULE='{\"key\": …}' or MODULE=@options.json (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--metrics-file <path>', 'write the end-of-sync summary as JSON to this file (the metrics_file setting)')
     .exitOverride()
     // --version and --help are answers, on stdout; commander's own error line is dropped, since the one
@@ -56,11 +58,12 @@ export async function main(argv = process.argv): Promise<void> {
   }
   // the flag is the metrics plugin's metrics_file setting, given on the command line
   if (opts.metricsFile) (rawConfig as Record<string, unknown>).metrics_file = opts.metricsFile;
-  const options = { rawConfig: rawConfig as Record<string, unknown>, builtins: builtinPlugins(), extraPlugins: opts.plugin };
+  const extraPluginOptions = await parsePluginOptions(opts.pluginOptions, opts.plugin);
+  const options = { rawConfig: rawConfig as Record<string, unknown>, builtins: builtinPlugins(), extraPlugins: opts.plugin, extraPluginOptions };
 
   if (opts.about) {
-    const { schema } = await resolvePlugins(options);
-    const info = aboutInfo(schema);
+    const { schema, plugins } = await resolvePlugins(options);
+    const info = aboutInfo(schema, plugins.map(({ plugin }) => ({ name: plugin.name, settings: Object.keys(plugin.configSchema ?? {}), options: plugin.optionsSchema ?? null })));
     if (opts.format !== 'json' && opts.format !== 'markdown') throw new ConfigurationError('--format must be json or markdown');
     process.stdout.write(opts.format === 'markdown' ? aboutMarkdown(info) : JSON.stringify(info, null, 2) + '\n');
     return;
@@ -93,6 +96,35 @@ export async function main(argv = process.argv): Promise<void> {
     }
   } finally {
     await tap.pool.end().catch(() => undefined);
+  }
+}
+
+/** `--plugin-options MODULE=JSON` (or `MODULE=@file.json`) for modules given with `--plugin`. */
+async function parsePluginOptions(flags: readonly string[], modules: readonly string[]): Promise<Record<string, Record<string, unknown>>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    const module = flag.slice(0, Math.max(eq, 0));
+    if (eq <= 0 || !modules.includes(module)) {
+      throw new ConfigurationError(`--plugin-options ${flag}: give MODULE=JSON for a MODULE also passed with --plugin (${modules.length > 0 ? modules.join(', ') : 'none given'})`);
+    }
+    const text = flag.slice(eq + 1);
+    const value = text.startsWith('@')
+      ? await readJsonFile(text.slice(1), `options of plugin ${module}`, (m) => new ConfigurationError(m))
+      : parseJson(text, module);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new ConfigurationError(`--plugin-options for ${module} must be a JSON object, e.g. ${module}='{"key": 1}'`);
+    }
+    out[module] = value as Record<string, unknown>;
+  }
+  return out;
+}
+
+function parseJson(text: string, module: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigurationError(`--plugin-options for ${module} is not JSON (${(err as Error).message}): quote it, e.g. ${module}='{"key": 1}', or give @file.json`);
   }
 }
 

@@ -31,4 +31,8 @@ export { quoteIdent, quoteLiteral, qualifiedName, typedLiteral } from './core/po
 export { bookmarkValue } from './core/postgres/value-json.js';
 export { copyTableStrategy, CopyTableReader } from './core/readers/copy-table-reader.js';
 export { TapError, ConfigurationError, CatalogError, StateError, FatalSyncError, RetriableSyncError, PluginError } from './core/errors.js';
+export { StopSyncError, isStopSync } from './core/errors.js';
 export { createTap } from './core/tap-factory.js';
+export { computedColumn, shapePlan, shapedWhere, type QueryShape, type ComputedColumn } from './core/readers/query-shape.js';
+export { withShape, withReadHook } from './core/readers/reader-wrappers.js';
+export type { StrategyWrapper, StreamClaim } from './core/readers/reader-registry.js';

@@ -9,13 +9,21 @@ export function packageVersion(): string {
   return pkg.version;
 }
 
-export function aboutInfo(schema: JsonSchema): Record<string, unknown> {
+/** What `--about` says of a loaded plugin: its name, the settings it adds, the JSON Schema of its options. */
+export interface AboutPlugin {
+  readonly name: string;
+  readonly settings: readonly string[];
+  readonly options: JsonSchema | null;
+}
+
+export function aboutInfo(schema: JsonSchema, plugins?: readonly AboutPlugin[]): Record<string, unknown> {
   return {
     name: 'tap-timescaledb',
     description: 'Singer tap for PostgreSQL and TimescaleDB: discovers tables and hypertables and syncs them through COPY, chunk by chunk.',
     version: packageVersion(),
     capabilities: [...CAPABILITIES],
     settings: schema,
+    ...(plugins ? { plugins } : {}),
   };
 }
 
@@ -41,5 +49,30 @@ export function aboutMarkdown(info: Record<string, unknown>): string {
     '|---|---|---|---|',
     ...rows,
     '',
+    ...pluginsMarkdown(info.plugins as AboutPlugin[] | undefined),
   ].join('\n');
 }
+
+/** Each loaded plugin with its settings and a table of its options (from its optionsSchema). */
+function pluginsMarkdown(plugins: readonly AboutPlugin[] | undefined): string[] {
+  if (!plugins || plugins.length === 0) return [];
+  const out = ['## Plugins', ''];
+  for (const p of plugins) {
+    out.push(`### ${p.name}`, '');
+    if (p.settings.length > 0) out.push(`Settings: ${p.settings.map((s) => `\`${s}\``).join(', ')}`, '');
+    const options = p.options as { properties?: Record<string, SchemaRow>; required?: string[] } | null;
+    if (!options?.properties || Object.keys(options.properties).length === 0) {
+      out.push('Options: none', '');
+      continue;
+    }
+    out.push('| Option | Type | Default | Required | Description |', '|---|---|---|---|---|');
+    for (const [name, s] of Object.entries(options.properties)) {
+      out.push(`| ${name} | ${typeOf(s)} | ${s.default === undefined ? '' : JSON.stringify(s.default)} | ${options.required?.includes(name) ? 'yes' : ''} | ${(s.description ?? '').replace(/\|/g, '\\|')} |`);
+    }
+    out.push('');
+  }
+  return out;
+}
+
+type SchemaRow = { type?: unknown; description?: string; default?: unknown };
+const typeOf = (s: SchemaRow): string => (Array.isArray(s.type) ? s.type.join('\\|') : String(s.type ?? 'any'));

@@ -37,6 +37,27 @@ export class PluginError extends TapError {
   override readonly exitCode = 5;
 }
 
+/**
+ * A plugin stopped the sync on purpose (a budget, a guard): thrown from any hook or reader wrapper. The
+ * sync stops after the batch in hand, writes STATE for what is complete and prints one CRITICAL line in
+ * the plugin's words. Exit 6.
+ */
+export class StopSyncError extends TapError {
+  override readonly exitCode = 6;
+  /** the plugin that stopped the sync (the core sets it for hooks and wrappers) */
+  plugin?: string;
+  /** the stream it stopped in (the core sets it, with the message the CRITICAL line shows) */
+  stream?: string;
+}
+
+/**
+ * True for a StopSyncError, also one from another copy of this package (a plugin installed with its own
+ * tap-timescaledb), where `instanceof` fails: the class name is the contract.
+ */
+export function isStopSync(err: unknown): err is StopSyncError {
+  return err instanceof StopSyncError || (err instanceof Error && err.name === 'StopSyncError');
+}
+
 /** The consumer of stdout went away (EPIPE). Exit 141 like a shell's SIGPIPE. */
 export class OutputClosedError extends TapError {
   override readonly exitCode = 141;

@@ -13,7 +13,8 @@ import { loadPlugins, type LoadedPlugin, type PluginSpec } from './plugins/plugi
 import type { TapPlugin } from './plugins/tap-plugin.js';
 import { CopyRunner } from './readers/copy-runner.js';
 import { copyTableStrategy } from './readers/copy-table-reader.js';
-import { ReaderRegistry } from './readers/reader-registry.js';
+import { ReaderRegistry, type StrategyWrapper, type StreamClaim } from './readers/reader-registry.js';
+import type { ReaderStrategy } from './readers/table-reader.js';
 import { MessageWriter } from './singer/message-writer.js';
 import { Tap } from './tap.js';
 import type { Writable } from 'node:stream';
@@ -25,6 +26,8 @@ export interface TapOptions {
   readonly builtins?: readonly TapPlugin[];
   /** module specifiers from --plugin flags */
   readonly extraPlugins?: readonly string[];
+  /** options of --plugin modules, by specifier (--plugin-options MODULE=JSON) */
+  readonly extraPluginOptions?: Readonly<Record<string, Record<string, unknown>>>;
   readonly stdout?: Writable;
   readonly log?: StderrLogger;
   readonly container?: DependencyContainer;
@@ -32,7 +35,7 @@ export interface TapOptions {
 }
 
 /** Loads the plugins the config names and merges their config schemas into the tap's. */
-export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'builtins' | 'extraPlugins' | 'cwd' | 'log'>): Promise<{
+export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'builtins' | 'extraPlugins' | 'extraPluginOptions' | 'cwd' | 'log'>): Promise<{
   plugins: LoadedPlugin[];
   schema: JsonSchema;
 }> {
@@ -44,7 +47,7 @@ export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'bu
       if (typeof p?.module !== 'string') throw new PluginError('each entry of plugins needs a "module": a path or a package name');
       return { module: p.module, options: p.options };
     }),
-    ...(options.extraPlugins ?? []).map((module) => ({ module })),
+    ...(options.extraPlugins ?? []).map((module) => ({ module, options: options.extraPluginOptions?.[module] })),
   ];
   const disabled = Array.isArray(raw.disable_plugins) ? (raw.disable_plugins as string[]) : [];
   const plugins = await loadPlugins(specs, disabled, options.cwd, options.log);
@@ -74,7 +77,8 @@ export async function createTap(options: TapOptions): Promise<Tap> {
   container.register(TOKENS.Plugins, { useValue: plugins });
   for (const { plugin, options: pluginOptions } of plugins) {
     try {
-      await plugin.register?.(container, { config, options: pluginOptions, log, readers });
+      const own = { register: (s: ReaderStrategy) => readers.register(s), wrap: (c: StreamClaim, w: StrategyWrapper) => readers.wrap(c, w, plugin.name) };
+      await plugin.register?.(container, { config, options: pluginOptions, log, readers: own });
     } catch (err) {
       // a bad setting is the user's to fix (exit 2); anything else in register is the plugin's (exit 5)
       if (err instanceof ConfigurationError || err instanceof PluginError) throw err;

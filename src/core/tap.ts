@@ -93,11 +93,13 @@ export class Tap {
     } finally {
       clearTimeout(grace);
       signal.removeEventListener('abort', onAbort);
-      await this.hooks.syncEnd({ status, error, bytesWritten: writer.bytesWritten });
+      // a plugin failing in onSyncEnd (after a success) fails the run, but only after the output is flushed
+      const hookFailure: unknown = await this.hooks.syncEnd({ status, error, bytesWritten: writer.bytesWritten }).then(() => undefined, (e: unknown) => e);
       // what was written (the STATE of what is complete, on failure too) must reach the target before exit
       await writer.end().catch((err) => {
         if (status === 'succeeded') throw err;
       });
+      if (hookFailure !== undefined) throw hookFailure;
     }
   }
 }

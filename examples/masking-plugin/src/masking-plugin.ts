@@ -1,62 +1,44 @@
-// An example reader plugin for tap-timescaledb: it reads the streams it is given through the tap's
-// default COPY reader, but replaces the listed columns with a SHA-256 digest computed by the server,
-// so the clear values never leave the database. It uses only the tap's public plugin API.
-import { CopyTableReader, quoteIdent, type PlannedColumn, type StreamPlan, type TableReader, type TapPlugin } from 'tap-timescaledb';
+// An example reader plugin for tap-timescaledb: it replaces the listed columns with a SHA-256 digest
+// computed by the server, so the clear values never leave the database. It wraps whichever reader the
+// tap chose for the stream (the default COPY reader on a table, the TimescaleDB chunk reader on a
+// hypertable, which keeps reading chunk by chunk) instead of replacing it. It uses only the public API.
+import { quoteIdent, withShape, type ComputedColumn, type JsonSchema, type TapPlugin } from 'tap-timescaledb';
 
 export interface MaskingOptions {
   /** tap_stream_id -> the columns to mask */
   readonly columns: Record<string, string[]>;
-  /** reader precedence (the default COPY reader is 0, the TimescaleDB chunk reader 100) */
-  readonly precedence?: number;
 }
 
-const MASKED_SCHEMA = { type: ['string', 'null'] };
+const MASKED_SCHEMA: JsonSchema = { type: ['string', 'null'] };
 
-function mask(column: PlannedColumn): PlannedColumn {
-  return {
-    ...column,
-    codec: {
-      kind: 'string',
-      schema: MASKED_SCHEMA,
-      selectExpr: (name) => `encode(sha256(convert_to(${quoteIdent(name)}::text, 'UTF8')), 'hex')`,
-    },
-  };
-}
+/** Exported next to createPlugin, so the tap validates the options before the factory runs. */
+export const optionsSchema: JsonSchema = {
+  type: 'object',
+  required: ['columns'],
+  properties: {
+    columns: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } }, description: 'tap_stream_id -> the columns to mask' },
+  },
+  additionalProperties: false,
+};
 
-/** The plan with the listed columns masked, and the SCHEMA saying so, whatever the catalog was discovered with. */
-function maskPlan(plan: StreamPlan, columns: readonly string[]): StreamPlan {
-  const masked = new Set(columns);
-  const properties = { ...plan.entry.schema.properties };
-  for (const name of masked) if (name in properties) properties[name] = { ...MASKED_SCHEMA };
-  return {
-    ...plan,
-    columns: plan.columns.map((c) => (masked.has(c.name) ? mask(c) : c)),
-    entry: { ...plan.entry, schema: { ...plan.entry.schema, properties } },
-  };
+/** A masked column: same name, the digest computed by the server, a SCHEMA that says string. */
+function masked(name: string): ComputedColumn {
+  return { name, sql: `encode(sha256(convert_to(${quoteIdent(name)}::text, 'UTF8')), 'hex')`, kind: 'string', schema: MASKED_SCHEMA };
 }
 
 export function createPlugin(options: MaskingOptions): TapPlugin {
-  // reading is the default COPY reader's: the plan it gets already has the masked columns
-  const reader: TableReader = new CopyTableReader();
   return {
     name: 'masking',
-    optionsSchema: {
-      type: 'object',
-      required: ['columns'],
-      properties: {
-        columns: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
-        precedence: { type: 'integer' },
-      },
-      additionalProperties: false,
-    },
+    optionsSchema,
     register(_container, ctx) {
-      ctx.readers.register({
-        name: 'masking',
-        precedence: options.precedence ?? 200,
-        claims: (plan) => plan.tapStreamId in options.columns,
-        prepare: (plan) => maskPlan(plan, options.columns[plan.tapStreamId] ?? []),
-        reader,
-      });
+      // the shape replaces the listed columns in the plan, so they reach the SCHEMA as well as the
+      // records, whatever the catalog was discovered with; unselected columns are left alone
+      ctx.readers.wrap(
+        (plan) => plan.tapStreamId in options.columns,
+        withShape('masking', (plan) => ({
+          columns: (options.columns[plan.tapStreamId] ?? []).filter((c) => plan.columns.some((p) => p.name === c)).map(masked),
+        })),
+      );
     },
     async enrichCatalog(catalog) {
       for (const entry of catalog.streams) {

@@ -6,6 +6,7 @@ import { Ajv } from 'ajv';
 import { PluginError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TapPlugin } from './tap-plugin.js';
+import type { JsonSchema } from '../config/config-schema.js';
 
 /** One plugin to load: a built-in instance, or a module named by path or package. */
 export interface PluginSpec {
@@ -21,8 +22,8 @@ export interface LoadedPlugin {
 
 /**
  * Loads plugins in order (built-ins first, then the config's `plugins`, then `--plugin` flags).
- * A duplicate name, a missing module, a module that exports no plugin, or options that fail the
- * plugin's schema each stop the tap with a PluginError naming the plugin and the cause.
+ * A duplicate name, a missing module, a module that exports no plugin, a factory that throws, or options
+ * that fail the plugin's schema each stop the tap with a PluginError (exit 5) naming the plugin and the cause.
  */
 export async function loadPlugins(
   specs: readonly PluginSpec[],
@@ -34,7 +35,8 @@ export async function loadPlugins(
   const names = new Set<string>();
   const seen = new Set<string>();
   for (const spec of specs) {
-    const plugin = spec.builtin ?? (await importPlugin(spec.module!, spec.options ?? {}, cwd));
+    const imported = spec.builtin ? { plugin: spec.builtin, options: spec.options ?? {} } : await importPlugin(spec.module!, spec.options ?? {}, cwd);
+    const plugin = imported.plugin;
     seen.add(plugin.name);
     if (disabled.includes(plugin.name)) {
       log?.warn(`plugin ${plugin.name} is turned off by disable_plugins${plugin.disabledNotice ? `: ${plugin.disabledNotice}` : ''}`);
@@ -44,14 +46,8 @@ export async function loadPlugins(
       throw new PluginError(`plugin ${plugin.name} is loaded twice${spec.module ? ` (again from ${spec.module})` : ''}: remove the duplicate`);
     }
     names.add(plugin.name);
-    const options = structuredClone(spec.options ?? {});
-    if (plugin.optionsSchema) {
-      const validate = new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(plugin.optionsSchema);
-      if (!validate(options)) {
-        const problems = (validate.errors ?? []).map((e) => `${e.instancePath.slice(1) || 'options'} ${e.message}`);
-        throw new PluginError(`plugin ${plugin.name}: invalid options: ${problems.join('; ')}`);
-      }
-    }
+    const options = structuredClone(imported.options);
+    if (plugin.optionsSchema) validateOptions(plugin.optionsSchema, options, `plugin ${plugin.name}`);
     out.push({ plugin, options });
   }
   const unknown = disabled.filter((d) => !seen.has(d));
@@ -59,7 +55,7 @@ export async function loadPlugins(
   return out;
 }
 
-async function importPlugin(specifier: string, options: Record<string, unknown>, cwd: string): Promise<TapPlugin> {
+async function importPlugin(specifier: string, options: Record<string, unknown>, cwd: string): Promise<{ plugin: TapPlugin; options: Record<string, unknown> }> {
   const isPath = specifier.startsWith('.') || isAbsolute(specifier);
   let url: string;
   try {
@@ -76,17 +72,44 @@ async function importPlugin(specifier: string, options: Record<string, unknown>,
   } catch (err) {
     throw new PluginError(`plugin module ${specifier} failed to load: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
-  const candidate =
-    typeof mod.createPlugin === 'function'
-      ? await (mod.createPlugin as (o: unknown) => unknown)(options)
-      : (mod.default ?? mod.plugin);
-  const plugin = (typeof candidate === 'function' && !isPlugin(candidate) ? await (candidate as (o: unknown) => unknown)(options) : candidate) as TapPlugin;
-  if (!isPlugin(plugin)) {
+  // a factory gets its options validated, with defaults, against the schema the module exports with it
+  const exported = mod.default ?? mod.plugin;
+  const factory = typeof mod.createPlugin === 'function' ? mod.createPlugin : typeof exported === 'function' && !isPlugin(exported) ? exported : undefined;
+  let validated = options;
+  let candidate: unknown = exported;
+  if (factory) {
+    validated = structuredClone(options);
+    if (isSchema(mod.optionsSchema)) validateOptions(mod.optionsSchema, validated, `plugin module ${specifier}`);
+    try {
+      candidate = await (factory as (o: unknown) => unknown)(validated);
+    } catch (err) {
+      throw new PluginError(`plugin module ${specifier}: createPlugin failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+  }
+  if (!isPlugin(candidate)) {
     throw new PluginError(
       `plugin module ${specifier} exports no plugin: export default (or 'plugin') an object with a 'name', or a function createPlugin(options)`,
     );
   }
-  return plugin;
+  return { plugin: candidate, options: validated };
+}
+
+/** Validates (and fills in the defaults of) options in place; the error names each property and the plugin. */
+function validateOptions(schema: JsonSchema, options: Record<string, unknown>, who: string): void {
+  const validate = new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(schema);
+  if (validate(options)) return;
+  const problems = (validate.errors ?? []).map((e) => {
+    const at = `options${e.instancePath.replace(/\//g, '.')}`;
+    const params = e.params as { missingProperty?: string; additionalProperty?: string };
+    if (e.keyword === 'required') return `${at}.${params.missingProperty} is required`;
+    if (e.keyword === 'additionalProperties') return `${at}.${params.additionalProperty} is not a known option`;
+    return `${at} ${e.message}`;
+  });
+  throw new PluginError(`${who}: invalid options: ${problems.join('; ')}`);
+}
+
+function isSchema(value: unknown): value is JsonSchema {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function isPlugin(value: unknown): value is TapPlugin {

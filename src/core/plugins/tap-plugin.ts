@@ -8,6 +8,7 @@ import type { Catalog } from '../singer/catalog.js';
 import type pg from 'pg';
 import type { StreamPlan } from '../readers/stream-plan.js';
 import type { ReaderStrategy } from '../readers/table-reader.js';
+import type { StrategyWrapper, StreamClaim } from '../readers/reader-registry.js';
 
 /**
  * A plugin: a module that registers services in the tap's child container and reacts to hooks.
@@ -22,8 +23,18 @@ export interface TapPlugin {
   readonly configSchema?: Record<string, JsonSchema>;
   /** what a user loses when this plugin is turned off with `disable_plugins` (logged as a warning) */
   readonly disabledNotice?: string;
-  /** JSON Schema of the `options` given with the plugin in `plugins: [{module, options}]` */
+  /**
+   * JSON Schema of the `options` given with the plugin (`plugins: [{module, options}]`, `--plugin-options
+   * MODULE=JSON`); the options are validated against it, with its defaults filled in, and `--about` shows it.
+   * A factory module exports it as `optionsSchema` next to `createPlugin`, so the factory gets valid options.
+   */
   readonly optionsSchema?: JsonSchema;
+  /**
+   * The exception policy of this plugin's hooks. By default an exception in a hook fails the sync with
+   * exit 5 naming the plugin and the hook. `true`: exceptions are logged as warnings and the sync goes on
+   * (for observers such as metrics). A StopSyncError stops the sync either way.
+   */
+  readonly bestEffort?: boolean;
   /**
    * Called once at start-up, in load order, before discovery or sync. Register reader strategies in
    * `ctx.readers`, services in `container`. Throwing here stops the tap with a PluginError naming the plugin.
@@ -57,8 +68,16 @@ export interface PluginContext {
   readonly options: Record<string, unknown>;
   /** logs to stderr (never stdout); secrets in the config are redacted */
   readonly log: Logger;
-  /** where reader strategies go; a name registered twice fails the plugin (exit 5) */
-  readonly readers: { register(strategy: ReaderStrategy): void };
+  /**
+   * Where reader strategies go. `register` adds a strategy that replaces the one that would read the
+   * streams it claims (by precedence; a name registered twice fails the plugin, exit 5). `wrap` wraps
+   * whichever strategy the registry chose for the streams `claims` accepts, keeping its slicing,
+   * per-chunk state, concurrency and resume (see `withShape`, `withReadHook`); wrappers chain in load order.
+   */
+  readonly readers: {
+    register(strategy: ReaderStrategy): void;
+    wrap(claims: StreamClaim, wrapper: StrategyWrapper): void;
+  };
 }
 
 /** What `enrichCatalog` gets, after the core built the catalog from pg_catalog. */
@@ -73,6 +92,8 @@ export interface DiscoveryContext {
 
 /** A stream's sync starts: its SCHEMA (and for a new FULL_TABLE version, ACTIVATE_VERSION) is written. */
 export interface StreamStartEvent {
+  /** aborted when the tap is asked to stop (SIGTERM/SIGINT); the sync then stops after the batch in hand */
+  readonly signal?: AbortSignal;
   readonly plan: StreamPlan;
   /** the name of the reader strategy the registry chose */
   readonly reader: string;

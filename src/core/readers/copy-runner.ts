@@ -6,6 +6,7 @@ import { CopyOutReader } from '../postgres/copy-out-reader.js';
 import type { RecordBatch, RecordEncoder } from '../postgres/record-encoder.js';
 import { qualifiedName, quoteIdent } from '../postgres/sql.js';
 import type { StreamPlan } from './stream-plan.js';
+import { shapedWhere } from './query-shape.js';
 
 export interface SelectParts {
   /** a complete boolean expression, already quoted (build literals with typedLiteral) */
@@ -16,6 +17,8 @@ export interface SelectParts {
   readonly orderNullsFirst?: boolean;
   /** the relation to read instead of the stream's own table (a chunk, a partition), already quoted */
   readonly from?: string;
+  /** false: leave out the plan's filters (a check of the whole range, not a read of rows) */
+  readonly shaped?: boolean;
 }
 
 export interface CopyRunOptions {
@@ -48,7 +51,8 @@ export class CopyRunner {
     const cols = plan.columns.map((c) => `${c.codec.selectExpr(c.name)} AS ${quoteIdent(c.name)}`).join(', ');
     const from = parts.from ?? qualifiedName(plan.relation.schema, plan.relation.name);
     let sql = `SELECT ${cols || 'NULL'} FROM ${from}`;
-    if (parts.where) sql += ` WHERE ${parts.where}`;
+    const where = parts.shaped === false ? parts.where : shapedWhere(plan, parts.where);
+    if (where) sql += ` WHERE ${where}`;
     if (parts.orderBy && parts.orderBy.length > 0) sql += ` ORDER BY ${parts.orderBy.map((c) => quoteIdent(c) + (parts.orderNullsFirst ? ' NULLS FIRST' : '')).join(', ')}`;
     return sql;
   }

@@ -1,16 +1,35 @@
-import { FatalSyncError } from '../errors.js';
+import { FatalSyncError, isStopSync } from '../errors.js';
 import type { ReaderStrategy } from './table-reader.js';
 import type { StreamPlan } from './stream-plan.js';
+
+/** Which streams a wrapper applies to. */
+export type StreamClaim = (plan: StreamPlan) => boolean | Promise<boolean>;
+
+/**
+ * Wraps the strategy that would otherwise read a stream. Return a strategy that delegates to `inner`
+ * (its `reader.read`, its `prepare`): the inner strategy keeps its slicing, per-chunk state,
+ * concurrency and resume. `withShape` and `withReadHook` (reader-wrappers.ts) build the usual ones.
+ */
+export type StrategyWrapper = (inner: ReaderStrategy) => ReaderStrategy;
 
 /** Picks the reader strategy for each stream. Nothing else in the core decides how a table is read. */
 export class ReaderRegistry {
   private readonly strategies: ReaderStrategy[] = [];
+  private readonly wrappers: { claims: StreamClaim; wrap: StrategyWrapper; owner?: string }[] = [];
 
   register(strategy: ReaderStrategy): void {
     if (this.strategies.some((s) => s.name === strategy.name)) {
       throw new FatalSyncError(`a reader strategy named ${strategy.name} is registered already`);
     }
     this.strategies.push(strategy);
+  }
+
+  /**
+   * Wraps the chosen strategy of the streams `claims` accepts. Wrappers apply in load order, each
+   * around the one before (the first registered is innermost), after the registry chose by precedence.
+   */
+  wrap(claims: StreamClaim, wrapper: StrategyWrapper, owner?: string): void {
+    this.wrappers.push({ claims, wrap: wrapper, owner });
   }
 
   list(): readonly ReaderStrategy[] {
@@ -24,6 +43,26 @@ export class ReaderRegistry {
       if (!best || s.precedence >= best.precedence) best = s;
     }
     if (!best) throw new FatalSyncError(`no reader claims stream ${plan.tapStreamId}`);
+    for (const w of this.wrappers) if (await w.claims(plan)) best = owned(w.wrap(best), w.owner);
     return best;
   }
+}
+
+/** A wrapped strategy whose StopSyncErrors name the plugin that registered the wrapper. */
+function owned(strategy: ReaderStrategy, owner: string | undefined): ReaderStrategy {
+  if (!owner) return strategy;
+  const inner = strategy.reader;
+  return {
+    ...strategy,
+    reader: {
+      async *read(ctx) {
+        try {
+          yield* inner.read(ctx);
+        } catch (err) {
+          if (isStopSync(err)) err.plugin ??= owner;
+          throw err;
+        }
+      },
+    },
+  };
 }

@@ -7,6 +7,9 @@ export interface PlannedColumn {
   readonly name: string;
   readonly type: PgTypeInfo;
   readonly codec: ColumnCodec;
+  /** set for a column a plugin computes on the server (QueryShape.columns): it is not in the table, so a
+   * reader that supplies values itself (a change stream) leaves it to the SELECT expression */
+  readonly computed?: boolean;
 }
 
 /**
@@ -24,6 +27,8 @@ export interface StreamPlan {
   readonly keyProperties: readonly string[];
   /** ACTIVATE_VERSION version of a FULL_TABLE sync; records carry it */
   readonly version?: number;
+  /** server-side predicates plugins added (QueryShape.where); every reader ANDs them through shapedWhere */
+  readonly filters?: readonly string[];
 }
 
 export function columnIndex(plan: StreamPlan, name: string): number {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TapConfig } from '../config/tap-config.js';
-import { FatalSyncError, InterruptedError, OutputClosedError } from '../errors.js';
+import { FatalSyncError, InterruptedError, OutputClosedError, StopSyncError, isStopSync } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isRetriable, type ConnectionPool } from '../postgres/connection-pool.js';
 import { checkBookmarkValues } from './bookmark-check.js';
@@ -59,8 +59,9 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
   const started = Date.now();
   let rows = 0;
   let retries = 0;
-  await hooks.streamStart({ plan, reader: strategy.name, pool: deps.pool });
+  let ended = false;
   try {
+    await hooks.streamStart({ plan, reader: strategy.name, pool: deps.pool, signal: deps.signal });
     let failures = 0;
     for (;;) {
       try {
@@ -68,11 +69,12 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
         const ctx = { plan, bookmark, pool: deps.pool, config, log, copy: deps.copy, partitions: hooks.partitions(plan), signal: deps.signal };
         for await (const batch of strategy.reader.read(ctx)) {
           await writer.writeBytes(batch.bytes);
-          if (batch.rows > 0) hooks.batch({ plan, rows: batch.rows, bytes: batch.bytes.length });
           rows += batch.rows;
           sinceState += batch.rows;
           bookmark = batch.bookmark;
           state.bookmarks[id] = bookmark;
+          // after the bookmark moved: a hook that stops the sync here leaves STATE covering this batch
+          if (batch.rows > 0) hooks.batch({ plan, rows: batch.rows, bytes: batch.bytes.length });
           if (batch.rows > 0) failures = 0;
           if (batch.checkpoint || sinceState >= config.stateEveryNRows) {
             await emitState(writer, state);
@@ -104,12 +106,16 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
       state.bookmarks[id] = bookmark;
     }
     await emitState(writer, state);
-    await hooks.streamEnd({ plan, rows, durationMs: Date.now() - started, status: 'succeeded', retries });
+    ended = true;
+    await hooks.streamEnd({ plan, rows, durationMs: Date.now() - started, status: 'succeeded', retries }).catch((err) => {
+      throw isStopSync(err) ? pluginStop(err, id) : err;
+    });
     log.info(`${id}: ${rows} records in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return rows;
   } catch (err) {
-    await hooks.streamEnd({ plan, rows, durationMs: Date.now() - started, status: 'failed', error: err, retries });
-    throw err;
+    // a stop from onStreamEnd after success: the stream ended already, tell no plugin twice
+    if (!ended) await hooks.streamEnd({ plan, rows, durationMs: Date.now() - started, status: 'failed', error: err, retries });
+    throw isStopSync(err) ? pluginStop(err, id) : err;
   }
 }
 
@@ -120,6 +126,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
 async function givenUp(err: unknown, failures: number, id: string, deps: StreamSyncDeps, state: TapState): Promise<unknown> {
   if (err instanceof InterruptedError || err instanceof OutputClosedError) return err;
   await emitState(deps.writer, state).catch(() => undefined);
+  if (isStopSync(err)) return pluginStop(err, id);
   // a stop request cut the read short (or it failed meanwhile): the stop is what happened
   if (deps.signal.aborted) return stopped(id, deps.signal);
   if (!isRetriable(err)) return err;
@@ -128,6 +135,18 @@ async function givenUp(err: unknown, failures: number, id: string, deps: StreamS
     `${message.includes(id) ? '' : `${id}: `}${message} (gave up after ${failures} attempts; the last STATE holds what is complete: rerun with it to resume)`,
     { cause: err },
   );
+}
+
+/** A plugin's stop, in the plugin's words, with the stream it happened in (STATE is written by then). */
+function pluginStop(err: StopSyncError, id: string): StopSyncError {
+  if (err.stream !== undefined) return err;
+  const stop = new StopSyncError(
+    `plugin ${err.plugin ?? '(unknown)'} stopped the sync during ${id}: ${err.message} (STATE holds what is complete: rerun with it to resume)`,
+    { cause: err },
+  );
+  stop.plugin = err.plugin;
+  stop.stream = id;
+  return stop;
 }
 
 /** The error of a stream stopped by a signal (its exit code follows the signal), after STATE was written. */

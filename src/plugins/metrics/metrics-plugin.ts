@@ -29,6 +29,8 @@ import { buildSummary, summaryLines } from './sync-summary.js';
  */
 export class MetricsPlugin implements TapPlugin {
   readonly name = 'metrics';
+  /** observability: a failing counter or progress line must not stop a data sync */
+  readonly bestEffort = true;
   readonly configSchema = metricsConfigSchema;
   readonly disabledNotice = 'no METRIC lines, progress or end-of-sync summary (and --metrics-file is not written)';
   private settings!: MetricsSettings;

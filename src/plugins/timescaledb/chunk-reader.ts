@@ -158,7 +158,7 @@ export class ChunkReader implements TableReader {
       const current = (await this.settings.status?.(client, slice)) ?? slice;
       info = { ...info, compressed: current.compressed, partial: current.partial };
       const checked = { ...slice, compressed: current.compressed || slice.compressed };
-      await this.settings.verify?.(client, checked, ctx.copy.selectSql(plan, { where: slice.where, from: slice.from }), snapshot !== undefined);
+      await this.settings.verify?.(client, checked, ctx.copy.selectSql(plan, { where: slice.where, from: slice.from, shaped: false }), snapshot !== undefined);
       for await (const batch of ctx.copy.run(client, plan, select, { track: orderBy ? [orderBy] : [], label: `chunk ${id} of ${plan.tapStreamId}` })) {
         rows += batch.rows;
         yield { slice, batch };
