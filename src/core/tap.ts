@@ -82,6 +82,7 @@ export class Tap {
       grace.unref();
     };
     signal.addEventListener('abort', onAbort, { once: true });
+    let hookFailure: unknown;
     try {
       for (const plan of ordered) await syncStream(plan, state, deps);
       state.currently_syncing = null;
@@ -94,12 +95,13 @@ export class Tap {
       clearTimeout(grace);
       signal.removeEventListener('abort', onAbort);
       // a plugin failing in onSyncEnd (after a success) fails the run, but only after the output is flushed
-      const hookFailure: unknown = await this.hooks.syncEnd({ status, error, bytesWritten: writer.bytesWritten }).then(() => undefined, (e: unknown) => e);
+      hookFailure = await this.hooks.syncEnd({ status, error, bytesWritten: writer.bytesWritten }).then(() => undefined, (e: unknown) => e);
       // what was written (the STATE of what is complete, on failure too) must reach the target before exit
       await writer.end().catch((err) => {
         if (status === 'succeeded') throw err;
       });
-      if (hookFailure !== undefined) throw hookFailure;
     }
+    // reached only after a success: a failed sync's own error is the one reported
+    if (hookFailure !== undefined) throw hookFailure;
   }
 }
