@@ -80,7 +80,7 @@ describeOnEngines('time-series defaults: hypertables and continuous aggregates a
   });
 
   it('a catalog that only selects syncs hypertable and aggregates incrementally; the aggregate re-reads bookmark - start_offset after a refresh, and the upserted records equal the view', async () => {
-    const cat = tmpJson(select(catalog, { 'public-metrics': {}, 'public-metrics_hourly': {}, 'public-metrics_daily': {}, 'public-sites': {} }));
+    const cat = tmpJson(select(catalog, { 'public-metrics': { discovered: true }, 'public-metrics_hourly': { discovered: true }, 'public-metrics_daily': { discovered: true }, 'public-sites': { discovered: true } }));
     const first = await runTap(['--config', config, '--catalog', cat]);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stderr).toMatch(/public-metrics: INCREMENTAL on ts with reader timescaledb-chunks/);
@@ -126,7 +126,7 @@ describeOnEngines('time-series defaults: hypertables and continuous aggregates a
   });
 
   it('activate_version: false leaves ACTIVATE_VERSION out of FULL_TABLE syncs', async () => {
-    const cat = tmpJson(select(catalog, { 'public-sites': {} }));
+    const cat = tmpJson(select(catalog, { 'public-sites': { discovered: true } }));
     const on = await runTap(['--config', config, '--catalog', cat]);
     expect(on.messages.filter((m) => m.type === 'ACTIVATE_VERSION')).toHaveLength(2);
     const off = await runTap(['--config', tmpJson({ url: db.url, activate_version: false }), '--catalog', cat]);
