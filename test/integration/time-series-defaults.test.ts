@@ -114,6 +114,30 @@ describeOnEngines('time-series defaults: hypertables and continuous aggregates a
     expect(lastState(second.messages)!.bookmarks['public-metrics_hourly'].replication_key_value).toBe('2024-01-05T23:00:00Z');
   });
 
+  it('a policy without start_offset re-reads the whole aggregate; a manual refresh older than the window is not seen (the documented limit)', async () => {
+    await db.sql(`CREATE MATERIALIZED VIEW metrics_all WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
+      SELECT time_bucket('1 day', ts) AS day, count(*) AS n FROM metrics GROUP BY 1 WITH NO DATA`);
+    await db.sql(`SELECT add_continuous_aggregate_policy('metrics_all', start_offset => NULL, end_offset => interval '1 day',
+      schedule_interval => interval '1 hour', initial_start => now() + interval '1 day')`);
+    await db.sql(`CALL refresh_continuous_aggregate('metrics_all', NULL, '2024-01-06 00:00+00')`);
+    const cat = tmpJson(select(await discover(config), { 'public-metrics_all': { discovered: true }, 'public-metrics_hourly': { discovered: true } }));
+    const first = await runTap(['--config', config, '--catalog', cat]);
+    expect(first.code, first.stderr).toBe(0);
+    const second = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(lastState(first.messages)!)]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toContain('public-metrics_all: continuous aggregate read in full (its refresh policy has no start_offset)');
+    const [{ n }] = await db.sql<{ n: string }>('SELECT count(*) AS n FROM metrics_all');
+    expect(records(second.messages, 'public-metrics_all')).toHaveLength(Number(n));
+
+    // a late row days older than the hourly policy's 2-day window, refreshed by hand: INCREMENTAL does not see it
+    await db.sql(`INSERT INTO metrics VALUES ('2024-01-01 05:30+00', 1, 1)`);
+    await db.sql(`CALL refresh_continuous_aggregate('metrics_hourly', '2024-01-01 00:00+00', '2024-01-02 00:00+00')`);
+    const third = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(lastState(second.messages)!)]);
+    expect(third.code, third.stderr).toBe(0);
+    expect(records(third.messages, 'public-metrics_hourly').some((r) => r.bucket === '2024-01-01T05:00:00Z')).toBe(false);
+    expect((await db.sql(`SELECT n FROM metrics_hourly WHERE bucket = '2024-01-01 05:00+00' AND device = 1`))[0]!.n).toBe('2');
+  });
+
   it("a user's metadata overrides the defaults: FULL_TABLE on the hypertable and the aggregate", async () => {
     const cat = tmpJson(select(catalog, { 'public-metrics': { method: 'FULL_TABLE' }, 'public-metrics_hourly': { method: 'FULL_TABLE' } }));
     const run = await runTap(['--config', config, '--catalog', cat]);
