@@ -120,9 +120,17 @@ describeOnEngines('time-series defaults: hypertables and continuous aggregates a
     await db.sql(`SELECT add_continuous_aggregate_policy('metrics_all', start_offset => NULL, end_offset => interval '1 day',
       schedule_interval => interval '1 hour', initial_start => now() + interval '1 day')`);
     await db.sql(`CALL refresh_continuous_aggregate('metrics_all', NULL, '2024-01-06 00:00+00')`);
-    const cat = tmpJson(select(await discover(config), { 'public-metrics_all': { discovered: true }, 'public-metrics_hourly': { discovered: true } }));
+    // a real-time aggregate with nothing materialized: every bucket can still change, so no bookmark yet
+    await db.sql(`CREATE MATERIALIZED VIEW metrics_rt WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+      SELECT time_bucket('1 day', ts) AS day, device, count(*) AS n FROM metrics GROUP BY 1, 2 WITH NO DATA`);
+    const ids = ['public-metrics_all', 'public-metrics_hourly', 'public-metrics_rt'];
+    const cat = tmpJson(select(await discover(config), Object.fromEntries(ids.map((id) => [id, { discovered: true }]))));
     const first = await runTap(['--config', config, '--catalog', cat]);
     expect(first.code, first.stderr).toBe(0);
+    const [{ rt }] = await db.sql<{ rt: string }>('SELECT count(*) AS rt FROM metrics_rt');
+    expect(records(first.messages, 'public-metrics_rt')).toHaveLength(Number(rt));
+    expect(Number(rt)).toBeGreaterThan(0);
+    expect(lastState(first.messages)!.bookmarks['public-metrics_rt'].replication_key_value).toBeUndefined();
     const second = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(lastState(first.messages)!)]);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stderr).toContain('public-metrics_all: continuous aggregate read in full (its refresh policy has no start_offset)');

@@ -49,8 +49,10 @@ export class ContinuousAggregateReader implements TableReader {
       ...(bound ? {} : { orderNullsFirst: true }),
     });
     log.debug(`${plan.tapStreamId}: ${select}`);
-    // the bookmark: the largest bucket emitted, never past the watermark, never behind the saved one
+    // the bookmark: the largest bucket emitted, never past the watermark, never behind the saved one;
+    // with nothing materialized every bucket is computed from the raw rows and can still change: it stays
     const capped = (value: unknown): unknown => {
+      if (watermark === null) return hasSaved ? saved : undefined;
       let v = watermark !== null && compareKeyValues(value, watermark) > 0 ? watermark : value;
       if (hasSaved && compareKeyValues(v, saved) < 0) v = saved;
       return v;
@@ -61,7 +63,8 @@ export class ContinuousAggregateReader implements TableReader {
     try {
       for await (const batch of ctx.copy.run(client, plan, select, { track: [key] })) {
         const last = batch.last?.[0];
-        if (last !== undefined && last !== 'null') bookmark = { ...bookmark, replication_key_value: capped(bookmarkValue(last)) };
+        const value = last !== undefined && last !== 'null' ? capped(bookmarkValue(last)) : undefined;
+        if (value !== undefined) bookmark = { ...bookmark, replication_key_value: value };
         yield { ...batch, bookmark };
       }
       failed = false;
