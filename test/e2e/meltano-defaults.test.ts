@@ -66,5 +66,15 @@ describe.skipIf(skip)(`Meltano with no metadata: discovery's time-series default
     expect(hourly.every((r) => r.bucket >= '2024-01-02T23:00:00Z')).toBe(true);
     expect(hourly.find((r) => r.bucket === '2024-01-04T12:00:00Z' && r.device === 1)).toMatchObject({ n: 2 });
     expect(readdirSync(join(project, 'output')).sort()).toEqual(['public-readings.jsonl', 'public-readings_hourly.jsonl']);
+
+    // metadata: overrides a default (Meltano overwrites the keys at breadcrumb [])
+    const set = await meltano('config', 'tap-timescaledb', 'set', '_metadata', JSON.stringify({ 'public-readings_hourly': { 'replication-method': 'FULL_TABLE' } }));
+    expect(set.code, set.stderr).toBe(0);
+    const third = await meltano('run', 'tap-timescaledb', 'target-jsonl');
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.stderr).toMatch(/public-readings_hourly: FULL_TABLE/);
+    expect(third.stderr).toMatch(/public-readings: INCREMENTAL on ts/);
+    const [{ all }] = await db.sql<{ all: string }>('SELECT count(*) AS all FROM readings_hourly');
+    expect(lines('public-readings_hourly').length - 192 - hourly.length).toBe(Number(all));
   });
 });
