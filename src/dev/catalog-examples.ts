@@ -12,7 +12,8 @@ import { startEmbeddedTimescaleDb } from './embedded-timescaledb.js';
 import { createSample } from './demo-sample.js';
 
 export interface StreamChoice {
-  readonly method: 'FULL_TABLE' | 'INCREMENTAL';
+  /** left out: discovery's default holds (INCREMENTAL on a hypertable's time column or an aggregate's bucket, else FULL_TABLE) */
+  readonly method?: 'FULL_TABLE' | 'INCREMENTAL';
   readonly key?: string;
 }
 
@@ -25,6 +26,12 @@ export interface CatalogExample {
 }
 
 export const CATALOG_EXAMPLES: readonly CatalogExample[] = [
+  {
+    file: 'time-series-defaults.json',
+    description: "only selected: discovery's defaults make the hypertable INCREMENTAL on ts, the continuous aggregate on bucket, the plain table FULL_TABLE",
+    config: {},
+    streams: { 'public-sensors': {}, 'public-sensors_hourly': {}, 'public-devices': {} },
+  },
   {
     file: 'hypertable-full-table.json',
     description: 'a hypertable, FULL_TABLE: every chunk (compressed ones too) read through COPY, resumable per chunk',
@@ -64,7 +71,7 @@ export function applyExample(discovered: Catalog, example: Pick<CatalogExample, 
       const choice = example.streams[s.tap_stream_id]!;
       const root = entry.metadata.find((m) => m.breadcrumb.length === 0)!.metadata;
       root.selected = true;
-      root['replication-method'] = choice.method;
+      if (choice.method) root['replication-method'] = choice.method;
       if (choice.key) root['replication-key'] = choice.key;
       return entry;
     });

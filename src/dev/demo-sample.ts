@@ -56,7 +56,11 @@ export async function createSample(url: string): Promise<SampleCounts> {
 
       CREATE MATERIALIZED VIEW sensors_hourly WITH (timescaledb.continuous) AS
         SELECT time_bucket('1 hour', ts) AS bucket, device_id, avg(temperature) AS avg_temperature, max(humidity) AS max_humidity
-          FROM sensors GROUP BY 1, 2 WITH NO DATA;`);
+          FROM sensors GROUP BY 1, 2 WITH NO DATA;
+      -- a refresh policy as production has one: INCREMENTAL re-reads its start_offset window before the
+      -- bookmark (the embedded engine has no background workers: the demo refreshes by hand)
+      SELECT add_continuous_aggregate_policy('sensors_hourly', start_offset => interval '1 day', end_offset => interval '1 hour',
+        schedule_interval => interval '1 hour');`);
     // a CALL cannot run inside the implicit transaction of a multi-statement query
     await client.query(`CALL refresh_continuous_aggregate('sensors_hourly', NULL, NULL)`);
     return await sampleCounts(client);

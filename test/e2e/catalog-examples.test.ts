@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyExample, CATALOG_EXAMPLES } from '../../src/dev/catalog-examples.js';
 import { createSample, type SampleCounts } from '../../src/dev/demo-sample.js';
-import type { Catalog } from '../../src/core/singer/catalog.js';
+import { streamMetadata, type Catalog } from '../../src/core/singer/catalog.js';
 import { embeddedDatabase, type TestDatabase } from '../helpers/databases.js';
 import { discover, lastState, records, runTap, tmpJson } from '../helpers/run-tap.js';
 
@@ -41,13 +41,17 @@ describe('catalog-examples/ against the demo sample they were written for (embed
       const run = await runTap(['--config', tmpJson({ url: db.url, ...example.config }), '--catalog', join(REPO, 'catalog-examples', file)]);
       expect(run.code, run.stderr).toBe(0);
       const expected: Record<string, number> = { 'public-sensors': counts.sensors, 'public-devices': counts.devices, 'public-sensors_hourly': counts.hourly };
-      for (const [id, choice] of Object.entries(example.streams)) {
+      for (const id of Object.keys(example.streams)) {
         expect(records(run.messages, id), id).toHaveLength(expected[id]!);
         const bookmark = lastState(run.messages)!.bookmarks[id];
-        if (choice.method === 'INCREMENTAL') {
-          const [{ max }] = await db.sql<{ max: string }>(`SELECT to_char(max(${choice.key}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS max FROM ${id.split('-')[1]}`);
-          expect(bookmark).toMatchObject({ replication_key: choice.key, replication_key_value: max });
+        // the method the file names, or discovery's default in it when the example leaves it out
+        const md = streamMetadata(onDisk().streams.find((s) => s.tap_stream_id === id)!);
+        const key = md['replication-key'] as string;
+        if (md['replication-method'] === 'INCREMENTAL') {
+          const [{ max }] = await db.sql<{ max: string }>(`SELECT to_char(max(${key}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS max FROM ${id.split('-')[1]}`);
+          expect(bookmark).toMatchObject({ replication_key: key, replication_key_value: max });
         } else {
+          expect(md['replication-method'] ?? 'FULL_TABLE').toBe('FULL_TABLE');
           expect(run.messages.filter((m) => m.type === 'ACTIVATE_VERSION' && m.stream === id)).toHaveLength(2);
         }
       }
@@ -68,6 +72,10 @@ describe('npm run demo', () => {
       [expect.any(Number), '2', 'timescaledb-chunks'],
     ]);
     expect(rows('public-devices')[0]).toEqual([5, '-', 'copy-table']);
+    // the aggregate, INCREMENTAL by default: in full, then only its refresh window: bookmark - 1 day = 2024-06-13 23:00 up to the new 06-15 00:00 bucket, 26 hours x 5 devices
+    const hourly = rows('public-sensors_hourly');
+    expect(hourly.map((r) => r[2])).toEqual(['timescaledb-continuous-aggregate', 'timescaledb-continuous-aggregate']);
+    expect(hourly[1]![0]).toBe(26 * 5);
     expect(stdout).not.toMatch(/_hyper_|_timescaledb_internal-/);
     expect(stdout).toMatch(/last STATE: .*"currently_syncing":null/);
   }, 150_000);

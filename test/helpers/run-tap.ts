@@ -67,7 +67,13 @@ export function parseMessages(stdout: string): Record<string, any>[] {
 }
 
 export interface Selection {
+  /**
+   * Without it, FULL_TABLE: the suites written before discovery chose defaults (and those written in
+   * parallel with that change) mean FULL_TABLE by `{}`. `discovered: true` keeps discovery's own method.
+   */
   method?: 'FULL_TABLE' | 'INCREMENTAL';
+  /** keep the replication-method and replication-key discovery wrote, as a user who only selects does */
+  discovered?: boolean;
   key?: string;
   columns?: string[];
 }
@@ -80,7 +86,7 @@ export function select(catalog: Catalog, streams: Record<string, Selection>): Ca
     const root = entry.metadata.find((m) => m.breadcrumb.length === 0)!;
     root.metadata.selected = sel !== undefined;
     if (!sel) continue;
-    if (sel.method) root.metadata['replication-method'] = sel.method;
+    if (sel.method || !sel.discovered) root.metadata['replication-method'] = sel.method ?? 'FULL_TABLE';
     if (sel.key) root.metadata['replication-key'] = sel.key;
     if (sel.columns) {
       for (const m of entry.metadata) {

@@ -68,6 +68,12 @@ export const coreConfigProperties: Record<string, JsonSchema> = {
     description: "Row decoder: 'auto' uses the fast COPY-text transcoder where every column allows it; 'csv' always uses csv-parse.",
     default: 'auto',
   },
+  activate_version: {
+    type: 'boolean',
+    description:
+      'Write ACTIVATE_VERSION messages around FULL_TABLE syncs (targets that know them drop rows of older versions); false for targets that do not (target-jsonl warns on each one).',
+    default: true,
+  },
   plugins: {
     type: 'array',
     description: 'Extra plugins: a module path or package name, with the options the plugin validates.',

@@ -10,6 +10,8 @@ export interface TapConfig {
   readonly retry: RetryPolicy;
   readonly fullTableOrderByKey: boolean;
   readonly decoder: 'auto' | 'csv';
+  /** write ACTIVATE_VERSION around FULL_TABLE syncs */
+  readonly activateVersion: boolean;
   readonly plugins: readonly { module: string; options?: Record<string, unknown> }[];
   readonly disablePlugins: readonly string[];
   /** Every key as given (after defaults), for plugins. */

@@ -52,7 +52,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
     key_properties: plan.keyProperties,
     bookmark_properties: plan.replicationKey ? [plan.replicationKey] : [],
   });
-  if (plan.method === 'FULL_TABLE' && fresh) await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
+  if (plan.method === 'FULL_TABLE' && fresh && config.activateVersion) await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
   await emitState(writer, state);
   log.info(`${id}: ${plan.method}${plan.replicationKey ? ` on ${plan.replicationKey}` : ''} with reader ${strategy.name}${fresh ? '' : ' (resuming)'}`);
 
@@ -100,7 +100,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
       }
     }
     if (plan.method === 'FULL_TABLE') {
-      await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
+      if (config.activateVersion) await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
       // a complete full sync leaves no resume position: the next run starts a new version
       bookmark = {};
       state.bookmarks[id] = bookmark;

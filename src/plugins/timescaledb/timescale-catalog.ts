@@ -300,3 +300,112 @@ export async function chunkCompression(client: pg.ClientBase, chunks: readonly s
   );
   return rows[0] ?? { compressed: false, partial: false };
 }
+
+/** A continuous aggregate: a view over a hypertable (or over another aggregate) with a materialization hypertable. */
+export interface ContinuousAggregateInfo {
+  readonly schema: string;
+  readonly name: string;
+  readonly matHypertableId: number;
+  /** the hypertable it aggregates; for a hierarchical aggregate, the aggregate it is built on */
+  readonly source: { schema: string; name: string; continuousAggregate: boolean };
+  /** the view's time_bucket column: the materialization hypertable's time dimension */
+  readonly bucketColumn: string;
+  readonly bucketType: string;
+  /** '01:00:00', '1 mon' (an interval as TimescaleDB keeps it), or the integer width */
+  readonly bucketWidth: string | null;
+  /** the view's other GROUP BY columns, in the view's order */
+  readonly groupBy: string[];
+  readonly materializedOnly: boolean;
+  /** the refresh policy, when there is one: offsets as the policy's config holds them (null start_offset = from the beginning) */
+  readonly policy: { jobId: number; startOffset: string | null; endOffset: string | null; scheduleInterval: string } | null;
+}
+
+/**
+ * Every continuous aggregate the user can see. `_timescaledb_catalog.continuous_agg` (with
+ * parent_mat_hypertable_id, 2.9+), `continuous_aggs_bucket_function` (2.14+ layout) and the refresh
+ * policy joined by `config->>'mat_hypertable_id'` (2.28's jobs.hypertable_name names the view, 2.23's
+ * the materialization: the config says the same on both). The GROUP BY columns come from the direct
+ * view's query tree: its top-level target entries with a sort/group reference (`:ressortgroupref` > 0);
+ * the aggregates' own argument entries have no name (`:resname <>`). Checked on 2.23 (embedded) and
+ * 2.28 (native).
+ */
+export async function listContinuousAggregates(client: pg.ClientBase): Promise<ContinuousAggregateInfo[]> {
+  const { rows } = await client.query(
+    `SELECT ca.user_view_schema AS schema, ca.user_view_name AS name, ca.mat_hypertable_id AS mat_id, ca.materialized_only,
+            coalesce(pa.user_view_schema, rh.schema_name) AS source_schema, coalesce(pa.user_view_name, rh.table_name) AS source_name,
+            pa.mat_hypertable_id IS NOT NULL AS source_is_cagg,
+            d.column_name AS bucket_column, d.column_type::text AS bucket_type, bf.bucket_width::text AS bucket_width,
+            j.job_id, j.config->>'start_offset' AS start_offset, j.config->>'end_offset' AS end_offset,
+            j.schedule_interval::text AS schedule_interval,
+            (SELECT r.ev_action::text FROM pg_catalog.pg_rewrite r
+              WHERE r.ev_class = to_regclass(format('%I.%I', ca.direct_view_schema, ca.direct_view_name))) AS query_tree
+       FROM _timescaledb_catalog.continuous_agg ca
+       JOIN _timescaledb_catalog.hypertable mh ON mh.id = ca.mat_hypertable_id
+       JOIN _timescaledb_catalog.hypertable rh ON rh.id = ca.raw_hypertable_id
+       LEFT JOIN _timescaledb_catalog.continuous_agg pa ON pa.mat_hypertable_id = ca.parent_mat_hypertable_id
+       JOIN timescaledb_information.dimensions d
+         ON d.hypertable_schema = mh.schema_name AND d.hypertable_name = mh.table_name AND d.dimension_number = 1
+       LEFT JOIN _timescaledb_catalog.continuous_aggs_bucket_function bf ON bf.mat_hypertable_id = ca.mat_hypertable_id
+       LEFT JOIN timescaledb_information.jobs j
+         ON j.proc_name = 'policy_refresh_continuous_aggregate' AND (j.config->>'mat_hypertable_id')::int = ca.mat_hypertable_id
+      ORDER BY 1, 2, j.job_id`,
+  );
+  const seen = new Set<number>();
+  const out: ContinuousAggregateInfo[] = [];
+  for (const r of rows) {
+    // one refresh policy per aggregate (TimescaleDB refuses a second); the ORDER BY keeps the first if not
+    if (seen.has(Number(r.mat_id))) continue;
+    seen.add(Number(r.mat_id));
+    out.push({
+      schema: r.schema,
+      name: r.name,
+      matHypertableId: Number(r.mat_id),
+      source: { schema: r.source_schema, name: r.source_name, continuousAggregate: r.source_is_cagg === true },
+      bucketColumn: r.bucket_column,
+      bucketType: r.bucket_type,
+      bucketWidth: r.bucket_width,
+      groupBy: groupByColumns(r.query_tree ?? '').filter((c) => c !== r.bucket_column),
+      materializedOnly: r.materialized_only === true,
+      policy: r.job_id === null ? null : { jobId: Number(r.job_id), startOffset: r.start_offset, endOffset: r.end_offset, scheduleInterval: r.schedule_interval },
+    });
+  }
+  return out;
+}
+
+/** Names of the top-level target entries of a query tree (pg_node_tree text) that the query groups by. */
+function groupByColumns(tree: string): string[] {
+  const out: string[] = [];
+  // a name is printed with backslash escapes for whitespace, parentheses, braces and backslashes
+  for (const m of tree.matchAll(/:resname ((?:\\.|[^\s\\])+) :ressortgroupref (\d+)/g)) {
+    if (m[1] === '<>' || m[2] === '0') continue;
+    const name = m[1]!.replace(/\\(.)/g, '$1');
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
+}
+
+/**
+ * The aggregate's watermark (buckets below it are materialized) as text in the bucket column's type, or
+ * null when nothing is materialized yet. `_timescaledb_functions.cagg_watermark` returns TimescaleDB's
+ * internal time (µs since the Unix epoch for time types, the value for integers); its minimum means "empty".
+ * Checked on 2.23 (embedded) and 2.28 (native).
+ */
+export async function continuousAggregateWatermark(client: pg.ClientBase, cagg: Pick<ContinuousAggregateInfo, 'matHypertableId' | 'bucketType'>): Promise<string | null> {
+  const convert: Record<string, string> = {
+    'timestamp with time zone': '_timescaledb_functions.to_timestamp(w)',
+    'timestamp without time zone': '_timescaledb_functions.to_timestamp_without_timezone(w)',
+    date: '_timescaledb_functions.to_date(w)',
+  };
+  const time = convert[cagg.bucketType];
+  if (time) {
+    const { rows } = await client.query<{ w: string | null }>(
+      `SELECT CASE WHEN w <= -210866803200000000 THEN NULL ELSE (${time})::text END AS w FROM _timescaledb_functions.cagg_watermark($1) w`,
+      [cagg.matHypertableId],
+    );
+    return rows[0]?.w ?? null;
+  }
+  const { rows } = await client.query<{ w: string }>(`SELECT w::text AS w FROM _timescaledb_functions.cagg_watermark($1) w`, [cagg.matHypertableId]);
+  const min: Record<string, bigint> = { smallint: -(2n ** 15n), integer: -(2n ** 31n), bigint: -(2n ** 63n) };
+  const w = rows[0]?.w;
+  return w === undefined || BigInt(w) <= (min[cagg.bucketType] ?? -(2n ** 63n)) ? null : w;
+}

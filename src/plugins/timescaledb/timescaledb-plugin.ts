@@ -11,6 +11,9 @@ import { ChunkReader, type SliceSource } from './chunk-reader.js';
 import { hypertableSlices, nativePartitionSlices, type Slice } from './partition-slices.js';
 import { timescaledbConfigSchema, timescaleSettings, type TimescaleSettings } from './timescaledb-config.js';
 import { chunkCompression, embeddedEngine, extensionInfo, hypertableRowEstimate, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, timePartitioningFunction, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
+import { continuousAggregateWatermark, listContinuousAggregates, type ContinuousAggregateInfo } from './timescale-catalog.js';
+import { applyHypertableDefaults, describeContinuousAggregate } from './time-series-defaults.js';
+import { ContinuousAggregateReader } from './continuous-aggregate-reader.js';
 import type pg from 'pg';
 import { SnapshotExporter } from './snapshot-exporter.js';
 import { checkDecompression } from './decompression-check.js';
@@ -19,6 +22,8 @@ import { checkDecompression } from './decompression-check.js';
 export interface Detected {
   readonly extension?: ExtensionInfo;
   readonly hypertables: Map<string, HypertableInfo>;
+  /** continuous aggregates by `schema\0view` (empty when TimescaleDB's catalog cannot be read) */
+  readonly aggregates?: Map<string, ContinuousAggregateInfo>;
 }
 
 /** A service other plugins (compression) use to decide about slices. Registered under SLICE_POLICY. */
@@ -72,6 +77,12 @@ export class TimescaleDbPlugin implements TapPlugin {
       status: (client, slice) => (slice.from || slice.key === WHOLE ? Promise.resolve(undefined) : chunkCompression(client, slice.chunks)),
     });
     ctx.readers.register({ name: 'timescaledb-chunks', precedence: 100, claims: (plan) => this.claims(plan), reader });
+    ctx.readers.register({
+      name: 'timescaledb-continuous-aggregate',
+      precedence: 100,
+      claims: async (plan) => plan.method === 'INCREMENTAL' && plan.replicationKey === (await this.aggregate(plan))?.bucketColumn,
+      reader: new ContinuousAggregateReader({ aggregate: async (rc) => (await this.aggregate(rc.plan))!, lookback: this.settings.lookback }),
+    });
   }
 
   async enrichCatalog(catalog: Catalog, ctx: DiscoveryContext): Promise<void> {
@@ -100,6 +111,7 @@ export class TimescaleDbPlugin implements TapPlugin {
         estimateWarned = true;
       }
       const md = streamMetadata(entry);
+      applyHypertableDefaults(entry, ht, (md['valid-replication-keys'] as string[] | undefined) ?? []);
       const keys = ((md['valid-replication-keys'] as string[] | undefined) ?? []).filter((k) => k !== ht.timeColumn);
       setMetadata(entry, [], {
         'valid-replication-keys': [ht.timeColumn, ...keys],
@@ -112,6 +124,21 @@ export class TimescaleDbPlugin implements TapPlugin {
         'timescaledb.compression-enabled': ht.compressionEnabled,
       });
     }
+    for (const entry of catalog.streams) {
+      const cagg = detected.aggregates?.get(name(String(streamMetadata(entry)['schema-name']), entry.table_name));
+      if (!cagg) continue;
+      const watermark = await continuousAggregateWatermark(ctx.client, cagg).catch((err: Error) => {
+        this.log.warn(`${entry.tap_stream_id}: cannot read the continuous aggregate's watermark (${err.message})`);
+        return null;
+      });
+      describeContinuousAggregate(entry, cagg, watermark);
+    }
+  }
+
+  /** The continuous aggregate a stream reads, or undefined for any other relation. */
+  private async aggregate(plan: StreamPlan): Promise<ContinuousAggregateInfo | undefined> {
+    const detected = await this.pool.use((c) => this.detect(c));
+    return detected.aggregates?.get(name(plan.relation.schema, plan.relation.name));
   }
 
   /** A compressed slice on the Apache-only build cannot be read (an error since 2.26.4, missing rows before): stop, never emit part of it. */
@@ -211,7 +238,13 @@ export class TimescaleDbPlugin implements TapPlugin {
       }
       try {
         const list = await listHypertables(client);
-        return { extension, hypertables: new Map(list.map((h) => [name(h.schema, h.name), h])) };
+        let aggregates = new Map<string, ContinuousAggregateInfo>();
+        try {
+          aggregates = new Map((await listContinuousAggregates(client)).map((a) => [name(a.schema, a.name), a]));
+        } catch (err) {
+          this.log.warn(`cannot list continuous aggregates (${(err as Error).message}): they are read as plain views`);
+        }
+        return { extension, hypertables: new Map(list.map((h) => [name(h.schema, h.name), h])), aggregates };
       } catch (err) {
         const lookback = this.settings.lookback ? ', from their bookmark without late_arrival_lookback' : '';
         this.log.warn(`cannot list hypertables (${(err as Error).message}): hypertables are read by the default reader${lookback}`);
