@@ -72,21 +72,57 @@ async function importPlugin(specifier: string, options: Record<string, unknown>,
   }
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(url)) as Record<string, unknown>;
+    mod = (await withDeadline(import(url), specifier, 'load')) as Record<string, unknown>;
   } catch (err) {
+    if (err instanceof PluginError) throw err;
     throw new PluginError(`plugin module ${specifier} failed to load: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
-  const candidate =
-    typeof mod.createPlugin === 'function'
-      ? await (mod.createPlugin as (o: unknown) => unknown)(options)
-      : (mod.default ?? mod.plugin);
-  const plugin = (typeof candidate === 'function' && !isPlugin(candidate) ? await (candidate as (o: unknown) => unknown)(options) : candidate) as TapPlugin;
+  let plugin: TapPlugin;
+  try {
+    const candidate =
+      typeof mod.createPlugin === 'function'
+        ? await withDeadline(Promise.resolve((mod.createPlugin as (o: unknown) => unknown)(options)), specifier, 'create the plugin')
+        : (mod.default ?? mod.plugin);
+    plugin = (typeof candidate === 'function' && !isPlugin(candidate)
+      ? await withDeadline(Promise.resolve((candidate as (o: unknown) => unknown)(options)), specifier, 'create the plugin')
+      : candidate) as TapPlugin;
+  } catch (err) {
+    if (err instanceof PluginError) throw err;
+    throw new PluginError(`plugin module ${specifier} failed to create its plugin: ${String((err as Error)?.message ?? err).split('\n')[0]}`, { cause: err });
+  }
   if (!isPlugin(plugin)) {
     throw new PluginError(
       `plugin module ${specifier} exports no plugin: export default (or 'plugin') an object with a 'name', or a function createPlugin(options)`,
     );
   }
   return plugin;
+}
+
+/**
+ * How long a plugin module may take to load and create its plugin (TAP_PLUGIN_LOAD_TIMEOUT_MS, default 30 s).
+ * A top-level `await` that never settles leaves nothing for the event loop to wait on: Node then exits
+ * with code 0 and no output, as if the sync had succeeded. The timer keeps the process alive and
+ * turns the hang into exit 5 naming the plugin.
+ */
+function loadTimeoutMs(): number {
+  const ms = Number(process.env.TAP_PLUGIN_LOAD_TIMEOUT_MS);
+  return Number.isFinite(ms) && ms > 0 ? ms : 30_000;
+}
+
+async function withDeadline<T>(work: Promise<T>, specifier: string, what: string): Promise<T> {
+  const ms = loadTimeoutMs();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new PluginError(`plugin module ${specifier} did not ${what} within ${ms / 1000} s (a top-level await or a factory that never settles?): fix or remove the plugin`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function isPlugin(value: unknown): value is TapPlugin {
