@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { aboutInfo, aboutMarkdown, packageVersion } from './core/about.js';
 import { readJsonFile } from './core/config/load-config.js';
 import { CatalogError, ConfigurationError, OutputClosedError, StateError, TapError, oneLine } from './core/errors.js';
-import { StderrLogger } from './core/logger.js';
+import { StderrLogger, escapeControls } from './core/logger.js';
 import { assertCatalog } from './core/singer/catalog.js';
 import { parseState, emptyState } from './core/singer/state.js';
 import { createTap, resolvePlugins } from './core/tap-factory.js';
@@ -108,7 +108,7 @@ export function handleFatal(err: unknown): never {
   }
   const known = err instanceof TapError;
   const message = err instanceof Error ? err.message : String(err);
-  const redacted = redactUrls(oneLine(message));
+  const redacted = escapeControls(redactUrls(oneLine(message)));
   if (!known && err instanceof Error && err.stack && process.env.TAP_DEBUG) process.stderr.write(err.stack + '\n');
   process.stderr.write(`CRITICAL ${redacted}\n`);
   process.exit(known ? err.exitCode : 1);
