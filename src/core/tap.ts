@@ -47,6 +47,11 @@ export class Tap {
     });
   }
 
+  /** Stops stdout without cutting a line (see MessageWriter.seal); settles when the exit may happen. */
+  sealOutput(reason: Error): Promise<void> {
+    return this.container.resolve<MessageWriter>(TOKENS.Writer).seal(reason);
+  }
+
   /** Syncs the selected streams, starting with the one the state says was interrupted. */
   async sync(catalog: Catalog, state: TapState, signal: AbortSignal): Promise<void> {
     const writer = this.container.resolve<MessageWriter>(TOKENS.Writer);
