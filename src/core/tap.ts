@@ -66,6 +66,11 @@ export class Tap {
       this.log.warn('no stream is selected in the catalog: mark streams with "selected": true in their metadata at breadcrumb []');
     }
     const plans = await this.pool.use((client) => planStreams(client, selected));
+    for (const plan of plans) {
+      if (plan.relation.rowSecurity) {
+        this.log.warn(`${plan.tapStreamId}: row-level security applies to this role on "${plan.relation.schema}"."${plan.relation.name}": only the rows its policies show are read (use a role with BYPASSRLS, or the table owner, for every row)`);
+      }
+    }
     // every stream's bookmark is checked before the first message, not when the stream's turn comes
     // (a bad value in the third stream's bookmark exited 4 after two streams had been written)
     for (const plan of plans) {

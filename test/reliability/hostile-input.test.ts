@@ -120,3 +120,55 @@ INFO forged" VALUES (1);`);
     expect(run.stderr).not.toMatch(/^INFO forged/m);
   });
 });
+
+/**
+ * Privileges short of SELECT on the whole table (issue #21): a table readable only through column grants
+ * is discovered with its other columns marked unsupported; selecting an ungranted column exits 3 naming
+ * it; row-level security that hides rows from the role is warned about.
+ */
+describe.skipIf(nativeSkipReason)('column grants and row-level security (native PostgreSQL)', () => {
+  let db: TestDatabase;
+  let config: string;
+  const role = `col_reader_${Math.random().toString(36).slice(2, 8)}`;
+  beforeAll(async () => {
+    db = await nativeDatabase();
+    await db.sql(`CREATE ROLE ${role} LOGIN;
+      CREATE TABLE col_t(id int PRIMARY KEY, shown text, secret text); INSERT INTO col_t VALUES (1, 'a', 's1'), (2, 'b', 's2');
+      CREATE TABLE rls_t(id int PRIMARY KEY, owner text); INSERT INTO rls_t VALUES (1, '${role}'), (2, 'someone else');
+      ALTER TABLE rls_t ENABLE ROW LEVEL SECURITY; CREATE POLICY mine ON rls_t USING (owner = current_user);
+      GRANT USAGE ON SCHEMA public TO ${role}; GRANT SELECT (id, shown) ON col_t TO ${role}; GRANT SELECT ON rls_t TO ${role};`);
+    const url = new URL(db.url);
+    url.username = role;
+    url.password = '';
+    config = tmpJson({ url: url.toString() });
+  });
+  afterAll(async () => db?.close());
+
+  it('a table readable through column grants is discovered and synced without the ungranted column', async () => {
+    const catalog = await discover(config);
+    const entry = catalog.streams.find((s) => s.tap_stream_id === 'public-col_t')!;
+    expect(entry).toBeDefined();
+    const secret = entry.metadata.find((m) => m.breadcrumb[1] === 'secret')!.metadata;
+    expect(secret.inclusion).toBe('unsupported');
+    expect(secret['unsupported-description']).toMatch(/no SELECT privilege on this column: GRANT SELECT \("?secret"?\) ON "?public"?\."?col_t"?/);
+    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-col_t': {} }))]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(records(run.messages)).toEqual([{ id: 1, shown: 'a' }, { id: 2, shown: 'b' }]);
+  });
+
+  it('selecting the ungranted column: exit 3 naming the column, before any message', async () => {
+    const catalog = select(await discover(config), { 'public-col_t': {} });
+    const md = catalog.streams.find((s) => s.tap_stream_id === 'public-col_t')!.metadata.find((m) => m.breadcrumb[1] === 'secret')!.metadata;
+    md.inclusion = 'available';
+    md.selected = true;
+    const run = await runTap(['--config', config, '--catalog', tmpJson(catalog)]);
+    refused(run, 3, /stream public-col_t: the role may not read column\(s\) "secret" of "public"."col_t" \(deselect them, or GRANT SELECT/);
+  });
+
+  it('row-level security that hides rows: a warning naming the stream, and the visible rows', async () => {
+    const run = await runTap(['--config', config, '--catalog', tmpJson(select(await discover(config), { 'public-rls_t': {} }))]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/WARN public-rls_t: row-level security applies to this role on "public"."rls_t": only the rows its policies show are read/);
+    expect(records(run.messages)).toEqual([{ id: 1, owner: role }]);
+  });
+});

@@ -48,6 +48,11 @@ export async function planStreams(client: pg.ClientBase, entries: readonly Catal
       problems.push(`stream ${entry.tap_stream_id}: column(s) ${missing.map((c) => `"${c}"`).join(', ')} no longer exist (deselect them or run --discover)`);
       continue;
     }
+    const denied = wanted.filter((c) => live.get(c)!.readable === false);
+    if (denied.length > 0) {
+      problems.push(`stream ${entry.tap_stream_id}: the role may not read column(s) ${denied.map((c) => `"${c}"`).join(', ')} of "${rel.schema}"."${rel.name}" (deselect them, or GRANT SELECT (${denied.map((c) => `"${c}"`).join(', ')}) on the table)`);
+      continue;
+    }
     const planned: PlannedColumn[] = wanted.map((name) => {
       const c = live.get(name)!;
       return { name, type: c.type, codec: codecFor(c.type, !c.notNull) };
