@@ -30,7 +30,7 @@ export class StderrLogger implements Logger {
   info(m: string): void { this.log('info', m); }
   warn(m: string): void { this.log('warn', m); }
   error(m: string): void { this.log('error', m); }
-  raw(line: string): void { this.sink(this.redact(line)); }
+  raw(line: string): void { this.sink(escapeControls(this.redact(line))); }
   private log(level: LogLevel, message: string): void {
     if (ORDER[level] < this.threshold) return;
     this.sink(`${level.toUpperCase()} ${escapeControls(this.redact(message))}`);
