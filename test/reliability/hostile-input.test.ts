@@ -83,6 +83,11 @@ INFO forged" VALUES (1);`);
     refused(run, 3, /at \/streams\/\d+\/key_properties must be array/);
   });
 
+  it('a column schema that is not a JSON Schema (found by the fuzz test): exit 3 naming the column, no SCHEMA no target can compile', async () => {
+    const run = await sync(one((e) => (e.schema.properties.v!.type = [['string', 'null']] as unknown as string)));
+    refused(run, 3, /stream public-t: the catalog's schema of column "v" is not a valid JSON Schema \(at \/type .*\); fix it or run --discover/);
+  });
+
   it('a NUL in a table or schema name: exit 3 naming the path', async () => {
     let run = await sync(one((e) => (e.table_name = 't\u0000')));
     refused(run, 3, /at \/streams\/\d+\/table_name must match pattern .*a NUL character is not allowed/);

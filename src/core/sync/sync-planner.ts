@@ -14,6 +14,7 @@ import {
 import type { PlannedColumn, StreamPlan } from '../readers/stream-plan.js';
 import type { JsonSchema } from '../config/config-schema.js';
 import { streamIdentityProblem } from './stream-identity.js';
+import { columnSchemaProblem } from './column-schemas.js';
 
 /**
  * Resolves the selected catalog streams against the live database before anything is written:
@@ -57,6 +58,11 @@ export async function planStreams(client: pg.ClientBase, entries: readonly Catal
       const c = live.get(name)!;
       return { name, type: c.type, codec: codecFor(c.type, !c.notNull) };
     });
+    const invalid = planned.map((c) => columnSchemaProblem(entry.tap_stream_id, c.name, entry.schema.properties[c.name])).filter((p) => p !== undefined);
+    if (invalid.length > 0) {
+      problems.push(...invalid);
+      continue;
+    }
     const drifted = planned.map((c) => typeDrift(entry, c)).filter((p) => p !== undefined);
     if (drifted.length > 0) {
       problems.push(...drifted);
