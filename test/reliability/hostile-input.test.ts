@@ -102,6 +102,12 @@ INFO forged" VALUES (1);`);
     refused(run, 2, /url's user has a malformed %-escape; write a literal % as %25/);
   });
 
+  it('a late_arrival_lookback that is not an interval: exit 2 before any message, naming the setting', async () => {
+    const bad = tmpJson({ url: db.url, late_arrival_lookback: "2 hours'; DROP TABLE t; --" });
+    const run = await runTap(['--config', bad, '--catalog', tmpJson(select(catalog, { 'public-t': {} }))]);
+    refused(run, 2, /late_arrival_lookback "2 hours'; DROP TABLE t; --" is not a PostgreSQL interval .*give e\.g\. "2 hours"/);
+  });
+
   it('a stream whose table_name names another table: exit 3, instead of reading t under canary\'s id and bookmark', async () => {
     const run = await sync(one((e) => (e.table_name = 't'), 'public-canary'));
     refused(run, 3, /stream public-canary names the table "public"."t", whose stream is public-t/);

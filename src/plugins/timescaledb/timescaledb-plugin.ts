@@ -9,7 +9,7 @@ import type { Catalog } from '../../core/singer/catalog.js';
 import { setMetadata, streamMetadata } from '../../core/singer/catalog.js';
 import { ChunkReader, type SliceSource } from './chunk-reader.js';
 import { hypertableSlices, nativePartitionSlices, type Slice } from './partition-slices.js';
-import { timescaledbConfigSchema, timescaleSettings, type TimescaleSettings } from './timescaledb-config.js';
+import { checkLookbackInterval, timescaledbConfigSchema, timescaleSettings, type TimescaleSettings } from './timescaledb-config.js';
 import { embeddedEngine, extensionInfo, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, timePartitioningFunction, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
 import type pg from 'pg';
 import { SnapshotExporter } from './snapshot-exporter.js';
@@ -120,6 +120,8 @@ export class TimescaleDbPlugin implements TapPlugin {
 
   /** Claims partitioned tables, and hypertables whose chunks can be listed (else the default reader reads them, with a warning). */
   private async claims(plan: StreamPlan): Promise<boolean> {
+    // asked for every stream, the first one before anything is written: the place to refuse a bad setting
+    await (this.lookbackChecked ??= this.pool.use((c) => checkLookbackInterval(c, this.settings.lookback)));
     if (plan.relation.relkind === 'p') return true;
     const detected = await this.pool.use((c) => this.detect(c));
     const ht = detected.hypertables.get(name(plan.relation.schema, plan.relation.name));
@@ -133,6 +135,8 @@ export class TimescaleDbPlugin implements TapPlugin {
       return false;
     }
   }
+
+  private lookbackChecked: Promise<void> | undefined;
 
   /** The time dimension's partitioning function, asked once per hypertable per run (it cannot change during one). */
   private timeFunction(ht: HypertableInfo): Promise<string | null> {
