@@ -2,8 +2,8 @@
 import { Command } from 'commander';
 import { aboutInfo, aboutMarkdown, packageVersion } from './core/about.js';
 import { readJsonFile } from './core/config/load-config.js';
-import { CatalogError, ConfigurationError, OutputClosedError, StateError, TapError, oneLine } from './core/errors.js';
-import { StderrLogger } from './core/logger.js';
+import { CatalogError, ConfigurationError, InterruptedError, OutputClosedError, StateError, TapError, oneLine } from './core/errors.js';
+import { StderrLogger, escapeControls } from './core/logger.js';
 import { assertCatalog } from './core/singer/catalog.js';
 import { parseState, emptyState } from './core/singer/state.js';
 import { createTap, resolvePlugins } from './core/tap-factory.js';
@@ -81,7 +81,13 @@ export async function main(argv = process.argv): Promise<void> {
   const tap = await createTap({ ...options, log });
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    if (controller.signal.aborted) {
+      // a second signal: stop now, without the batch, but never cut a line (process.exit drops what
+      // stdout has not handed to the OS yet: half a line when the target was not reading)
+      const code = signal === 'SIGINT' ? 130 : 143;
+      outputSealed ??= tap.sealOutput(new InterruptedError(`stopped by a second ${signal}`, signal)).then(() => process.exit(code));
+      return;
+    }
     log.warn(`${signal} received: finishing the current batch and writing STATE`);
     controller.abort(signal);
   };
@@ -132,17 +138,22 @@ function writeStdout(text: string): Promise<void> {
   return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
 }
 
+/** Set by a second signal: settles (and exits) once the write in flight is out. */
+let outputSealed: Promise<void> | undefined;
+
 /** The one error handler: one CRITICAL line on stderr, the error's exit code, a stack only for unknown errors. */
-export function handleFatal(err: unknown): never {
+export function handleFatal(err: unknown): void {
   if (err instanceof OutputClosedError || (err as NodeJS.ErrnoException)?.code === 'EPIPE') {
     process.stderr.write(`INFO ${new OutputClosedError().message}\n`);
     process.exit(141);
   }
   const known = err instanceof TapError;
   const message = err instanceof Error ? err.message : String(err);
-  const redacted = redactUrls(oneLine(message));
+  const redacted = escapeControls(redactUrls(oneLine(message)));
   if (!known && err instanceof Error && err.stack && process.env.TAP_DEBUG) process.stderr.write(err.stack + '\n');
   process.stderr.write(`CRITICAL ${redacted}\n`);
+  // after a second signal the exit waits for the line in flight (see stop in main)
+  if (outputSealed) return;
   process.exit(known ? err.exitCode : 1);
 }
 
@@ -156,6 +167,6 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 main().then(
-  () => process.exit(0),
+  () => (outputSealed ? undefined : process.exit(0)),
   (err) => handleFatal(err),
 );

@@ -30,14 +30,26 @@ export class StderrLogger implements Logger {
   info(m: string): void { this.log('info', m); }
   warn(m: string): void { this.log('warn', m); }
   error(m: string): void { this.log('error', m); }
-  raw(line: string): void { this.sink(this.redact(line)); }
+  raw(line: string): void { this.sink(escapeControls(this.redact(line))); }
   private log(level: LogLevel, message: string): void {
     if (ORDER[level] < this.threshold) return;
-    this.sink(`${level.toUpperCase()} ${this.redact(message)}`);
+    this.sink(`${level.toUpperCase()} ${escapeControls(this.redact(message))}`);
   }
   redact(text: string): string {
     let out = text;
     for (const s of this.secrets) out = out.split(s).join('***');
     return out;
   }
+}
+
+/**
+ * Control characters in a log message (a table named "t\nINFO forged" or holding an ESC sequence)
+ * written as escapes: one entry stays one line, and a name cannot forge another log line or drive the terminal.
+ */
+export function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
 }

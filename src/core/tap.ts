@@ -14,6 +14,7 @@ import type { MessageWriter } from './singer/message-writer.js';
 import type { TapState } from './singer/messages.js';
 import { planStreams } from './sync/sync-planner.js';
 import { emitState, syncStream } from './sync/stream-sync.js';
+import { checkBookmarkValues } from './sync/bookmark-check.js';
 
 /** How long a stop request waits for the read in hand before cutting its connection. */
 const STOP_GRACE_MS = 1000;
@@ -46,6 +47,11 @@ export class Tap {
     });
   }
 
+  /** Stops stdout without cutting a line (see MessageWriter.seal); settles when the exit may happen. */
+  sealOutput(reason: Error): Promise<void> {
+    return this.container.resolve<MessageWriter>(TOKENS.Writer).seal(reason);
+  }
+
   /** Syncs the selected streams, starting with the one the state says was interrupted. */
   async sync(catalog: Catalog, state: TapState, signal: AbortSignal): Promise<void> {
     const writer = this.container.resolve<MessageWriter>(TOKENS.Writer);
@@ -60,6 +66,18 @@ export class Tap {
       this.log.warn('no stream is selected in the catalog: mark streams with "selected": true in their metadata at breadcrumb []');
     }
     const plans = await this.pool.use((client) => planStreams(client, selected));
+    for (const plan of plans) {
+      if (plan.relation.rowSecurity) {
+        this.log.warn(`${plan.tapStreamId}: row-level security applies to this role on "${plan.relation.schema}"."${plan.relation.name}": only the rows its policies show are read (use a role with BYPASSRLS, or the table owner, for every row)`);
+      }
+    }
+    // every stream's bookmark is checked before the first message, not when the stream's turn comes
+    // (a bad value in the third stream's bookmark exited 4 after two streams had been written)
+    for (const plan of plans) {
+      const b = state.bookmarks[plan.tapStreamId] ?? {};
+      const otherKey = plan.method === 'INCREMENTAL' && b.replication_key && b.replication_key !== plan.replicationKey;
+      if (!otherKey) await checkBookmarkValues(this.pool, plan, b);
+    }
     const first = plans.findIndex((p) => p.tapStreamId === state.currently_syncing);
     const ordered = first > 0 ? [...plans.slice(first), ...plans.slice(0, first)] : plans;
     const deps = {

@@ -1,8 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { MAX_INPUT_BYTES, MAX_INPUT_DEPTH, tooDeep } from '../singer/input-validation.js';
+import { configProblems } from './config-checks.js';
 import { SSL_MODES, type JsonSchema, type SslMode } from './config-schema.js';
 import type { ConnectionSettings, TapConfig } from './tap-config.js';
 
@@ -15,16 +17,28 @@ export async function readJsonFile(
   makeError: (m: string) => Error,
 ): Promise<unknown> {
   let text: string;
+  let size: number;
   try {
-    text = await readFile(path, 'utf8');
+    size = (await stat(path)).size;
+    // a huge file is refused before it is read: a state or catalog is not a data file
+    text = size > MAX_INPUT_BYTES ? '' : await readFile(path, 'utf8');
   } catch (err) {
     throw makeError(`cannot read the ${what} file ${path}: ${(err as Error).message}`);
   }
+  if (size > MAX_INPUT_BYTES) {
+    throw makeError(`the ${what} file ${path} is ${size} bytes, more than the ${MAX_INPUT_BYTES} a ${what} file may be; pass the right file`);
+  }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     throw makeError(`the ${what} file ${path} is not valid JSON (${(err as Error).message}); fix the file or pass another`);
   }
+  const deep = tooDeep(value);
+  if (deep !== undefined) {
+    throw makeError(`the ${what} file ${path} nests deeper than ${MAX_INPUT_DEPTH} levels at ${deep.slice(0, 200)}; fix the file or pass another`);
+  }
+  return value;
 }
 
 /**
@@ -47,6 +61,8 @@ export function parseConfig(input: unknown, schema: JsonSchema, log?: Logger): T
     });
     throw new ConfigurationError(`invalid config: ${problems.join('; ')}`);
   }
+  const bad = configProblems(raw);
+  if (bad.length > 0) throw new ConfigurationError(`invalid config: ${bad.join('; ')}`);
   const known = new Set(Object.keys((schema.properties as object) ?? {}));
   const unknown = Object.keys(raw).filter((k) => !known.has(k));
   if (unknown.length > 0) log?.warn(`config keys not used by the tap (ignored): ${unknown.join(', ')}`);
@@ -110,13 +126,20 @@ function fromUrl(url: string, sslmode: SslMode): Partial<ConnectionSettings> {
   if (mode !== null && !(SSL_MODES as readonly string[]).includes(mode)) {
     throw new ConfigurationError(`invalid config: url sslmode=${mode} is not one of ${SSL_MODES.join('|')}`);
   }
-  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  const decode = (part: string, what: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConfigurationError(`invalid config: url's ${what} has a malformed %-escape; write a literal % as %25`);
+    }
+  };
+  const database = decode(u.pathname.replace(/^\//, ''), 'database');
   if (!database) throw new ConfigurationError('invalid config: url names no database (postgres://…/database)');
   return {
     host: u.hostname.replace(/^\[|\]$/g, '') || 'localhost',
     port: u.port ? Number(u.port) : 5432,
-    user: u.username ? decodeURIComponent(u.username) : undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
+    user: u.username ? decode(u.username, 'user') : undefined,
+    password: u.password ? decode(u.password, 'password') : undefined,
     database,
     sslmode: (mode as SslMode | null) ?? sslmode,
   };

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { TapConfig } from '../config/tap-config.js';
-import { qualifiedName } from '../postgres/sql.js';
+import { qualifiedName, quoteIdent } from '../postgres/sql.js';
 import { codecFor } from '../postgres/type-mapping.js';
 import {
   currentDatabase,
@@ -71,7 +71,10 @@ function catalogEntry(rel: RelationInfo, id: string, columns: ColumnInfo[], keys
   const columnMetadata: MetadataEntry[] = [];
   const replicationKeys: string[] = [];
   for (const col of columns) {
-    const codec = codecFor(col.type, !col.notNull || isView);
+    const typeCodec = codecFor(col.type, !col.notNull || isView);
+    // a column the role may not read (column-level grants) is listed, but cannot be selected
+    const denied = col.readable === false ? `no SELECT privilege on this column: GRANT SELECT (${quoteIdent(col.name)}) ON ${qualifiedName(rel.schema, rel.name)} to read it` : undefined;
+    const codec = denied ? { ...typeCodec, unsupported: denied } : typeCodec;
     properties[col.name] = codec.schema;
     const md: Record<string, unknown> = {
       inclusion: codec.unsupported ? 'unsupported' : keys.includes(col.name) ? 'automatic' : 'available',

@@ -68,8 +68,9 @@ async function importPlugin(specifier: string, options: Record<string, unknown>,
   }
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(url)) as Record<string, unknown>;
+    mod = (await withDeadline(import(url), specifier, 'load')) as Record<string, unknown>;
   } catch (err) {
+    if (err instanceof PluginError) throw err;
     throw new PluginError(`plugin module ${specifier} failed to load: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
   // a factory gets its options validated, with defaults, against the schema the module exports with it
@@ -81,9 +82,10 @@ async function importPlugin(specifier: string, options: Record<string, unknown>,
     validated = structuredClone(options);
     if (isSchema(mod.optionsSchema)) validateOptions(mod.optionsSchema, validated, `plugin module ${specifier}`);
     try {
-      candidate = await (factory as (o: unknown) => unknown)(validated);
+      candidate = await withDeadline(Promise.resolve((factory as (o: unknown) => unknown)(validated)), specifier, 'create the plugin');
     } catch (err) {
-      throw new PluginError(`plugin module ${specifier}: createPlugin failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      if (err instanceof PluginError) throw err;
+      throw new PluginError(`plugin module ${specifier}: createPlugin failed: ${String((err as Error)?.message ?? err).split('\n')[0]}`, { cause: err });
     }
   }
   if (!isPlugin(candidate)) {
@@ -110,6 +112,33 @@ function validateOptions(schema: JsonSchema, options: Record<string, unknown>, w
 
 function isSchema(value: unknown): value is JsonSchema {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * How long a plugin module may take to load and create its plugin (TAP_PLUGIN_LOAD_TIMEOUT_MS, default 30 s).
+ * A top-level `await` that never settles leaves nothing for the event loop to wait on: Node then exits
+ * with code 0 and no output, as if the sync had succeeded. The timer keeps the process alive and
+ * turns the hang into exit 5 naming the plugin.
+ */
+function loadTimeoutMs(): number {
+  const ms = Number(process.env.TAP_PLUGIN_LOAD_TIMEOUT_MS);
+  return Number.isFinite(ms) && ms > 0 ? ms : 30_000;
+}
+
+async function withDeadline<T>(work: Promise<T>, specifier: string, what: string): Promise<T> {
+  const ms = loadTimeoutMs();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new PluginError(`plugin module ${specifier} did not ${what} within ${ms / 1000} s (a top-level await or a factory that never settles?): fix or remove the plugin`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function isPlugin(value: unknown): value is TapPlugin {

@@ -12,6 +12,8 @@ export interface RelationInfo {
   /** r table, p partitioned table, v view, m materialized view, f foreign table */
   readonly relkind: string;
   readonly rowEstimate: number | null;
+  /** row-level security applies to the tap's role here: it reads only the rows the policies show it */
+  readonly rowSecurity?: boolean;
 }
 
 export interface ColumnInfo {
@@ -20,18 +22,25 @@ export interface ColumnInfo {
   readonly position: number;
   readonly notNull: boolean;
   readonly type: PgTypeInfo;
+  /** false when the tap's role may not SELECT this column (a table readable through column grants only) */
+  readonly readable?: boolean;
 }
 
 const SYSTEM_SCHEMA_FILTER = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
 
-/** Tables, partitioned tables (the parent only), views, materialized views and foreign tables the user can read. */
+/**
+ * Tables, partitioned tables (the parent only), views, materialized views and foreign tables the user can
+ * read, wholly or through column-level grants (`GRANT SELECT (a, b) ON t`: the columns it may not read
+ * are marked by listColumns).
+ */
 export async function listRelations(client: pg.ClientBase, schemas?: readonly string[]): Promise<RelationInfo[]> {
-  const { rows } = await client.query<{ oid: number; schema: string; name: string; relkind: string; reltuples: number }>(
-    `SELECT c.oid::int8::float8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind, c.reltuples::float8 AS reltuples
+  const { rows } = await client.query<{ oid: number; schema: string; name: string; relkind: string; reltuples: number; rls: boolean }>(
+    `SELECT c.oid::int8::float8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind, c.reltuples::float8 AS reltuples,
+            pg_catalog.row_security_active(c.oid) AS rls
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition AND ${SYSTEM_SCHEMA_FILTER}
         AND ($1::text[] IS NULL OR n.nspname = ANY($1::text[]))
-        AND has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')
+        AND has_schema_privilege(n.oid, 'USAGE') AND (has_table_privilege(c.oid, 'SELECT') OR has_any_column_privilege(c.oid, 'SELECT'))
       ORDER BY n.nspname, c.relname`,
     [schemas ?? null],
   );
@@ -41,6 +50,7 @@ export async function listRelations(client: pg.ClientBase, schemas?: readonly st
     name: r.name,
     relkind: r.relkind,
     rowEstimate: r.reltuples >= 0 ? Math.round(r.reltuples) : null,
+    rowSecurity: r.rls,
   }));
 }
 
@@ -50,14 +60,15 @@ export async function findRelations(
   names: readonly { schema: string; name: string }[],
 ): Promise<RelationInfo[]> {
   if (names.length === 0) return [];
-  const { rows } = await client.query<{ oid: number; schema: string; name: string; relkind: string; reltuples: number }>(
-    `SELECT c.oid::int8::float8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind, c.reltuples::float8 AS reltuples
+  const { rows } = await client.query<{ oid: number; schema: string; name: string; relkind: string; reltuples: number; rls: boolean }>(
+    `SELECT c.oid::int8::float8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind, c.reltuples::float8 AS reltuples,
+            pg_catalog.row_security_active(c.oid) AS rls
        FROM unnest($1::text[], $2::text[]) AS w(schema, name)
        JOIN pg_catalog.pg_namespace n ON n.nspname = w.schema
        JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = w.name`,
     [names.map((n) => n.schema), names.map((n) => n.name)],
   );
-  return rows.map((r) => ({ ...r, oid: Number(r.oid), rowEstimate: r.reltuples >= 0 ? Math.round(r.reltuples) : null }));
+  return rows.map(({ rls, ...r }) => ({ ...r, oid: Number(r.oid), rowEstimate: r.reltuples >= 0 ? Math.round(r.reltuples) : null, rowSecurity: rls }));
 }
 
 /** The columns of these relations with their types, domains resolved to their base type (any depth). */
@@ -74,7 +85,7 @@ export async function listColumns(client: pg.ClientBase, relOids: readonly numbe
          SELECT DISTINCT ON (oid) oid, base_oid FROM base ORDER BY oid, depth DESC
        )
      SELECT a.attrelid::int8::float8 AS rel_oid, a.attname AS name, a.attnum AS position, a.attnotnull AS not_null,
-            a.attndims AS ndims, format_type(a.atttypid, a.atttypmod) AS sql_type,
+            a.attndims AS ndims, has_column_privilege(a.attrelid, a.attnum, 'SELECT') AS readable, format_type(a.atttypid, a.atttypmod) AS sql_type,
             bt.typname AS typname, bt.typtype::text AS typtype, bt.typcategory::text AS typcategory,
             et.typname AS elem_typname, et.typtype::text AS elem_typtype,
             (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid = bt.oid) AS enum_labels,
@@ -103,6 +114,7 @@ export async function listColumns(client: pg.ClientBase, relOids: readonly numbe
       enumLabels: r.enum_labels ?? undefined,
       elemEnumLabels: r.elem_enum_labels ?? undefined,
     },
+    readable: r.readable,
   }));
 }
 

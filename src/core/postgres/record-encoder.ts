@@ -45,6 +45,12 @@ export function recordPrefix(stream: string): string {
 
 /** The fixed part after the values: `},"version":…,"time_extracted":…}` and the newline. */
 export function recordSuffix(options: Pick<EncodeOptions, 'version' | 'timeExtracted'>): string {
-  const version = options.version === undefined ? '' : `,"version":${options.version}`;
+  // the version comes from the state file, which anyone may have written: pasted unchecked, a string
+  // like `1,"record":{…}` or one holding a newline forged records (the state schema refuses it first;
+  // this keeps any other caller from reaching the bytes with it)
+  if (options.version !== undefined && !Number.isSafeInteger(options.version)) {
+    throw new TypeError(`a RECORD version must be a safe integer, not ${JSON.stringify(options.version)}`);
+  }
+  const version = options.version === undefined ? '' : `,"version":${JSON.stringify(options.version)}`;
   return `}${version},"time_extracted":${JSON.stringify(options.timeExtracted)}}\n`;
 }

@@ -1,5 +1,7 @@
 import type { JsonSchema } from '../config/config-schema.js';
 import { CatalogError } from '../errors.js';
+import { catalogInputSchema } from './input-schemas.js';
+import { inputProblems } from './input-validation.js';
 
 /** Singer metadata for one breadcrumb: `[]` for the stream, `['properties', col]` for a column. */
 export interface MetadataEntry {
@@ -116,6 +118,11 @@ export function assertCatalog(input: unknown, path: string): Catalog {
       }
     }
     s.stream ??= s.tap_stream_id;
+  }
+  // the checks above name the commonest mistakes in words; the schema types every other field the tap uses
+  const problems = inputProblems(catalogInputSchema, input);
+  if (problems.length > 0) {
+    throw new CatalogError(`the catalog ${path} is malformed: ${problems.join('; ')}; fix these fields or run --discover to make a new one`);
   }
   return input as Catalog;
 }

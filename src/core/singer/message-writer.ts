@@ -81,6 +81,24 @@ export class MessageWriter {
     this.check();
   }
 
+  /**
+   * Stops all output at once (a second SIGTERM) without cutting a line: nothing more is handed to the
+   * stream (a later write or flush throws `reason`), and the promise settles once the chunk already
+   * handed over is out, or the stream is gone. process.exit before that left half a line on stdout.
+   */
+  seal(reason: Error): Promise<void> {
+    this.closedError ??= reason;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.wake(); // a write waiting for 'drain' now throws `reason`, and the sync stops
+    const gone = new Promise<void>((resolve) => {
+      if (this.out.destroyed) resolve();
+      this.out.once('close', () => resolve());
+      this.out.once('error', () => resolve());
+    });
+    return Promise.race([this.lastWrite, gone]);
+  }
+
   private waitForDrain(): Promise<void> {
     if (this.closedError) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));

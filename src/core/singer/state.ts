@@ -1,5 +1,7 @@
 import { StateError } from '../errors.js';
 import type { StreamBookmark, TapState } from './messages.js';
+import { stateInputSchema } from './input-schemas.js';
+import { inputProblems } from './input-validation.js';
 
 export function emptyState(): TapState {
   return { bookmarks: {}, currently_syncing: null };
@@ -16,7 +18,7 @@ export function parseState(input: unknown, path: string): TapState {
   }
   let value = input as Record<string, unknown>;
   if (typeof value.singer_state === 'object' && value.singer_state !== null) value = value.singer_state as Record<string, unknown>;
-  if (value.type === 'STATE' && typeof value.value === 'object') value = value.value as Record<string, unknown>;
+  if (value.type === 'STATE' && typeof value.value === 'object' && value.value !== null) value = value.value as Record<string, unknown>;
   const bookmarks = value.bookmarks ?? {};
   if (typeof bookmarks !== 'object' || bookmarks === null || Array.isArray(bookmarks)) {
     throw new StateError(`the state ${path} has "bookmarks" that is not an object; pass the last STATE value or {}`);
@@ -25,6 +27,13 @@ export function parseState(input: unknown, path: string): TapState {
     if (typeof b !== 'object' || b === null || Array.isArray(b)) {
       throw new StateError(`the state ${path} has a bookmark for ${id} that is not an object; remove it or pass {}`);
     }
+  }
+  // the checks above name the commonest mistakes in words; the schema types every field the tap uses
+  const problems = inputProblems(stateInputSchema, value);
+  if (problems.length > 0) {
+    throw new StateError(
+      `the state ${path} is malformed: ${problems.join('; ')}; fix these fields, remove the bookmarks they are in, or pass the last STATE value the tap wrote`,
+    );
   }
   return {
     ...value,

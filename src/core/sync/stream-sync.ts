@@ -10,6 +10,7 @@ import type { ReaderRegistry } from '../readers/reader-registry.js';
 import type { StreamPlan } from '../readers/stream-plan.js';
 import type { MessageWriter } from '../singer/message-writer.js';
 import type { StreamBookmark, TapState } from '../singer/messages.js';
+import { writeState, type StateOccasion } from './state-output.js';
 
 export interface StreamSyncDeps {
   readonly writer: MessageWriter;
@@ -53,7 +54,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
     bookmark_properties: plan.replicationKey ? [plan.replicationKey] : [],
   });
   if (plan.method === 'FULL_TABLE' && fresh && config.activateVersion) await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
-  await emitState(writer, state);
+  await emitState(writer, state, 'boundary');
   log.info(`${id}: ${plan.method}${plan.replicationKey ? ` on ${plan.replicationKey}` : ''} with reader ${strategy.name}${fresh ? '' : ' (resuming)'}`);
 
   const started = Date.now();
@@ -105,7 +106,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
       bookmark = {};
       state.bookmarks[id] = bookmark;
     }
-    await emitState(writer, state);
+    await emitState(writer, state, 'boundary');
     ended = true;
     await hooks.streamEnd({ plan, rows, durationMs: Date.now() - started, status: 'succeeded', retries }).catch((err) => {
       throw isStopSync(err) ? pluginStop(err, id) : err;
@@ -154,7 +155,7 @@ function stopped(id: string, signal: AbortSignal, when = ''): InterruptedError {
   return new InterruptedError(`stopped by ${String(signal.reason ?? 'a signal')} during ${id}${when}; STATE holds what is complete`, signal.reason);
 }
 
-export async function emitState(writer: MessageWriter, state: TapState): Promise<void> {
-  await writer.write({ type: 'STATE', value: structuredClone(state) });
-  await writer.flush();
+/** Writes STATE (see state-output.ts for when a STATE that says nothing new is skipped). */
+export async function emitState(writer: MessageWriter, state: TapState, occasion: StateOccasion = 'checkpoint'): Promise<void> {
+  await writeState(writer, state, occasion);
 }

@@ -13,6 +13,8 @@ import {
 } from '../singer/catalog.js';
 import type { PlannedColumn, StreamPlan } from '../readers/stream-plan.js';
 import type { JsonSchema } from '../config/config-schema.js';
+import { streamIdentityProblem } from './stream-identity.js';
+import { columnSchemaProblem } from './column-schemas.js';
 
 /**
  * Resolves the selected catalog streams against the live database before anything is written:
@@ -25,7 +27,9 @@ export async function planStreams(client: pg.ClientBase, entries: readonly Catal
   if (shared.length > 0) {
     throw new CatalogError(`the catalog selects several streams with the tap_stream_id ${shared.join(', ')}; give each its own tap_stream_id and stream (or run --discover, which quotes ambiguous names)`);
   }
-  const names = entries.map((e) => ({ schema: schemaOf(e), name: e.table_name ?? e.stream }));
+  const names = entries.map((e) => ({ schema: schemaOf(e), name: tableOf(e) }));
+  const misnamed = entries.map((e, i) => streamIdentityProblem(e, names[i]!.schema, names[i]!.name)).filter((p) => p !== undefined);
+  if (misnamed.length > 0) throw new CatalogError(`the catalog does not match the database: ${misnamed.join('; ')}`);
   const relations = await findRelations(client, names);
   const relByName = new Map(relations.map((r) => [`${r.schema}\u0000${r.name}`, r]));
   const columns = await listColumns(client, relations.map((r) => r.oid));
@@ -45,10 +49,20 @@ export async function planStreams(client: pg.ClientBase, entries: readonly Catal
       problems.push(`stream ${entry.tap_stream_id}: column(s) ${missing.map((c) => `"${c}"`).join(', ')} no longer exist (deselect them or run --discover)`);
       continue;
     }
+    const denied = wanted.filter((c) => live.get(c)!.readable === false);
+    if (denied.length > 0) {
+      problems.push(`stream ${entry.tap_stream_id}: the role may not read column(s) ${denied.map((c) => `"${c}"`).join(', ')} of "${rel.schema}"."${rel.name}" (deselect them, or GRANT SELECT (${denied.map((c) => `"${c}"`).join(', ')}) on the table)`);
+      continue;
+    }
     const planned: PlannedColumn[] = wanted.map((name) => {
       const c = live.get(name)!;
       return { name, type: c.type, codec: codecFor(c.type, !c.notNull) };
     });
+    const invalid = planned.map((c) => columnSchemaProblem(entry.tap_stream_id, c.name, entry.schema.properties[c.name])).filter((p) => p !== undefined);
+    if (invalid.length > 0) {
+      problems.push(...invalid);
+      continue;
+    }
     const drifted = planned.map((c) => typeDrift(entry, c)).filter((p) => p !== undefined);
     if (drifted.length > 0) {
       problems.push(...drifted);
@@ -109,6 +123,11 @@ function typeDrift(entry: CatalogEntry, col: PlannedColumn): string | undefined 
   const live = jsonTypes(col.codec.schema);
   if (!declared || !live || live.every((t) => declared.includes(t) || (t === 'integer' && declared.includes('number')))) return undefined;
   return `stream ${entry.tap_stream_id}: column "${col.name}" is ${col.type.sqlType} now (JSON ${live.join('|')}), but the catalog's schema says ${declared.join('|')} (run --discover, or fix the column's schema in the catalog)`;
+}
+
+function tableOf(entry: CatalogEntry): string {
+  const fromMd = streamMetadata(entry)['table-name'];
+  return entry.table_name ?? (typeof fromMd === 'string' ? fromMd : entry.stream);
 }
 
 function schemaOf(entry: CatalogEntry): string {

@@ -58,3 +58,18 @@ export function timescaleSettings(raw: Readonly<Record<string, unknown>>): Times
     consistentSnapshot: raw.consistent_snapshot === true,
   };
 }
+
+/**
+ * Checks that a late_arrival_lookback that is not an integer is a PostgreSQL interval, asking the server
+ * (its interval syntax is too rich to copy). Run before the first stream is written: checked only when a
+ * chunk's threshold was computed, a bad value exited 2 after SCHEMA and STATE were out.
+ */
+export async function checkLookbackInterval(client: { query(text: string, values: unknown[]): Promise<unknown> }, lookback: string | undefined): Promise<void> {
+  if (lookback === undefined || /^-?\d+$/.test(lookback.trim())) return;
+  try {
+    await client.query('SELECT $1::interval', [lookback]);
+  } catch (err) {
+    if (!/^22/.test((err as { code?: string }).code ?? '')) throw err; // only a value the type rejects (SQLSTATE class 22)
+    throw new ConfigurationError(`late_arrival_lookback "${lookback}" is not a PostgreSQL interval (${(err as Error).message}): give e.g. "2 hours" or "3 days", or an integer for integer time columns`);
+  }
+}

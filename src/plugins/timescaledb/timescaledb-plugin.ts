@@ -9,7 +9,7 @@ import type { Catalog } from '../../core/singer/catalog.js';
 import { setMetadata, streamMetadata } from '../../core/singer/catalog.js';
 import { ChunkReader, type SliceSource } from './chunk-reader.js';
 import { hypertableSlices, nativePartitionSlices, type Slice } from './partition-slices.js';
-import { timescaledbConfigSchema, timescaleSettings, type TimescaleSettings } from './timescaledb-config.js';
+import { checkLookbackInterval, timescaledbConfigSchema, timescaleSettings, type TimescaleSettings } from './timescaledb-config.js';
 import { chunkCompression, embeddedEngine, extensionInfo, hypertableRowEstimate, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, timePartitioningFunction, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
 import { continuousAggregateWatermark, listContinuousAggregates, type ContinuousAggregateInfo } from './timescale-catalog.js';
 import { applyHypertableDefaults, describeContinuousAggregate } from './time-series-defaults.js';
@@ -164,6 +164,8 @@ export class TimescaleDbPlugin implements TapPlugin {
    * `key >= bookmark − late_arrival_lookback` (the default reader would drop the lookback silently).
    */
   private async claims(plan: StreamPlan): Promise<boolean> {
+    // asked for every stream, the first one before anything is written: the place to refuse a bad setting
+    await (this.lookbackChecked ??= this.pool.use((c) => checkLookbackInterval(c, this.settings.lookback)));
     if (plan.relation.relkind === 'p') return true;
     const detected = await this.pool.use((c) => this.detect(c));
     const ht = detected.hypertables.get(name(plan.relation.schema, plan.relation.name));
@@ -180,6 +182,8 @@ export class TimescaleDbPlugin implements TapPlugin {
     }
     return true;
   }
+
+  private lookbackChecked: Promise<void> | undefined;
 
   /** The time dimension's partitioning function, asked once per hypertable per run (it cannot change during one). */
   private timeFunction(ht: HypertableInfo): Promise<string | null> {
