@@ -77,7 +77,10 @@ function mutate(root: Json, m: Mutation, skip: (key: string | number | undefined
   const p = parent as Record<string | number, Json>;
   if (m.op === 'replace') p[key] = m.value;
   else if (m.op === 'wrap') p[key] = [p[key]!];
-  else if (m.op === 'delete') Array.isArray(parent) ? parent.splice(Number(key), 1) : delete p[key];
+  else if (m.op === 'delete') {
+    if (Array.isArray(parent)) parent.splice(Number(key), 1);
+    else delete p[key];
+  }
   else if (!Array.isArray(parent) && typeof m.value === 'string') {
     p[m.value] = p[key]!;
     delete p[key];
