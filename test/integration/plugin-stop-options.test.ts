@@ -114,7 +114,7 @@ describe('a plugin that stops the sync, and plugin options', () => {
     ['an unknown option', () => budget({ max_rows: 5, maxrows: 1 }), 5, /^CRITICAL plugin module tap-timescaledb-row-budget: invalid options: options\.maxrows is not a known option$/],
     ['an option of the wrong type', () => budget({ max_rows: 'many' }), 5, /invalid options: options\.max_rows must be integer$/],
     ['a plugin object whose own optionsSchema fails', (d) => ['--plugin', join(d, 'object-with-schema.mjs')], 5, /^CRITICAL plugin strict-opts: invalid options: options\.level is required$/],
-    ['a factory that throws', (d) => ['--plugin', join(d, 'factory-throws.mjs')], 5, /^CRITICAL plugin module .*factory-throws\.mjs: createPlugin failed: no licence key$/],
+    ['a factory that throws', (d) => ['--plugin', join(d, 'factory-throws.mjs')], 5, /^CRITICAL plugin module .*factory-throws\.mjs failed to create its plugin: no licence key$/],
     ['--plugin-options that are not JSON', () => ['--plugin', PKG, '--plugin-options', `${PKG}={max_rows: 5}`], 2, /^CRITICAL --plugin-options for tap-timescaledb-row-budget is not JSON .*@file\.json$/],
     ['--plugin-options for a module not loaded', () => ['--plugin-options', `${PKG}={"max_rows":5}`], 2, /^CRITICAL --plugin-options tap-timescaledb-row-budget=.*: give MODULE=JSON for a MODULE also passed with --plugin/],
   ];

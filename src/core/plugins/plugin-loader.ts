@@ -85,7 +85,7 @@ async function importPlugin(specifier: string, options: Record<string, unknown>,
       candidate = await withDeadline(Promise.resolve((factory as (o: unknown) => unknown)(validated)), specifier, 'create the plugin');
     } catch (err) {
       if (err instanceof PluginError) throw err;
-      throw new PluginError(`plugin module ${specifier}: createPlugin failed: ${String((err as Error)?.message ?? err).split('\n')[0]}`, { cause: err });
+      throw new PluginError(`plugin module ${specifier} failed to create its plugin: ${String((err as Error)?.message ?? err).split('\n')[0]}`, { cause: err });
     }
   }
   if (!isPlugin(candidate)) {
