@@ -32,3 +32,8 @@ export { bookmarkValue } from './core/postgres/value-json.js';
 export { copyTableStrategy, CopyTableReader } from './core/readers/copy-table-reader.js';
 export { TapError, ConfigurationError, CatalogError, StateError, FatalSyncError, RetriableSyncError, PluginError } from './core/errors.js';
 export { createTap } from './core/tap-factory.js';
+// for the logical-replication plugin: the initial copy picks another strategy, changes are encoded with the tap's codecs
+export type { ReaderRegistry } from './core/readers/reader-registry.js';
+export type { ConnectionSettings } from './core/config/tap-config.js';
+export { codecFor } from './core/postgres/type-mapping.js';
+export { markBroken } from './core/readers/copy-runner.js';

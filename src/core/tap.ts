@@ -59,6 +59,7 @@ export class Tap {
     if (selected.length === 0) {
       this.log.warn('no stream is selected in the catalog: mark streams with "selected": true in their metadata at breadcrumb []');
     }
+    this.container.register(TOKENS.InitialState, { useValue: structuredClone(state) });
     const plans = await this.pool.use((client) => planStreams(client, selected));
     const first = plans.findIndex((p) => p.tapStreamId === state.currently_syncing);
     const ordered = first > 0 ? [...plans.slice(first), ...plans.slice(0, first)] : plans;
