@@ -26,8 +26,9 @@ export class LogicalReplicationPlugin implements TapPlugin {
     const settings = replicationSettings(ctx.config.raw, ctx.config.connection.database);
     const initialState = (): TapState | undefined =>
       container.isRegistered(TOKENS.InitialState, true) ? container.resolve<TapState>(TOKENS.InitialState) : undefined;
+    const service = new ReplicationService(pool, settings, ctx.log, initialState);
     const reader = new LogBasedReader({
-      service: new ReplicationService(pool, settings, ctx.log, initialState),
+      service,
       relations: new RelationMap((fn) => pool.use(fn)),
       registry: () => container.resolve<ReaderRegistry>(TOKENS.Readers),
     });
@@ -36,7 +37,11 @@ export class LogicalReplicationPlugin implements TapPlugin {
       // above every table reader: LOG_BASED decides where the rows come from, and hands the copy back to them
       precedence: 1000,
       claims: (plan) => plan.method === 'LOG_BASED',
-      prepare: (plan) => withChangeColumns(plan),
+      // the server's setup is checked before the stream's SCHEMA: a refusal leaves stdout empty
+      prepare: async (plan) => {
+        await service.check(plan);
+        return withChangeColumns(plan);
+      },
       reader,
     });
   }

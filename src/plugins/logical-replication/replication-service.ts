@@ -35,13 +35,19 @@ export class ReplicationService {
     private readonly initialState: () => TapState | undefined,
   ) {}
 
-  /** wal_level (once), then this stream's publication coverage and replica identity; creates the slot on a first run. */
-  async prepare(plan: StreamPlan, firstRun: boolean): Promise<void> {
+  /** What the server must allow before anything of the stream is written: wal_level (once), replica identity, direct batch deletes. */
+  async check(plan: StreamPlan): Promise<void> {
     this.checked ??= this.pool.use(checkWalLevel);
     await this.checked;
     await this.pool.use(async (c) => {
       await this.checkReplicaIdentity(c, plan);
       await this.checkDirectBatchDelete(c, plan);
+    });
+  }
+
+  /** The publication covers the stream; the slot exists (created on a first run) and is usable. */
+  async prepare(plan: StreamPlan, firstRun: boolean): Promise<void> {
+    await this.pool.use(async (c) => {
       await this.publish(c, plan);
       const slot = await slotRow(c, this.settings.slot);
       if (!slot.exists) {
