@@ -170,8 +170,11 @@ function commitTime(micros: unknown): string {
 }
 
 function compressedChange(plan: StreamPlan, schema: string, chunk: string, tag: string): FatalSyncError {
+  const [what, setting] =
+    tag === 'insert'
+      ? ['rows were written compressed directly', 'timescaledb.enable_direct_compress_insert and timescaledb.enable_direct_compress_copy = off']
+      : ['whole compressed batches were changed directly', 'timescaledb.enable_compressed_direct_batch_delete = off'];
   return new FatalSyncError(
-    `${plan.tapStreamId}: hypertable ${plan.relation.schema}.${plan.relation.name} had compressed data in chunk ${schema}.${chunk} changed directly (${tag.toUpperCase()} outside TimescaleDB's compression markers, e.g. a direct delete of whole compressed batches): its rows cannot be emitted one by one from the WAL. Set ALTER DATABASE … SET timescaledb.enable_compressed_direct_batch_delete = off for the writers, then remove the stream's bookmark to make a new initial copy`,
+    `${plan.tapStreamId}: hypertable ${plan.relation.schema}.${plan.relation.name} has compressed chunk ${schema}.${chunk} where ${what} (${tag.toUpperCase()} outside TimescaleDB's compression markers): the WAL holds compressed batches, not rows, so they cannot be emitted one by one. Set ${setting} for the writers (ALTER DATABASE … SET …), then remove the stream's bookmark to make a new initial copy`,
   );
 }
-
