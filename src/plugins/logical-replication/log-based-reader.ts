@@ -116,7 +116,8 @@ export class LogBasedReader implements TableReader {
               if (rel.compressedChunk) throw compressedChange(plan, message.relation.schema, message.relation.name, message.tag);
               pending.push(changeRow(plan, message, lsn, tx.at));
               count++;
-              if (pending.length >= batchRows) yield* flush();
+              // within a transaction the bookmark cannot move: flush here only to bound memory in a large one
+              if (pending.length >= BATCH_ROWS) yield* flush();
               break;
             }
             case 'truncate':
