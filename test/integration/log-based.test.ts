@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
+import { embeddedDatabase, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { discover, streamEntry, tmpJson } from '../helpers/run-tap.js';
 import { change, dropSlots, logBasedTap } from '../helpers/log-based.js';
 import { singerProblems } from '../helpers/singer-rules.js';
@@ -126,6 +126,26 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
     const bad = await tap.run({ bookmarks: { 'public-items': { lsn: 'yesterday' } } });
     expect(bad.code).toBe(4);
     expect(bad.stderr).toMatch(/CRITICAL the state's bookmark for public-items has "yesterday" is not a WAL position/);
+  });
+});
+
+describe('LOG_BASED on a server without wal_level = logical (the embedded engine: replica)', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await embeddedDatabase();
+    await db.sql('CREATE TABLE items (id int PRIMARY KEY, name text)');
+  });
+  afterAll(async () => db?.close());
+
+  it('discovery does not offer LOG_BASED, and a LOG_BASED stream stops the tap with exit 2 and the fix', async () => {
+    const config = tmpJson({ url: db.url });
+    const catalog = await discover(config);
+    expect(streamMetadata(streamEntry(catalog, 'public-items'))['valid-replication-methods']).toEqual(['FULL_TABLE', 'INCREMENTAL']);
+    const tap = await logBasedTap(db, ['public-items']);
+    const run = await tap.run();
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/CRITICAL LOG_BASED needs wal_level = logical, and the server has replica: run ALTER SYSTEM SET wal_level = logical and restart/);
   });
 });
 
