@@ -113,6 +113,12 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
     await db.sql(`DELETE FROM nokey WHERE n = 1`);
     const next = await tap.run(ok.state);
     expect(next.recs.map(change)).toEqual([{ n: 1, t: 'a', deleted: true }]);
+    // a TRUNCATE carries no rows: a warning, never a silent gap
+    await db.sql(`INSERT INTO nokey VALUES (2, 'b'); TRUNCATE nokey`);
+    const truncated = await tap.run(next.state);
+    expect(truncated.code, truncated.stderr).toBe(0);
+    expect(truncated.recs.map(change)).toEqual([{ n: 2, t: 'b', deleted: false }]);
+    expect(truncated.stderr).toMatch(/WARN public-nokey: public.nokey was truncated at .*: a TRUNCATE carries no rows/);
   });
 
   it('a dropped slot or an lsn that is not one: exit with the reason and the fix', async () => {
