@@ -166,8 +166,12 @@ function changeRow(plan: StreamPlan, change: RowChange, lsn: bigint, commitAt: s
   });
 }
 
+/** A commit time (µs since 1970) as PostgreSQL prints a timestamptz in UTC: `2024-01-01 10:00:00.123456+00`. */
 function commitTime(micros: unknown): string {
-  return new Date(Number(BigInt(micros as bigint) / 1000n)).toISOString();
+  const us = BigInt(micros as bigint);
+  const seconds = new Date(Number(us / 1000000n) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  const fraction = (us % 1000000n).toString().padStart(6, '0').replace(/0+$/, '');
+  return `${seconds}${fraction ? `.${fraction}` : ''}+00`;
 }
 
 function compressedChange(plan: StreamPlan, schema: string, chunk: string, tag: string): FatalSyncError {
