@@ -21,7 +21,8 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
       CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
       CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
       INSERT INTO events SELECT g, '2024-06-01'::date + g, 'e' || g FROM generate_series(1, 20) g;
-      CREATE TABLE nokey (n int, t text);`);
+      CREATE TABLE nokey (n int, t text);
+      CREATE VIEW item_names AS SELECT id, name FROM items;`);
   });
   afterAll(async () => {
     await dropSlots(db);
@@ -119,6 +120,13 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
     expect(truncated.code, truncated.stderr).toBe(0);
     expect(truncated.recs.map(change)).toEqual([{ n: 2, t: 'b', deleted: false }]);
     expect(truncated.stderr).toMatch(/WARN public-nokey: public.nokey was truncated at .*: a TRUNCATE carries no rows/);
+  });
+
+  it('a view: exit 2, views have no changes to decode', async () => {
+    const run = await (await logBasedTap(db, ['public-item_names'])).run();
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/CRITICAL public-item_names is a view: logical decoding has no changes for views/);
   });
 
   it('a dropped slot or an lsn that is not one: exit with the reason and the fix', async () => {

@@ -37,6 +37,9 @@ export class ReplicationService {
 
   /** What the server must allow before anything of the stream is written: wal_level (once), replica identity, direct batch deletes. */
   async check(plan: StreamPlan): Promise<void> {
+    if (plan.relation.relkind === 'v' || plan.relation.relkind === 'm') {
+      throw new ConfigurationError(`${plan.tapStreamId} is a view: logical decoding has no changes for views (nor continuous aggregates); read it FULL_TABLE or INCREMENTAL`);
+    }
     this.checked ??= this.pool.use(checkWalLevel);
     await this.checked;
     await this.pool.use(async (c) => {
