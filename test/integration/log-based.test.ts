@@ -129,6 +129,21 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
     expect(run.stderr).toMatch(/CRITICAL public-item_names is a view: logical decoding has no changes for views/);
   });
 
+  it('a role that may not create the publication: exit 2 with the SQL a DBA runs', async () => {
+    const role = `tap_ro_${Date.now().toString(36)}`;
+    await db.sql(`CREATE ROLE ${role} LOGIN REPLICATION; GRANT SELECT ON items TO ${role}`);
+    try {
+      const url = new URL(db.url);
+      url.username = role;
+      const tap = await logBasedTap({ ...db, url: url.toString() }, ['public-items'], { publication: 'tap_ro_pub' });
+      const run = await tap.run();
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/CRITICAL publication tap_ro_pub does not cover public-items and the tap's role may not change it: have a DBA run CREATE PUBLICATION "tap_ro_pub" FOR TABLES IN SCHEMA "public"/);
+    } finally {
+      await db.sql(`REVOKE ALL ON items FROM ${role}; DROP ROLE ${role}`);
+    }
+  });
+
   it('a dropped slot or an lsn that is not one: exit with the reason and the fix', async () => {
     const tap = await logBasedTap(db, ['public-items'], { replication_slot: 'tap_drop_me' });
     const first = await tap.run();
