@@ -11,6 +11,8 @@ export const TOKENS = {
   CopyRunner: Symbol.for('tap.CopyRunner'),
   Hooks: Symbol.for('tap.PluginHooks'),
   Plugins: Symbol.for('tap.Plugins'),
+  /** the STATE the sync started from (a copy, never changed): what the target has confirmed */
+  InitialState: Symbol.for('tap.InitialState'),
 } as const;
 
 /** Each tap run (and each test) gets its own child container, so nothing leaks between runs. */

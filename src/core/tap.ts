@@ -65,6 +65,7 @@ export class Tap {
     if (selected.length === 0) {
       this.log.warn('no stream is selected in the catalog: mark streams with "selected": true in their metadata at breadcrumb []');
     }
+    this.container.register(TOKENS.InitialState, { useValue: structuredClone(state) });
     const plans = await this.pool.use((client) => planStreams(client, selected));
     for (const plan of plans) {
       if (plan.relation.rowSecurity) {

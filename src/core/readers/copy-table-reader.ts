@@ -1,5 +1,5 @@
 import type { StreamBookmark } from '../singer/messages.js';
-import { quoteIdent, typedLiteral } from '../postgres/sql.js';
+import { quoteIdent, quoteLiteral, typedLiteral } from '../postgres/sql.js';
 import { bookmarkValue } from '../postgres/value-json.js';
 import type { ReadBatch, ReadContext, ReaderStrategy, TableReader } from './table-reader.js';
 import type { StreamPlan } from './stream-plan.js';
@@ -21,10 +21,16 @@ export class CopyTableReader implements TableReader {
     const client = await ctx.pool.acquire();
     let failed = true;
     try {
+      if (ctx.snapshot) {
+        // the snapshot import must be the transaction's first statement
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(ctx.snapshot)}`);
+      }
       for await (const batch of ctx.copy.run(client, plan, select, { track: q.track })) {
         bookmark = q.advance(bookmark, batch.last);
         yield { ...batch, bookmark };
       }
+      if (ctx.snapshot) await client.query('COMMIT');
       failed = false;
     } finally {
       ctx.pool.release(client, failed);

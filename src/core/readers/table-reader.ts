@@ -28,6 +28,12 @@ export interface ReadContext {
   /** tell plugins (metrics, compression) where the reader is */
   readonly partitions: PartitionEvents;
   readonly signal: AbortSignal;
+  /**
+   * An exported snapshot (pg_export_snapshot, or a replication slot's) that every read of this context
+   * must import with `SET TRANSACTION SNAPSHOT` as the first statement of a REPEATABLE READ transaction.
+   * Set by a strategy that wraps another one (LOG_BASED's initial copy); undefined otherwise.
+   */
+  readonly snapshot?: string;
 }
 
 /**

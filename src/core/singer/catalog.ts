@@ -76,14 +76,10 @@ export function replicationMethod(entry: CatalogEntry): ReplicationMethod {
   const upper = method.toUpperCase();
   if (upper !== 'FULL_TABLE' && upper !== 'INCREMENTAL' && upper !== 'LOG_BASED') {
     throw new CatalogError(
-      `stream ${entry.tap_stream_id}: replication-method ${method} is not supported; use FULL_TABLE or INCREMENTAL`,
+      `stream ${entry.tap_stream_id}: replication-method ${method} is not supported; use FULL_TABLE, INCREMENTAL or LOG_BASED`,
     );
   }
-  if (upper === 'LOG_BASED') {
-    throw new CatalogError(
-      `stream ${entry.tap_stream_id}: LOG_BASED replication is not supported yet; use INCREMENTAL on a time or updated_at column`,
-    );
-  }
+  // LOG_BASED is read by the logical-replication plugin's strategy; without it no reader claims the stream
   return upper;
 }
 

@@ -152,7 +152,7 @@ export class ChunkReader implements TableReader {
     let client: pg.PoolClient | undefined;
     let ok = false;
     try {
-      const snapshot = await this.settings.snapshot?.(ctx);
+      const snapshot = ctx.snapshot ?? (await this.settings.snapshot?.(ctx));
       client = await ctx.pool.acquire();
       await begin(client, snapshot);
       const current = (await this.settings.status?.(client, slice)) ?? slice;

@@ -1,0 +1,60 @@
+import type { DependencyContainer } from 'tsyringe';
+import { TOKENS } from '../../core/container.js';
+import type { ConnectionPool } from '../../core/postgres/connection-pool.js';
+import type { DiscoveryContext, PluginContext, TapPlugin } from '../../core/plugins/tap-plugin.js';
+import type { ReaderRegistry } from '../../core/readers/reader-registry.js';
+import { setMetadata, streamMetadata, type Catalog } from '../../core/singer/catalog.js';
+import type { TapState } from '../../core/singer/messages.js';
+import { withChangeColumns } from './change-columns.js';
+import { LogBasedReader } from './log-based-reader.js';
+import { RelationMap } from './relation-map.js';
+import { replicationConfigSchema, replicationSettings } from './replication-config.js';
+import { ReplicationService } from './replication-service.js';
+
+/**
+ * LOG_BASED replication through PostgreSQL's built-in pgoutput plugin: a reader strategy that claims the
+ * streams whose replication method is LOG_BASED, and discovery metadata saying where it is available.
+ * Its own seam: the chunk reader and the default reader do its initial copy, unchanged.
+ */
+export class LogicalReplicationPlugin implements TapPlugin {
+  readonly name = 'logical-replication';
+  readonly configSchema = replicationConfigSchema;
+  readonly disabledNotice = 'streams whose replication method is LOG_BASED are read as FULL_TABLE';
+
+  register(container: DependencyContainer, ctx: PluginContext): void {
+    const pool = container.resolve<ConnectionPool>(TOKENS.Pool);
+    const settings = replicationSettings(ctx.config.raw, ctx.config.connection.database);
+    const initialState = (): TapState | undefined =>
+      container.isRegistered(TOKENS.InitialState, true) ? container.resolve<TapState>(TOKENS.InitialState) : undefined;
+    const service = new ReplicationService(pool, settings, ctx.log, initialState);
+    const reader = new LogBasedReader({
+      service,
+      relations: new RelationMap((fn) => pool.use(fn)),
+      registry: () => container.resolve<ReaderRegistry>(TOKENS.Readers),
+    });
+    ctx.readers.register({
+      name: 'logical-replication',
+      // above every table reader: LOG_BASED decides where the rows come from, and hands the copy back to them
+      precedence: 1000,
+      claims: (plan) => plan.method === 'LOG_BASED',
+      // the server's setup is checked before the stream's SCHEMA: a refusal leaves stdout empty
+      prepare: async (plan) => {
+        await service.check(plan);
+        return withChangeColumns(plan);
+      },
+      reader,
+    });
+  }
+
+  /** With wal_level = logical, tables, partitioned tables and hypertables may be read LOG_BASED (views may not). */
+  async enrichCatalog(catalog: Catalog, ctx: DiscoveryContext): Promise<void> {
+    const level = (await ctx.client.query<{ wal_level: string }>('SHOW wal_level').catch(() => ({ rows: [{ wal_level: 'unknown' }] }))).rows[0]!.wal_level;
+    for (const entry of catalog.streams) {
+      const md = streamMetadata(entry);
+      if (md['is-view'] === true) continue;
+      const methods = md['forced-replication-method'] === 'FULL_TABLE' ? ['FULL_TABLE'] : ['FULL_TABLE', 'INCREMENTAL'];
+      if (level === 'logical') methods.push('LOG_BASED');
+      setMetadata(entry, [], { 'valid-replication-methods': methods });
+    }
+  }
+}

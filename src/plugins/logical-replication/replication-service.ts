@@ -1,0 +1,251 @@
+import type pg from 'pg';
+import { ConfigurationError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { ConnectionPool } from '../../core/postgres/connection-pool.js';
+import { translateQueryError } from '../../core/postgres/connection-pool.js';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../../core/postgres/sql.js';
+import type { StreamPlan } from '../../core/readers/stream-plan.js';
+import type { TapState } from '../../core/singer/messages.js';
+import { bookmarkLsn, formatLsn, parseLsn } from './lsn.js';
+import type { ReplicationSettings } from './replication-config.js';
+
+interface SlotRow {
+  exists: boolean;
+  plugin: string | null;
+  confirmed: string | null;
+  wal_status: string | null;
+  active: boolean;
+}
+
+/**
+ * The server side of LOG_BASED, once per run: wal_level, the publication, the persistent slot, each
+ * stream's replica identity; what the slot may forget (confirm), and where this run stops (upto).
+ * Every failure names the SQL a DBA runs to fix it.
+ */
+export class ReplicationService {
+  private checked?: Promise<void>;
+  private confirmed?: Promise<bigint>;
+  private stop?: Promise<bigint>;
+  private readonly published = new Set<string>();
+
+  constructor(
+    private readonly pool: ConnectionPool,
+    readonly settings: ReplicationSettings,
+    private readonly log: Logger,
+    private readonly initialState: () => TapState | undefined,
+  ) {}
+
+  /** What the server must allow before anything of the stream is written: wal_level (once), replica identity, direct batch deletes. */
+  async check(plan: StreamPlan): Promise<void> {
+    if (plan.relation.relkind === 'v' || plan.relation.relkind === 'm') {
+      throw new ConfigurationError(`${plan.tapStreamId} is a view: logical decoding has no changes for views (nor continuous aggregates); read it FULL_TABLE or INCREMENTAL`);
+    }
+    this.checked ??= this.pool.use(checkWalLevel);
+    await this.checked;
+    await this.pool.use(async (c) => {
+      await this.checkReplicaIdentity(c, plan);
+      await this.checkDirectBatchDelete(c, plan);
+    });
+  }
+
+  /** The publication covers the stream; the slot exists (created on a first run) and is usable. */
+  async prepare(plan: StreamPlan, firstRun: boolean): Promise<void> {
+    await this.pool.use(async (c) => {
+      await this.publish(c, plan);
+      const slot = await slotRow(c, this.settings.slot);
+      if (!slot.exists) {
+        if (!firstRun) throw this.slotGone('does not exist (dropped?)', plan);
+        await this.createSlot(c);
+      } else if (slot.wal_status === 'lost') {
+        throw this.slotGone('was invalidated: the server removed WAL it still needed (max_slot_wal_keep_size)', plan);
+      } else if (slot.plugin !== 'pgoutput') {
+        throw new ConfigurationError(`replication slot ${this.settings.slot} uses the ${slot.plugin ?? 'physical'} plugin, LOG_BASED reads pgoutput: drop it (SELECT pg_drop_replication_slot(${quoteLiteral(this.settings.slot)})) or set replication_slot to another name`);
+      }
+    });
+  }
+
+  /**
+   * Lets the slot release the WAL the target has: up to the smallest `lsn` of the STATE this run was
+   * given (never what this run emits: the target may still fail after the tap). Once per run.
+   * Returns the slot's confirmed_flush_lsn after it.
+   */
+  confirm(): Promise<bigint> {
+    this.confirmed ??= this.pool.use(async (c) => {
+      const lsns = Object.values(this.initialState()?.bookmarks ?? {})
+        .map((b) => safeLsn(b.lsn))
+        .filter((l): l is bigint => l !== undefined);
+      const slot = await slotRow(c, this.settings.slot);
+      let confirmed = slot.confirmed ? parseLsn(slot.confirmed) : 0n;
+      if (lsns.length > 0) {
+        const target = lsns.reduce((a, b) => (b < a ? b : a));
+        if (target > confirmed) {
+          try {
+            await c.query('SELECT pg_replication_slot_advance($1, $2::pg_lsn)', [this.settings.slot, formatLsn(target)]);
+          } catch (err) {
+            throw translateQueryError(err, `confirming ${formatLsn(target)} to replication slot ${this.settings.slot}`);
+          }
+          confirmed = target;
+          this.log.info(`replication slot ${this.settings.slot}: confirmed up to ${formatLsn(target)} (the state this run was given)`);
+        }
+      }
+      return confirmed;
+    });
+    return this.confirmed;
+  }
+
+  /**
+   * Where this run stops: the WAL written when it started. With asynchronous commit a committed
+   * transaction's WAL may not be flushed yet, and logical decoding reads only flushed WAL, so wait
+   * (at most 3 x wal_writer_delay in practice) until it is, rather than leave those changes to a later run.
+   */
+  upto(): Promise<bigint> {
+    this.stop ??= this.pool.use(async (c) => {
+      const insert = parseLsn((await c.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l);
+      for (let i = 0; i < 100; i++) {
+        const flushed = parseLsn((await c.query<{ l: string }>('SELECT pg_current_wal_flush_lsn()::text AS l')).rows[0]!.l);
+        if (flushed >= insert) return insert;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const flushed = parseLsn((await c.query<{ l: string }>('SELECT pg_current_wal_flush_lsn()::text AS l')).rows[0]!.l);
+      this.log.warn(`the WAL up to ${formatLsn(insert)} was not flushed after 5 s: this run reads up to ${formatLsn(flushed)}, the next run the rest`);
+      return flushed;
+    });
+    return this.stop;
+  }
+
+  private slotGone(what: string, plan: StreamPlan): ConfigurationError {
+    return new ConfigurationError(
+      `replication slot ${this.settings.slot} ${what}: the changes since the last run are lost to it. Remove the lsn bookmark of ${plan.tapStreamId} (or the whole state) to make a new initial copy`,
+    );
+  }
+
+  private async createSlot(c: pg.ClientBase): Promise<void> {
+    try {
+      const { rows } = await c.query<{ lsn: string }>(`SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')`, [this.settings.slot]);
+      this.log.info(`created replication slot ${this.settings.slot} at ${rows[0]!.lsn} (it holds WAL until the tap confirms it: drop it when you stop using LOG_BASED)`);
+    } catch (err) {
+      if (isPermission(err)) {
+        throw new ConfigurationError(`the tap's role may not create replication slot ${this.settings.slot}: give it REPLICATION (ALTER ROLE <tap user> REPLICATION) or have a DBA run SELECT pg_create_logical_replication_slot(${quoteLiteral(this.settings.slot)}, 'pgoutput')`);
+      }
+      throw translateQueryError(err, `creating replication slot ${this.settings.slot}`);
+    }
+  }
+
+  /**
+   * The publication must cover the schemas that hold the stream's rows: a table's (and its partitions'),
+   * a hypertable's chunk schemas, so chunks created later are published with no gap (FOR TABLES IN SCHEMA,
+   * PostgreSQL 15+). Created or extended when the role may; otherwise the SQL is in the error.
+   */
+  private async publish(c: pg.ClientBase, plan: StreamPlan): Promise<void> {
+    const key = `${plan.relation.schema}\u0000${plan.relation.name}`;
+    if (this.published.has(key)) return;
+    const pub = this.settings.publication;
+    const wanted = await rowSchemas(c, plan);
+    const { rows } = await c.query<{ all: boolean; schemas: string[] | null }>(
+      `SELECT p.puballtables AS all, (SELECT array_agg(n.nspname::text) FROM pg_publication_namespace pn JOIN pg_namespace n ON n.oid = pn.pnnspid WHERE pn.pnpubid = p.oid) AS schemas
+         FROM pg_publication p WHERE p.pubname = $1`,
+      [pub],
+    );
+    const have = rows[0];
+    const missing = have?.all ? [] : wanted.filter((s) => !(have?.schemas ?? []).includes(s));
+    if (missing.length > 0) {
+      const list = missing.map(quoteIdent).join(', ');
+      const sql = have ? `ALTER PUBLICATION ${quoteIdent(pub)} ADD TABLES IN SCHEMA ${list}` : `CREATE PUBLICATION ${quoteIdent(pub)} FOR TABLES IN SCHEMA ${list}`;
+      try {
+        await c.query(sql);
+        this.log.info(`publication ${pub}: ${sql}`);
+      } catch (err) {
+        if (isPermission(err)) throw new ConfigurationError(`publication ${pub} does not cover ${plan.tapStreamId} and the tap's role may not change it: have a DBA run ${sql}`);
+        throw translateQueryError(err, sql);
+      }
+    }
+    this.published.add(key);
+  }
+
+  /** A delete that logical decoding cannot key would arrive without its row: refuse before reading. */
+  private async checkReplicaIdentity(c: pg.ClientBase, plan: StreamPlan): Promise<void> {
+    const { rows } = await c.query<{ name: string; ident: string; pk: boolean }>(
+      `SELECT c.oid::regclass::text AS name, c.relreplident AS ident,
+              EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS pk
+         FROM pg_class c
+        WHERE c.relkind <> 'p' AND (c.oid = $1 OR c.oid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass)))`,
+      [plan.relation.oid],
+    );
+    const bad = rows.filter((r) => r.ident === 'n' || (r.ident === 'd' && !r.pk));
+    if (bad.length > 0) {
+      const table = qualifiedName(plan.relation.schema, plan.relation.name);
+      throw new ConfigurationError(
+        `${plan.tapStreamId}: ${bad.map((b) => b.name).join(', ')} has no primary key and REPLICA IDENTITY ${bad[0]!.ident === 'n' ? 'NOTHING' : 'DEFAULT'}, so its deletes cannot be keyed in the WAL: add a primary key or run ALTER TABLE ${table} REPLICA IDENTITY FULL`,
+      );
+    }
+  }
+
+  /**
+   * TimescaleDB deletes whole compressed batches without decompressing them (on by default): the WAL then
+   * holds one row-less delete of the compressed chunk, which pgoutput does not send at all (no replica
+   * identity on compressed chunks; verified on 2.28). Those rows would vanish from the target silently,
+   * so a compressed hypertable is read LOG_BASED only where such deletes decompress first.
+   */
+  private async checkDirectBatchDelete(c: pg.ClientBase, plan: StreamPlan): Promise<void> {
+    if (!(await c.query<{ ok: boolean }>(`SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL AS ok`)).rows[0]!.ok) return;
+    const { rows } = await c.query<{ compressed: boolean; direct: string | null }>(
+      `SELECT EXISTS (SELECT 1 FROM _timescaledb_catalog.hypertable h WHERE h.schema_name = $1 AND h.table_name = $2 AND h.compressed_hypertable_id IS NOT NULL) AS compressed,
+              current_setting('timescaledb.enable_compressed_direct_batch_delete', true) AS direct`,
+      [plan.relation.schema, plan.relation.name],
+    );
+    if (rows[0]?.compressed && rows[0].direct !== 'off') {
+      const db = (await c.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d;
+      throw new ConfigurationError(
+        `${plan.tapStreamId} has compression, and TimescaleDB deletes whole compressed batches without a row in the WAL (timescaledb.enable_compressed_direct_batch_delete is on): such deletes would be lost. Run ALTER DATABASE ${quoteIdent(db)} SET timescaledb.enable_compressed_direct_batch_delete = off (deletes then decompress first and arrive row by row), or read the stream FULL_TABLE`,
+      );
+    }
+  }
+}
+
+async function checkWalLevel(c: pg.ClientBase): Promise<void> {
+  const level = (await c.query<{ wal_level: string }>('SHOW wal_level')).rows[0]!.wal_level;
+  if (level !== 'logical') {
+    throw new ConfigurationError(`LOG_BASED needs wal_level = logical, and the server has ${level}: run ALTER SYSTEM SET wal_level = logical and restart the server, or use FULL_TABLE or INCREMENTAL`);
+  }
+}
+
+async function slotRow(c: pg.ClientBase, slot: string): Promise<SlotRow> {
+  const { rows } = await c.query<SlotRow>(
+    `SELECT true AS exists, plugin, confirmed_flush_lsn::text AS confirmed, wal_status, active FROM pg_replication_slots WHERE slot_name = $1`,
+    [slot],
+  );
+  return rows[0] ?? { exists: false, plugin: null, confirmed: null, wal_status: null, active: false };
+}
+
+/** The schemas a stream's rows live in: its table's and partitions', or a hypertable's chunk schemas. */
+async function rowSchemas(c: pg.ClientBase, plan: StreamPlan): Promise<string[]> {
+  const { rows } = await c.query<{ s: string }>(
+    `SELECT DISTINCT n.nspname::text AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.oid = $1 OR c.oid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass))`,
+    [plan.relation.oid],
+  );
+  const schemas = new Set(rows.map((r) => r.s));
+  if (!(await c.query<{ ok: boolean }>(`SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL AS ok`)).rows[0]!.ok) return [...schemas].sort();
+  const ht = await c.query<{ s: string }>(
+    `SELECT h.associated_schema_name::text AS s FROM _timescaledb_catalog.hypertable h
+      WHERE (h.schema_name = $1 AND h.table_name = $2)
+         OR h.id = (SELECT compressed_hypertable_id FROM _timescaledb_catalog.hypertable WHERE schema_name = $1 AND table_name = $2)`,
+    [plan.relation.schema, plan.relation.name],
+  );
+  for (const r of ht.rows) schemas.add(r.s);
+  if (ht.rows.length > 0) schemas.add('_timescaledb_internal');
+  return [...schemas].sort();
+}
+
+function safeLsn(value: unknown): bigint | undefined {
+  try {
+    return bookmarkLsn(value);
+  } catch {
+    return undefined;
+  }
+}
+
+function isPermission(err: unknown): boolean {
+  return (err as { code?: string }).code === '42501';
+}
+

@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nativeTimescaleDatabase, nativeTimescaleSkipReason, type TestDatabase } from '../helpers/databases.js';
+import { change, dropSlots, logBasedTap } from '../helpers/log-based.js';
+import { singerProblems } from '../helpers/singer-rules.js';
+
+/**
+ * LOG_BASED on native TimescaleDB 2.28 (logical replication needs the server: the embedded engine has no
+ * walsender). Logical decoding reports a hypertable's changes on its chunks and TimescaleDB's own
+ * compression as deletes and inserts between WAL markers: the tap maps chunks to the hypertable and
+ * emits exactly the users' changes.
+ */
+describe.skipIf(!!nativeTimescaleSkipReason)('LOG_BASED on hypertables (native TimescaleDB)', () => {
+  let db: TestDatabase;
+  let dbName: string;
+  beforeAll(async () => {
+    db = await nativeTimescaleDatabase();
+    dbName = new URL(db.url).pathname.slice(1);
+    // deletes of whole compressed batches must decompress first, or the WAL holds no rows for them
+    await db.sql(`ALTER DATABASE ${dbName} SET timescaledb.enable_compressed_direct_batch_delete = off`);
+    await db.sql(`SET timescaledb.enable_compressed_direct_batch_delete = off`);
+    await db.sql(`
+      CREATE TABLE m (ts timestamptz NOT NULL, device int NOT NULL, v double precision, PRIMARY KEY (device, ts));
+      SELECT create_hypertable('m', by_range('ts', interval '1 day'));
+      ALTER TABLE m SET (timescaledb.compress, timescaledb.compress_segmentby = 'device');
+      INSERT INTO m SELECT t, d, 1 FROM generate_series('2024-01-01'::timestamptz, '2024-01-04 23:00', interval '1 hour') t, generate_series(1, 3) d;
+      SELECT compress_chunk(c) FROM show_chunks('m', older_than => '2024-01-02'::timestamptz) c;
+      CREATE TABLE s (ts timestamptz NOT NULL, device int NOT NULL, note text, PRIMARY KEY (device, ts));
+      SELECT create_hypertable('s', by_range('ts', interval '1 day'));
+      SELECT add_dimension('s', by_hash('device', 2));
+      INSERT INTO s SELECT t, d, 'n' FROM generate_series('2024-01-01'::timestamptz, '2024-01-02 23:00', interval '1 hour') t, generate_series(1, 4) d;`);
+  });
+  afterAll(async () => {
+    await dropSlots(db);
+    await db?.close();
+  });
+
+  it('copies chunk by chunk, then emits user changes on new, old, compressed and space-partitioned chunks once; compression moves and drop_chunks emit nothing', async () => {
+    const tap = await logBasedTap(db, ['public-m', 'public-s']);
+    const first = await tap.run();
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/public-m: initial copy with reader timescaledb-chunks/);
+    expect(first.recs.filter((r) => 'v' in r)).toHaveLength(4 * 24 * 3);
+    expect(first.recs.filter((r) => 'note' in r)).toHaveLength(2 * 24 * 4);
+
+    await db.sql(`
+      INSERT INTO m VALUES ('2024-01-10 00:00', 1, 10);
+      UPDATE m SET v = 2 WHERE device = 2 AND ts = '2024-01-03 05:00';
+      UPDATE m SET v = 3 WHERE device = 1 AND ts = '2024-01-01 05:00';
+      DELETE FROM m WHERE device = 3 AND ts = '2024-01-01 06:00';
+      DELETE FROM m WHERE device = 2 AND ts < '2024-01-02';
+      SELECT compress_chunk(c) FROM show_chunks('m', older_than => '2024-01-04'::timestamptz) c;
+      SELECT decompress_chunk(c) FROM show_chunks('m', newer_than => '2024-01-03'::timestamptz, older_than => '2024-01-04'::timestamptz) c;
+      SELECT drop_chunks('m', older_than => '2024-01-02'::timestamptz);
+      INSERT INTO s VALUES ('2024-01-02 00:30', 1, 'a'), ('2024-01-02 00:30', 2, 'b'), ('2024-01-05 00:00', 3, 'new chunk');
+      UPDATE s SET note = 'u' WHERE device IN (3, 4) AND ts = '2024-01-01 00:00';`);
+    const second = await tap.run(first.state);
+    expect(second.code, second.stderr).toBe(0);
+    expect(singerProblems(second.stdout)).toEqual([]);
+    const m = second.messages.filter((x) => x.type === 'RECORD' && x.stream === 'public-m').map((x) => change(x.record));
+    expect(m.slice(0, 4)).toEqual([
+      { ts: '2024-01-10T00:00:00Z', device: 1, v: 10, deleted: false },
+      { ts: '2024-01-03T05:00:00Z', device: 2, v: 2, deleted: false },
+      { ts: '2024-01-01T05:00:00Z', device: 1, v: 3, deleted: false },
+      { ts: '2024-01-01T06:00:00Z', device: 3, v: null, deleted: true },
+    ]);
+    // a delete on a compressed chunk decompresses the batch first (setting off): one record per deleted row
+    expect(m.slice(4)).toHaveLength(24);
+    expect(m.slice(4).every((r) => r.device === 2 && r.deleted && r.v === null)).toBe(true);
+    const s = second.messages.filter((x) => x.type === 'RECORD' && x.stream === 'public-s').map((x) => change(x.record));
+    expect(s).toEqual([
+      { ts: '2024-01-02T00:30:00Z', device: 1, note: 'a', deleted: false },
+      { ts: '2024-01-02T00:30:00Z', device: 2, note: 'b', deleted: false },
+      { ts: '2024-01-05T00:00:00Z', device: 3, note: 'new chunk', deleted: false },
+      { ts: '2024-01-01T00:00:00Z', device: 3, note: 'u', deleted: false },
+      { ts: '2024-01-01T00:00:00Z', device: 4, note: 'u', deleted: false },
+    ]);
+
+    // a compression policy's job between runs: nothing
+    await db.sql(`SELECT add_compression_policy('m', compress_after => interval '1 day')`);
+    const [{ job }] = await db.sql(`SELECT job_id AS job FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression' AND hypertable_name = 'm'`);
+    await db.sql(`CALL run_job(${Number(job)})`);
+    const [{ n }] = await db.sql(`SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'm' AND is_compressed`);
+    expect(n).toBeGreaterThan(0);
+    const third = await tap.run(second.state);
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.recs).toEqual([]);
+  });
+
+  it('rows written compressed directly (outside the markers) stop the tap (exit 1) naming the hypertable and the chunk', async () => {
+    await db.sql(`
+      CREATE TABLE d (ts timestamptz NOT NULL, device int NOT NULL, v int);
+      SELECT create_hypertable('d', by_range('ts', interval '1 day'));
+      ALTER TABLE d REPLICA IDENTITY FULL;
+      ALTER TABLE d SET (timescaledb.compress, timescaledb.compress_segmentby = 'device');
+      INSERT INTO d VALUES ('2024-01-01', 1, 1);`);
+    const tap = await logBasedTap(db, ['public-d'], { replication_slot: 'tap_direct' });
+    const first = await tap.run();
+    expect(first.code, first.stderr).toBe(0);
+    // TimescaleDB 2.28 can compress rows as they are inserted (not into a table with a unique index): the WAL
+    // then has one compressed batch, no rows
+    await db.sql(`SET timescaledb.enable_direct_compress_insert = on;
+      INSERT INTO d SELECT t, 2, 1 FROM generate_series('2024-02-01'::timestamptz, '2024-02-01 23:00', interval '1 hour') t;
+      RESET timescaledb.enable_direct_compress_insert`);
+    const [{ chunk }] = await db.sql(`SELECT format('%I.%I', chunk_schema, chunk_name) AS chunk FROM timescaledb_information.chunks WHERE hypertable_name = 'd' AND is_compressed`);
+    const [{ compressed }] = await db.sql(
+      `SELECT format('%I.%I', c2.schema_name, c2.table_name) AS compressed FROM _timescaledb_catalog.chunk c1 JOIN _timescaledb_catalog.chunk c2 ON c2.id = c1.compressed_chunk_id WHERE format('%I.%I', c1.schema_name, c1.table_name) = $1`,
+      [chunk],
+    );
+    const second = await tap.run(first.state);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`CRITICAL public-d: hypertable public.d has compressed chunk ${String(compressed).replace('.', '\\.')} where rows were written compressed directly .*enable_direct_compress_insert`));
+    // nothing of that transaction was emitted, and the bookmark did not pass it: a rerun stops again
+    expect(second.stdout).not.toMatch(/"RECORD"/);
+    const again = await tap.run(first.state);
+    expect(again.code).toBe(1);
+  });
+
+  it('a compressed hypertable with direct batch deletes on: exit 2 before any output, with the setting to change', async () => {
+    await db.sql(`ALTER DATABASE ${dbName} RESET timescaledb.enable_compressed_direct_batch_delete`);
+    try {
+      const tap = await logBasedTap(db, ['public-m'], { replication_slot: 'tap_never' });
+      const run = await tap.run();
+      expect(run.code).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/CRITICAL public-m has compression.*ALTER DATABASE \S+ SET timescaledb.enable_compressed_direct_batch_delete = off/);
+    } finally {
+      await db.sql(`ALTER DATABASE ${dbName} SET timescaledb.enable_compressed_direct_batch_delete = off`);
+    }
+  });
+});
