@@ -146,6 +146,7 @@ describe.skipIf(!!nativeSkipReason)('BATCH messages: the every-type table and ba
     { what: 'a root under a regular file', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: badRoot() } }), says: /batch_config\.storage\.root .* is not writable .*give a directory/ },
     ...(process.getuid?.() === 0 ? [] : [{ what: 'a read-only root', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: readOnly() } }), says: /is not writable/ }]),
     { what: 'a root that is not a URL', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: '/tmp/x' } }), says: /is not a URL; give file:\/\/\/absolute\/dir/ },
+    { what: 'an s3:// root (not supported yet)', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: 's3://bucket/prefix' } }), says: /only file:\/\/ roots are supported/ },
     { what: 'no storage', bc: () => ({ encoding: { format: 'jsonl' } }), says: /batch_config must have required property 'storage'/ },
   ])('stops with exit 2 before any message on $what', async ({ bc, says }) => {
     const run = await runTap(['--config', tmpJson({ url: db.url, batch_config: bc() }), '--catalog', catalog]);

@@ -23,21 +23,32 @@ export class RecordLineCutter {
   cut(lines: Buffer): Buffer {
     const out = Buffer.allocUnsafe(lines.length);
     const plen = this.prefix.length;
+    const tlen = TIME_EXTRACTED.length;
     let o = 0;
     let start = 0;
+    // every line of one batch comes from one COPY with one time_extracted: the part after the record has
+    // one length, found on the first line; each line is still checked to have `,"time_extracted":` there
+    let tail = -1;
     while (start < lines.length) {
       const end = lines.indexOf(NL, start);
       if (end < 0) throw new Error('a RECORD batch ended in the middle of a line');
-      const te = lines.lastIndexOf(TIME_EXTRACTED, end);
-      // the record's closing brace is the byte before `,"version":N` (or before `,"time_extracted"`)
-      const close = te - this.versionPart - 1;
-      if (te < start || close < start + plen || lines.compare(this.prefix, 0, plen, start, start + plen) !== 0 || lines[close] !== 0x7d) {
-        throw new Error(`not a RECORD line of this stream: ${lines.toString('utf8', start, Math.min(end, start + 120))}`);
+      if (tail < 0) {
+        const te = lines.lastIndexOf(TIME_EXTRACTED, end);
+        if (te < start || lines.compare(this.prefix, 0, plen, start, start + plen) !== 0) throw this.notOurs(lines, start, end);
+        // the record's closing brace is the byte before `,"version":N` (or before `,"time_extracted"`)
+        tail = end - (te - this.versionPart - 1);
       }
+      const close = end - tail;
+      const te = close + 1 + this.versionPart;
+      if (close < start + plen || lines[close] !== 0x7d || lines.compare(TIME_EXTRACTED, 0, tlen, te, te + tlen) !== 0) throw this.notOurs(lines, start, end);
       o += lines.copy(out, o, start + plen - 1, close + 1);
       out[o++] = NL;
       start = end + 1;
     }
     return out.subarray(0, o);
+  }
+
+  private notOurs(lines: Buffer, start: number, end: number): Error {
+    return new Error(`not a RECORD line of this stream: ${lines.toString('utf8', start, Math.min(end, start + 120))}`);
   }
 }
