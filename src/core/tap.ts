@@ -15,6 +15,8 @@ import type { TapState } from './singer/messages.js';
 import { planStreams } from './sync/sync-planner.js';
 import { emitState, syncStream } from './sync/stream-sync.js';
 import { checkBookmarkValues } from './sync/bookmark-check.js';
+import { batchSettingsFrom, checkBatchRoot } from './batch/batch-settings.js';
+import { BatchFileSink } from './batch/batch-file-sink.js';
 
 /** How long a stop request waits for the read in hand before cutting its connection. */
 const STOP_GRACE_MS = 1000;
@@ -55,6 +57,9 @@ export class Tap {
   /** Syncs the selected streams, starting with the one the state says was interrupted. */
   async sync(catalog: Catalog, state: TapState, signal: AbortSignal): Promise<void> {
     const writer = this.container.resolve<MessageWriter>(TOKENS.Writer);
+    // batch_config: a root the tap cannot write to stops it (exit 2) before any message
+    const batch = batchSettingsFrom(this.config.raw);
+    if (batch) await checkBatchRoot(batch);
     const selected = catalog.streams.filter(isSelected);
     const known = new Set(catalog.streams.map((s) => s.tap_stream_id));
     const orphans = Object.keys(state.bookmarks).filter((id) => !known.has(id));
@@ -90,6 +95,7 @@ export class Tap {
       log: this.log,
       hooks: this.hooks,
       signal,
+      sink: batch ? new BatchFileSink(writer, batch) : undefined,
     };
     let status: 'succeeded' | 'failed' = 'failed';
     let error: unknown;

@@ -89,6 +89,28 @@ export const coreConfigProperties: Record<string, JsonSchema> = {
     items: { type: 'string' },
     description: "Names of built-in plugins to turn off (e.g. 'timescaledb', 'compression', 'metrics').",
   },
+  batch_config: {
+    type: 'object',
+    description:
+      "Write rows to files and send singer-sdk BATCH messages instead of RECORD lines: {encoding: {format: 'jsonl', compression: 'gzip'|'none'}, storage: {root: 'file:///dir', prefix}, batch_size}.",
+    required: ['encoding', 'storage'],
+    properties: {
+      encoding: {
+        type: 'object',
+        required: ['format'],
+        properties: {
+          format: { type: 'string', enum: ['jsonl'] },
+          compression: { type: 'string', enum: ['gzip', 'none'], default: 'gzip' },
+        },
+      },
+      storage: {
+        type: 'object',
+        required: ['root'],
+        properties: { root: { type: 'string' }, prefix: { type: 'string', default: '' } },
+      },
+      batch_size: { type: 'integer', minimum: 1, default: 1000000 },
+    },
+  },
 };
 
 /** Builds the full config schema from the core's properties and those the plugins add. */

@@ -28,7 +28,15 @@ export interface ActivateVersionMessage {
   readonly version: number;
 }
 
-export type SingerMessage = SchemaMessage | RecordMessage | StateMessage | ActivateVersionMessage;
+/** singer-sdk's BATCH: the stream's records are in the files of `manifest` (file:// URLs), in `encoding`. */
+export interface BatchMessage {
+  readonly type: 'BATCH';
+  readonly stream: string;
+  readonly encoding: { readonly format: string; readonly compression: string };
+  readonly manifest: readonly string[];
+}
+
+export type SingerMessage = SchemaMessage | RecordMessage | StateMessage | ActivateVersionMessage | BatchMessage;
 
 /** The tap's state: one bookmark per tap_stream_id, and the stream being synced. */
 export interface TapState {

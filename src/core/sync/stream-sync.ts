@@ -11,6 +11,7 @@ import type { StreamPlan } from '../readers/stream-plan.js';
 import type { MessageWriter } from '../singer/message-writer.js';
 import type { StreamBookmark, TapState } from '../singer/messages.js';
 import { writeState, type StateOccasion } from './state-output.js';
+import { StdoutRecordSink, type RecordSink, type StreamOutput } from '../batch/record-sink.js';
 
 export interface StreamSyncDeps {
   readonly writer: MessageWriter;
@@ -21,6 +22,8 @@ export interface StreamSyncDeps {
   readonly log: Logger;
   readonly hooks: PluginHooks;
   readonly signal: AbortSignal;
+  /** where rows go (default: RECORD lines on stdout) */
+  readonly sink?: RecordSink;
 }
 
 /**
@@ -57,6 +60,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
   await emitState(writer, state, 'boundary');
   log.info(`${id}: ${plan.method}${plan.replicationKey ? ` on ${plan.replicationKey}` : ''} with reader ${strategy.name}${fresh ? '' : ' (resuming)'}`);
 
+  const out = (deps.sink ?? new StdoutRecordSink(writer, config.stateEveryNRows)).forStream(plan);
   const started = Date.now();
   let rows = 0;
   let retries = 0;
@@ -69,7 +73,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
         let sinceState = 0;
         const ctx = { plan, bookmark, pool: deps.pool, config, log, copy: deps.copy, partitions: hooks.partitions(plan), signal: deps.signal };
         for await (const batch of strategy.reader.read(ctx)) {
-          await writer.writeBytes(batch.bytes);
+          await out.write(batch);
           rows += batch.rows;
           sinceState += batch.rows;
           bookmark = batch.bookmark;
@@ -77,21 +81,25 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
           // after the bookmark moved: a hook that stops the sync here leaves STATE covering this batch
           if (batch.rows > 0) hooks.batch({ plan, rows: batch.rows, bytes: batch.bytes.length });
           if (batch.rows > 0) failures = 0;
-          if (batch.checkpoint || sinceState >= config.stateEveryNRows) {
+          if (batch.checkpoint || sinceState >= out.rowsPerState) {
+            await out.durable();
             await emitState(writer, state);
             sinceState = 0;
           }
           if (deps.signal.aborted) {
+            await out.durable();
             await emitState(writer, state);
             throw stopped(id, deps.signal);
           }
         }
         break;
       } catch (err) {
-        if (deps.signal.aborted || !isRetriable(err) || ++failures >= config.retry.attempts) throw await givenUp(err, failures, id, deps, state);
+        if (deps.signal.aborted || !isRetriable(err) || ++failures >= config.retry.attempts) throw await givenUp(err, failures, id, deps, state, out);
         retries++;
         const delay = Math.min(config.retry.maxDelayMs, config.retry.initialDelayMs * 2 ** (failures - 1));
         log.warn(`${id}: ${(err as Error).message}; retry ${failures}/${config.retry.attempts - 1} in ${delay} ms from the last bookmark`);
+        // the rows before the failure are complete: the file that holds them closes before the STATE that covers them
+        await out.durable();
         await emitState(writer, state);
         // a stop request during the wait (up to retry_max_delay_ms) must not wait it out
         await sleep(delay, undefined, { signal: deps.signal }).catch(() => undefined);
@@ -100,6 +108,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
         }
       }
     }
+    await out.durable();
     if (plan.method === 'FULL_TABLE') {
       if (config.activateVersion) await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
       // a complete full sync leaves no resume position: the next run starts a new version
@@ -114,6 +123,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
     log.info(`${id}: ${rows} records in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return rows;
   } catch (err) {
+    await out.abandon().catch(() => undefined);
     // a stop from onStreamEnd after success: the stream ended already, tell no plugin twice
     if (!ended) await hooks.streamEnd({ plan, rows, durationMs: Date.now() - started, status: 'failed', error: err, retries });
     throw isStopSync(err) ? pluginStop(err, id) : err;
@@ -124,9 +134,13 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
  * The error a stream fails with: STATE first (the bookmark covers every record written, so a rerun
  * resumes there instead of at the last periodic STATE), and a message that names the stream.
  */
-async function givenUp(err: unknown, failures: number, id: string, deps: StreamSyncDeps, state: TapState): Promise<unknown> {
+async function givenUp(err: unknown, failures: number, id: string, deps: StreamSyncDeps, state: TapState, out: StreamOutput): Promise<unknown> {
   if (err instanceof InterruptedError || err instanceof OutputClosedError) return err;
-  await emitState(deps.writer, state).catch(() => undefined);
+  // no STATE unless the rows it covers are durable (a disk that failed the file fails this too)
+  await out
+    .durable()
+    .then(() => emitState(deps.writer, state))
+    .catch(() => undefined);
   if (isStopSync(err)) return pluginStop(err, id);
   // a stop request cut the read short (or it failed meanwhile): the stop is what happened
   if (deps.signal.aborted) return stopped(id, deps.signal);

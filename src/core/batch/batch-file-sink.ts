@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { FatalSyncError } from '../errors.js';
+import type { RecordBatch } from '../postgres/record-encoder.js';
+import type { StreamPlan } from '../readers/stream-plan.js';
+import type { MessageWriter } from '../singer/message-writer.js';
+import { releaseBatchBuffer } from '../singer/output-buffers.js';
+import type { BatchSettings } from './batch-settings.js';
+import { DurableFile } from './durable-file.js';
+import { RecordLineCutter } from './record-lines.js';
+import type { RecordSink, StreamOutput } from './record-sink.js';
+
+/**
+ * Rows into JSONL files (singer-sdk's BATCH encoding: one raw record per line, gzip or not), one BATCH
+ * message per completed file. A file closes when the sync asks for STATE: at every chunk's end and
+ * every `batch_size` rows, so per-chunk resume holds and each STATE follows the BATCH of its rows.
+ */
+export class BatchFileSink implements RecordSink {
+  /** one run's files never collide with another's, nor with a resumed run's */
+  private readonly runId = `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
+  private seq = 0;
+
+  constructor(
+    private readonly writer: MessageWriter,
+    private readonly settings: BatchSettings,
+  ) {}
+
+  forStream(plan: StreamPlan): StreamOutput {
+    return new BatchFileOutput(plan, this.writer, this.settings, () => this.nextPath(plan.tapStreamId));
+  }
+
+  private nextPath(streamId: string): string {
+    const ext = this.settings.compression === 'gzip' ? 'jsonl.gz' : 'jsonl';
+    // names from the database can hold anything; the file name keeps a safe spelling of it
+    const safe = streamId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100);
+    return join(this.settings.dir, `${this.settings.prefix}${safe}-${this.runId}-${String(++this.seq).padStart(6, '0')}.${ext}`);
+  }
+}
+
+class BatchFileOutput implements StreamOutput {
+  private readonly cutter: RecordLineCutter;
+  private file: DurableFile | undefined;
+
+  constructor(
+    private readonly plan: StreamPlan,
+    private readonly writer: MessageWriter,
+    private readonly settings: BatchSettings,
+    private readonly nextPath: () => string,
+  ) {
+    this.cutter = new RecordLineCutter(plan.stream, plan.version);
+  }
+
+  get rowsPerState(): number {
+    return this.settings.batchSize;
+  }
+
+  async write(batch: RecordBatch): Promise<void> {
+    if (batch.rows === 0) return;
+    const records = this.cutter.cut(batch.bytes);
+    // the encoder's buffer is free again once its records are copied out
+    releaseBatchBuffer(batch.bytes);
+    this.file ??= await DurableFile.create(this.nextPath(), this.settings.compression === 'gzip');
+    await this.file.write(records);
+  }
+
+  async durable(): Promise<void> {
+    const file = this.file;
+    if (!file) return;
+    this.file = undefined;
+    try {
+      await file.commit();
+    } catch (err) {
+      await file.discard();
+      throw new FatalSyncError(`cannot complete the batch file ${file.path}: ${(err as Error).message}`, { cause: err });
+    }
+    await this.writer.write({
+      type: 'BATCH',
+      stream: this.plan.stream,
+      encoding: { format: this.settings.format, compression: this.settings.compression },
+      manifest: [pathToFileURL(file.path).href],
+    });
+  }
+
+  async abandon(): Promise<void> {
+    const file = this.file;
+    this.file = undefined;
+    await file?.discard();
+  }
+}

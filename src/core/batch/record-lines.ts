@@ -1,0 +1,54 @@
+import { recordPrefix } from '../postgres/record-encoder.js';
+
+const NL = 10;
+const TIME_EXTRACTED = Buffer.from(',"time_extracted":');
+
+/**
+ * Cuts the `record` objects out of RECORD lines, byte for byte: a BATCH file holds what the RECORD
+ * path would have carried, without re-encoding (the encoders build those lines byte by byte, and
+ * parsing them again would cost more than the COPY). A line is
+ * `{"type":"RECORD","stream":…,"record":{…}[,"version":N],"time_extracted":"…"}\n`; the record's
+ * JSON never holds a raw newline, and `,"time_extracted":` after it is the line's last one.
+ */
+export class RecordLineCutter {
+  private readonly prefix: Buffer;
+  private readonly versionPart: number;
+
+  constructor(stream: string, version: number | undefined) {
+    this.prefix = Buffer.from(recordPrefix(stream));
+    this.versionPart = version === undefined ? 0 : `,"version":${version}`.length;
+  }
+
+  /** The records of `lines` (whole RECORD lines), one JSON object per line, each ending in '\n'. */
+  cut(lines: Buffer): Buffer {
+    const out = Buffer.allocUnsafe(lines.length);
+    const plen = this.prefix.length;
+    const tlen = TIME_EXTRACTED.length;
+    let o = 0;
+    let start = 0;
+    // every line of one batch comes from one COPY with one time_extracted: the part after the record has
+    // one length, found on the first line; each line is still checked to have `,"time_extracted":` there
+    let tail = -1;
+    while (start < lines.length) {
+      const end = lines.indexOf(NL, start);
+      if (end < 0) throw new Error('a RECORD batch ended in the middle of a line');
+      if (tail < 0) {
+        const te = lines.lastIndexOf(TIME_EXTRACTED, end);
+        if (te < start || lines.compare(this.prefix, 0, plen, start, start + plen) !== 0) throw this.notOurs(lines, start, end);
+        // the record's closing brace is the byte before `,"version":N` (or before `,"time_extracted"`)
+        tail = end - (te - this.versionPart - 1);
+      }
+      const close = end - tail;
+      const te = close + 1 + this.versionPart;
+      if (close < start + plen || lines[close] !== 0x7d || lines.compare(TIME_EXTRACTED, 0, tlen, te, te + tlen) !== 0) throw this.notOurs(lines, start, end);
+      o += lines.copy(out, o, start + plen - 1, close + 1);
+      out[o++] = NL;
+      start = end + 1;
+    }
+    return out.subarray(0, o);
+  }
+
+  private notOurs(lines: Buffer, start: number, end: number): Error {
+    return new Error(`not a RECORD line of this stream: ${lines.toString('utf8', start, Math.min(end, start + 120))}`);
+  }
+}

@@ -1,0 +1,40 @@
+import type { RecordBatch } from '../postgres/record-encoder.js';
+import type { StreamPlan } from '../readers/stream-plan.js';
+import type { MessageWriter } from '../singer/message-writer.js';
+
+/**
+ * Where one stream's rows go: RECORD lines on stdout, or files announced by BATCH messages. SCHEMA,
+ * STATE and BATCH messages always go through the one writer; the sync calls `durable` before every
+ * STATE, so no STATE covers a row that is not yet where the target will find it.
+ */
+export interface StreamOutput {
+  /** STATE follows at most this many rows (a BATCH file's size) */
+  readonly rowsPerState: number;
+  write(batch: RecordBatch): Promise<void>;
+  /** makes every row written so far durable and tells the target where it is */
+  durable(): Promise<void>;
+  /** after a failure that is not followed by STATE: drops what is not durable */
+  abandon(): Promise<void>;
+}
+
+export interface RecordSink {
+  forStream(plan: StreamPlan): StreamOutput;
+}
+
+/** RECORD lines on stdout, as the encoders wrote them. */
+export class StdoutRecordSink implements RecordSink {
+  constructor(
+    private readonly writer: MessageWriter,
+    private readonly stateEveryNRows: number,
+  ) {}
+
+  forStream(): StreamOutput {
+    const writer = this.writer;
+    return {
+      rowsPerState: this.stateEveryNRows,
+      write: (batch) => writer.writeBytes(batch.bytes),
+      durable: async () => undefined,
+      abandon: async () => undefined,
+    };
+  }
+}

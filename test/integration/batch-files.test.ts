@@ -1,0 +1,164 @@
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeOnEngines, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
+import { batchLines, batchRoot, dirFiles, fileLines, manifestFiles, recordText } from '../helpers/batch-files.js';
+import { chunkKinds, createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes } from '../helpers/hypertable-fixtures.js';
+import { discover, lastState, records, runTap, runTapUntilKilled, select, tmpJson } from '../helpers/run-tap.js';
+import { createTypesTable, expectedRecordFields, rawRecordFields, type TypeCase } from '../helpers/type-fixtures.js';
+import type { Catalog } from '../../src/core/singer/catalog.js';
+
+/** The RECORD lines of a run's stdout, as text. */
+function recordLines(stdout: string): string[] {
+  return stdout.split('\n').filter((l) => l.startsWith('{"type":"RECORD"'));
+}
+
+/** Every BATCH is followed by a STATE before the next BATCH, and a STATE never comes while a file is open. */
+function expectStateAfterEveryBatch(messages: Record<string, any>[]): void {
+  let open = false;
+  for (const m of messages) {
+    if (m.type === 'BATCH') {
+      expect(open, 'two BATCH messages without a STATE between them').toBe(false);
+      open = true;
+    } else if (m.type === 'STATE') open = false;
+  }
+  expect(open, 'the last BATCH is not followed by STATE').toBe(false);
+}
+
+describeOnEngines('BATCH messages: JSONL files of a hypertable with compressed chunks', (engine) => {
+  let db: TestDatabase;
+  let catalog: Catalog;
+
+  beforeAll(async () => {
+    db = await engine.open();
+    await createMetricsHypertable(db, 'sensors', 12);
+    await db.sql(`ALTER TABLE sensors SET (timescaledb.compress, timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'ts DESC')`);
+    await db.sql(`SELECT compress_chunk(c) FROM show_chunks('sensors', older_than => '2024-01-07'::timestamptz) c`);
+    await db.sql(`INSERT INTO sensors VALUES ('2024-01-02 12:30+00', 1, 0, 'after-compression-1')`);
+    catalog = select(await discover(tmpJson({ url: db.url })), { 'public-sensors': {} });
+  });
+  afterAll(async () => db?.close());
+
+  it.each(['gzip', 'none'] as const)('writes one file per chunk at least (%s), holding the RECORD path’s records byte for byte, equal to the source', async (compression) => {
+    const kinds = await chunkKinds(db, 'sensors');
+    expect(kinds.compressed).toBeGreaterThan(0);
+    const plain = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', tmpJson(catalog)]);
+    expect(plain.code, plain.stderr).toBe(0);
+
+    const { dir, batch_config } = batchRoot(compression);
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', tmpJson(catalog)]);
+    expect(run.code, run.stderr).toBe(0);
+    const messages = run.messages;
+    expect(records(messages)).toEqual([]);
+    const batches = messages.filter((m) => m.type === 'BATCH');
+    expect(batches.length).toBeGreaterThanOrEqual(kinds.total);
+    for (const b of batches) expect(b).toMatchObject({ stream: 'public-sensors', encoding: { format: 'jsonl', compression } });
+    expectStateAfterEveryBatch(messages);
+    // SCHEMA before the first BATCH, ACTIVATE_VERSION after the last
+    const types = messages.map((m) => m.type);
+    expect(types.indexOf('SCHEMA')).toBeLessThan(types.indexOf('BATCH'));
+    expect(types.lastIndexOf('ACTIVATE_VERSION')).toBeGreaterThan(types.lastIndexOf('BATCH'));
+
+    const files = manifestFiles(messages);
+    for (const f of files) expect(f.endsWith(compression === 'gzip' ? '.jsonl.gz' : '.jsonl'), f).toBe(true);
+    expect(dirFiles(dir)).toEqual({ complete: [...files].sort(), partial: [] });
+    const lines = batchLines(messages);
+    expect([...lines].sort()).toEqual(recordLines(plain.stdout).map(recordText).sort());
+    const rows = lines.map((l) => JSON.parse(l));
+    expect(recordsChecksum(rows, METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'sensors', METRICS_COLUMNS));
+  });
+
+  it('closes a file at the first batch boundary past batch_size rows as well', async () => {
+    // batches hold at most state_every_n_rows rows and are never split: a file holds < batch_size + state_every_n_rows rows
+    const { batch_config } = batchRoot('gzip', { batch_size: 25 });
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config, state_every_n_rows: 10 }), '--catalog', tmpJson(catalog)]);
+    expect(run.code, run.stderr).toBe(0);
+    const sizes = manifestFiles(run.messages).map((f) => fileLines(f).length);
+    expect(Math.max(...sizes)).toBeLessThan(35);
+    // chunks hold ~48 rows: two files or more for most
+    expect(sizes.length).toBeGreaterThan((await chunkKinds(db, 'sensors')).total);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe((await sourceNotes(db, 'sensors')).length);
+    expectStateAfterEveryBatch(run.messages);
+  });
+
+  it('kill -9 during a batched sync, then resume: every row is in a file named before the last STATE or written by the resumed run', async () => {
+    const { dir, batch_config } = batchRoot('gzip', { batch_size: 20 });
+    const config = tmpJson({ url: db.url, batch_config });
+    const cat = tmpJson(catalog);
+    let seen = 0;
+    const killed = await runTapUntilKilled(['--config', config, '--catalog', cat], (m) => m.type === 'BATCH' && ++seen === 7);
+    expect(killed.killed).toBe(true);
+    const state = lastState(killed.messages)!;
+    const upToState = killed.messages.slice(0, killed.messages.findLastIndex((m) => m.type === 'STATE') + 1);
+    expect(manifestFiles(upToState).length).toBeGreaterThan(3);
+    const named = manifestFiles(killed.messages);
+    // a file is named only once complete: each one named exists under its final name and parses whole
+    for (const f of named) for (const l of fileLines(f)) JSON.parse(l);
+    expect(named.some((f) => f.endsWith('.part'))).toBe(false);
+    const resumed = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(state)]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const notes = new Set([...batchLines(upToState), ...batchLines(resumed.messages)].map((l) => JSON.parse(l).note as string));
+    expect([...notes].sort()).toEqual(await sourceNotes(db, 'sensors'));
+    // the resumed run read again the chunk the kill interrupted: it starts with a file of its own
+    expect(manifestFiles(resumed.messages).length).toBeGreaterThan(0);
+    for (const f of dirFiles(dir).partial) expect(named).not.toContain(f.replace(/\.part$/, ''));
+  });
+});
+
+describe.skipIf(!!nativeSkipReason)('BATCH messages: the every-type table and bad batch_config', () => {
+  let db: TestDatabase;
+  let cases: TypeCase[];
+  let catalog: string;
+
+  beforeAll(async () => {
+    db = await nativeDatabase();
+    cases = await createTypesTable(db, 'every_type');
+    catalog = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-every_type': {} }));
+  });
+  afterAll(async () => db?.close());
+
+  it('holds every type exactly as the RECORD line would', async () => {
+    const plain = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', catalog]);
+    expect(plain.code, plain.stderr).toBe(0);
+    const { batch_config } = batchRoot('gzip');
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog]);
+    expect(run.code, run.stderr).toBe(0);
+    const lines = batchLines(run.messages);
+    expect(lines).toEqual(recordLines(plain.stdout).map(recordText));
+    expect(lines.map((l) => rawRecordFields(`{"record":${l}}`))).toEqual(([1, 2, 3] as const).map((id) => expectedRecordFields(cases, id)));
+  });
+
+  const badRoot = (): string => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tap-batch-bad-')), 'a-file');
+    writeFileSync(file, '');
+    return pathToFileURL(join(file, 'below')).href;
+  };
+  const readOnly = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'tap-batch-ro-'));
+    chmodSync(d, 0o500);
+    return pathToFileURL(d).href;
+  };
+  it.each([
+    { what: 'an unknown format', bc: () => ({ encoding: { format: 'csv' }, storage: { root: 'file:///tmp' } }), says: /batch_config\.encoding\.format must be equal to one of the allowed values \(jsonl/ },
+    { what: 'an unknown compression', bc: () => ({ encoding: { format: 'jsonl', compression: 'zstd' }, storage: { root: 'file:///tmp' } }), says: /batch_config\.encoding\.compression .*\(gzip\|none\)/ },
+    { what: 'a root under a regular file', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: badRoot() } }), says: /batch_config\.storage\.root .* is not writable .*give a directory/ },
+    ...(process.getuid?.() === 0 ? [] : [{ what: 'a read-only root', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: readOnly() } }), says: /is not writable/ }]),
+    { what: 'a root that is not a URL', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: '/tmp/x' } }), says: /is not a URL; give file:\/\/\/absolute\/dir/ },
+    { what: 'an s3:// root (not supported yet)', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: 's3://bucket/prefix' } }), says: /only file:\/\/ roots are supported/ },
+    { what: 'no storage', bc: () => ({ encoding: { format: 'jsonl' } }), says: /batch_config must have required property 'storage'/ },
+  ])('stops with exit 2 before any message on $what', async ({ bc, says }) => {
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config: bc() }), '--catalog', catalog]);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/CRITICAL/);
+    expect(run.stderr).toMatch(says);
+  });
+
+  it('--about lists the batch capability and the batch_config setting', async () => {
+    const about = JSON.parse((await runTap(['--about'])).stdout);
+    expect(about.capabilities).toContain('batch');
+    expect(about.settings.properties.batch_config.properties.encoding.properties.compression.enum).toEqual(['gzip', 'none']);
+  });
+});

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { RecordLineCutter } from '../../src/core/batch/record-lines.js';
+import { recordPrefix, recordSuffix } from '../../src/core/postgres/record-encoder.js';
+
+const line = (stream: string, record: string, version?: number) =>
+  recordPrefix(stream) + record.slice(1, -1) + recordSuffix({ version, timeExtracted: '2024-01-01T00:00:00.000Z' });
+
+describe('RecordLineCutter', () => {
+  // values that look like the line's own framing: the cut must take the last `,"time_extracted":`, not the first
+  const records = [
+    '{"a":1,"b":"x"}',
+    '{"s":"},\\"time_extracted\\":\\"x\\"}","n":null}',
+    '{"j":{"time_extracted":"2024","version":3},"e":{}}',
+    '{}',
+  ];
+  it.each([undefined, 1733000000000])('cuts the record objects out byte for byte (version %s)', (version) => {
+    for (const stream of ['public-t', 'we"ird\\stream']) {
+      const bytes = Buffer.from(records.map((r) => line(stream, r, version)).join(''));
+      expect(new RecordLineCutter(stream, version).cut(bytes).toString()).toBe(records.map((r) => r + '\n').join(''));
+    }
+  });
+
+  it('refuses lines of another stream or without a newline', () => {
+    expect(() => new RecordLineCutter('a', undefined).cut(Buffer.from(line('b', '{"x":1}')))).toThrow(/not a RECORD line of this stream/);
+    expect(() => new RecordLineCutter('a', undefined).cut(Buffer.from(line('a', '{"x":1}').trimEnd()))).toThrow(/middle of a line/);
+  });
+});
