@@ -42,7 +42,7 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
     expect(singerProblems(first.stdout)).toEqual([]);
     expect(first.recs.filter((r) => 'name' in r)).toHaveLength(50);
     expect(first.recs.filter((r) => 'v' in r)).toHaveLength(20);
-    const schema = first.messages.find((m) => m.type === 'SCHEMA' && m.stream === 'public-items');
+    const schema = first.messages.find((m) => m.type === 'SCHEMA' && m.stream === 'public-items')!;
     expect(schema.schema.properties._sdc_lsn).toEqual({ type: ['integer', 'null'] });
     expect(schema.schema.properties._sdc_deleted_at).toEqual({ type: ['string', 'null'], format: 'date-time' });
     // a delete carries only the key: the other columns must be nullable
@@ -73,7 +73,7 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
     ]);
     const lsns = second.recs.filter((r) => 'name' in r).map((r) => r._sdc_lsn as number);
     expect(lsns).toEqual([...lsns].sort((a, b) => a - b));
-    expect(second.recs.find((r) => r.id === 3)._sdc_deleted_at).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
+    expect(second.recs.find((r) => r.id === 3)!._sdc_deleted_at).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
     // partitions are the partitioned table's stream; a row moved between partitions is a delete and an insert
     const events = second.messages.filter((m) => m.type === 'RECORD' && m.stream === 'public-events').map((m) => change(m.record));
     expect(events).toEqual([

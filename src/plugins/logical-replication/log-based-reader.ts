@@ -130,6 +130,11 @@ export class LogBasedReader implements TableReader {
                 }
               }
               break;
+            case 'relation':
+            case 'type':
+            case 'origin':
+              // relation and type descriptions are read by the decoder itself; origins are not used
+              break;
           }
         }
         yield* flush();
