@@ -2,7 +2,19 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { consumerAlone, targetJsonlInstalled, PSQL, snapshotTap, psqlCopy, pythonTap, pythonTapMissing, tapContender, tapPiped, type Contender, type Target } from './contenders.js';
+import {
+  consumerAlone,
+  targetJsonlInstalled,
+  PSQL,
+  snapshotTap,
+  psqlCopy,
+  pythonTap,
+  pythonTapMissing,
+  tapContender,
+  tapPiped,
+  type Contender,
+  type Target,
+} from './contenders.js';
 import { REPO, startEmbedded, startNative, type EmbeddedTables, type NativeServer } from './data.js';
 import { buildCounter } from './line-counter.js';
 import { usageTool, useCounter } from './measure.js';
@@ -31,7 +43,15 @@ interface Options {
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const o: Options = { rows: Number(process.env.BENCH_ROWS ?? 5_000_000), hypertableRows: 0, rounds: 2, quick: false, embedded: true, python: true, out: 'bench-results.json' };
+  const o: Options = {
+    rows: Number(process.env.BENCH_ROWS ?? 5_000_000),
+    hypertableRows: 0,
+    rounds: 2,
+    quick: false,
+    embedded: true,
+    python: true,
+    out: 'bench-results.json',
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -46,11 +66,16 @@ function parseOptions(argv: readonly string[]): Options {
     else if (a === '--quick') o.quick = true;
     else if (a === '--no-embedded') o.embedded = false;
     else if (a === '--no-python') o.python = false;
-    else throw new Error(`unknown option ${a}: use --rows N, --hypertable-rows N, --rounds N, --quick, --no-embedded, --no-python, --out FILE`);
+    else
+      throw new Error(
+        `unknown option ${a}: use --rows N, --hypertable-rows N, --rounds N, --quick, --no-embedded, --no-python, --out FILE`,
+      );
   }
-  if (!Number.isInteger(o.rows) || o.rows < 10_000) throw new Error(`--rows (or BENCH_ROWS) must be an integer of at least 10000, not ${o.rows}`);
+  if (!Number.isInteger(o.rows) || o.rows < 10_000)
+    throw new Error(`--rows (or BENCH_ROWS) must be an integer of at least 10000, not ${o.rows}`);
   o.hypertableRows ||= Math.min(o.rows, 1_000_000);
-  if (!Number.isInteger(o.hypertableRows) || o.hypertableRows < 10_000) throw new Error(`--hypertable-rows must be an integer of at least 10000, not ${o.hypertableRows}`);
+  if (!Number.isInteger(o.hypertableRows) || o.hypertableRows < 10_000)
+    throw new Error(`--hypertable-rows must be an integer of at least 10000, not ${o.hypertableRows}`);
   if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new Error(`--rounds must be a positive integer, not ${o.rounds}`);
   return o;
 }
@@ -94,8 +119,14 @@ async function main(): Promise<void> {
 
     const main = `Native PostgreSQL 15, plain table (${o.rows.toLocaleString('en')} rows: timestamptz, int, text, double, smallint, jsonb)`;
     const alone = await consumerAlone(target, tables.wide);
-    const mainContenders: Contender[] = [psqlCopy(target, tables.wide), await tapContender('tap FULL_TABLE', target, tables.wide, {}, 'records to the bench (counted, discarded)'), await tapPiped(target, tables.wide, 'node'), alone];
-    if (metricsPluginBuilt()) mainContenders.push(await tapContender('tap, metrics plugin disabled', target, tables.wide, { disable_plugins: ['metrics'] }));
+    const mainContenders: Contender[] = [
+      psqlCopy(target, tables.wide),
+      await tapContender('tap FULL_TABLE', target, tables.wide, {}, 'records to the bench (counted, discarded)'),
+      await tapPiped(target, tables.wide, 'node'),
+      alone,
+    ];
+    if (metricsPluginBuilt())
+      mainContenders.push(await tapContender('tap, metrics plugin disabled', target, tables.wide, { disable_plugins: ['metrics'] }));
     log(`section: ${main}`);
     rows.push(...(await alternate(main, mainContenders, o.rounds, log).finally(() => alone.dispose())));
     relate(rows, main, 'psql COPY (limit)', 'tap FULL_TABLE');
@@ -103,7 +134,14 @@ async function main(): Promise<void> {
 
     const narrow = `Native PostgreSQL 15, narrow table (${o.rows.toLocaleString('en')} rows: timestamptz, int, double)`;
     log(`section: ${narrow}`);
-    rows.push(...(await alternate(narrow, [psqlCopy(target, tables.narrow), await tapContender('tap FULL_TABLE', target, tables.narrow)], o.rounds, log)));
+    rows.push(
+      ...(await alternate(
+        narrow,
+        [psqlCopy(target, tables.narrow), await tapContender('tap FULL_TABLE', target, tables.narrow)],
+        o.rounds,
+        log,
+      )),
+    );
     relate(rows, narrow, 'psql COPY (limit)', 'tap FULL_TABLE');
     partial();
 
@@ -112,7 +150,13 @@ async function main(): Promise<void> {
     const subsetContenders: Contender[] = [psqlCopy(target, tables.subset), await tapContender('tap FULL_TABLE', target, tables.subset)];
     const missing: ResultRow[] = [];
     if (targetJsonlInstalled()) subsetContenders.push(await tapPiped(target, tables.subset, 'target-jsonl'));
-    else missing.push({ section: subset, name: 'tap | target-jsonl', table: tables.subset, skipped: o.python ? `target-jsonl not installed: ${pythonTapMissing('target-jsonl')}` : 'skipped (--no-python)' });
+    else
+      missing.push({
+        section: subset,
+        name: 'tap | target-jsonl',
+        table: tables.subset,
+        skipped: o.python ? `target-jsonl not installed: ${pythonTapMissing('target-jsonl')}` : 'skipped (--no-python)',
+      });
     for (const which of ['pipelinewise', 'meltanolabs'] as const) {
       const why = o.python ? pythonTapMissing(which) : 'skipped (--no-python)';
       const name = which === 'pipelinewise' ? 'pipelinewise-tap-postgres' : 'MeltanoLabs tap-postgres';
@@ -121,7 +165,12 @@ async function main(): Promise<void> {
         try {
           subsetContenders.push(await pythonTap(which, target, tables.subset));
         } catch (err) {
-          missing.push({ section: subset, name, table: tables.subset, skipped: `discovery failed: ${(err as Error).message.slice(0, 200)}` });
+          missing.push({
+            section: subset,
+            name,
+            table: tables.subset,
+            skipped: `discovery failed: ${(err as Error).message.slice(0, 200)}`,
+          });
         }
       }
     }
@@ -134,7 +183,10 @@ async function main(): Promise<void> {
     partial();
 
     log('section: peak RSS against table size');
-    const rssTables = [{ table: tables.rssSmall, rows: Math.round(o.rows / 5) }, ...(tables.rssBig ? [{ table: tables.rssBig, rows: o.rows * 4 }] : [])];
+    const rssTables = [
+      { table: tables.rssSmall, rows: Math.round(o.rows / 5) },
+      ...(tables.rssBig ? [{ table: tables.rssBig, rows: o.rows * 4 }] : []),
+    ];
     rows.push(...(await rssScenario(target, rssTables, log)));
     partial();
     load.push(loadavg());
@@ -152,7 +204,12 @@ async function main(): Promise<void> {
       try {
         rows.push(...(await incrementalScenario(emb, 1000, log)));
       } catch (err) {
-        rows.push({ section: 'Incremental on a 200-chunk hypertable', name: 'tap INCREMENTAL', table: emb.incremental, skipped: `failed: ${(err as Error).message.slice(0, 300)}` });
+        rows.push({
+          section: 'Incremental on a 200-chunk hypertable',
+          name: 'tap INCREMENTAL',
+          table: emb.incremental,
+          skipped: `failed: ${(err as Error).message.slice(0, 300)}`,
+        });
       }
     }
   } finally {
@@ -178,7 +235,9 @@ async function main(): Promise<void> {
   };
   const targets = checkTargets(rows);
   if (o.rows < 5_000_000) {
-    targets.unshift(`the targets are for the default 5,000,000 rows: at ${o.rows.toLocaleString('en')} the tap's start-up (~0.2 s: node, its modules, the config schema) weighs ${(5_000_000 / o.rows).toFixed(0)}x more in every ratio`);
+    targets.unshift(
+      `the targets are for the default 5,000,000 rows: at ${o.rows.toLocaleString('en')} the tap's start-up (~0.2 s: node, its modules, the config schema) weighs ${(5_000_000 / o.rows).toFixed(0)}x more in every ratio`,
+    );
   }
   process.stdout.write(markdown(meta, rows, targets));
   writeJson(resolve(o.out), meta, rows, targets);

@@ -52,7 +52,14 @@ const TARGET_JSONL = join(PY_TAPS['target-jsonl'].dir, 'bin', PY_TAPS['target-js
 /** bench/line-consumer.ts, built: the Node consumer that JSON.parses every line */
 const LINE_CONSUMER = join(REPO, 'dist/bench/line-consumer.js');
 
-type Catalog = { streams: { tap_stream_id: string; table_name?: string; stream?: string; metadata: { breadcrumb: string[]; metadata: Record<string, unknown> }[] }[] };
+type Catalog = {
+  streams: {
+    tap_stream_id: string;
+    table_name?: string;
+    stream?: string;
+    metadata: { breadcrumb: string[]; metadata: Record<string, unknown> }[];
+  }[];
+};
 
 /**
  * Marks one table selected in a catalog any of the three taps discovered (matched on schema-name and
@@ -71,7 +78,8 @@ export function selectTable(catalog: Catalog, qualified: string, method: 'FULL_T
     if (key) root.metadata['replication-key'] = key;
     for (const m of entry.metadata) if (m.breadcrumb.length === 2 && m.metadata.inclusion !== 'unsupported') m.metadata.selected = true;
   }
-  if (!found) throw new Error(`no stream for ${qualified} in the discovered catalog (${catalog.streams.map((s) => s.tap_stream_id).join(', ')})`);
+  if (!found)
+    throw new Error(`no stream for ${qualified} in the discovered catalog (${catalog.streams.map((s) => s.tap_stream_id).join(', ')})`);
   return catalog;
 }
 
@@ -85,14 +93,24 @@ async function discover(cmd: string, args: string[]): Promise<Catalog> {
 }
 
 /** This tap's config and discovered catalog with `table` selected. */
-export async function tapFiles(target: Target, table: string, extra: Record<string, unknown> = {}, method: 'FULL_TABLE' | 'INCREMENTAL' = 'FULL_TABLE', key?: string): Promise<{ config: string; catalog: string }> {
+export async function tapFiles(
+  target: Target,
+  table: string,
+  extra: Record<string, unknown> = {},
+  method: 'FULL_TABLE' | 'INCREMENTAL' = 'FULL_TABLE',
+  key?: string,
+): Promise<{ config: string; catalog: string }> {
   const config = tmpJson({ url: target.url, sslmode: 'disable', ...extra }, 'config.json');
   const discovered = await discover(process.execPath, [TAP, '--config', config, '--discover']);
   return { config, catalog: tmpJson(selectTable(discovered, table, method, key), 'catalog.json') };
 }
 
 export function tapStage(files: { config: string; catalog: string }, env: Record<string, string> = {}, state?: string): Stage {
-  return { cmd: process.execPath, args: [TAP, '--config', files.config, '--catalog', files.catalog, ...(state ? ['--state', state] : [])], env };
+  return {
+    cmd: process.execPath,
+    args: [TAP, '--config', files.config, '--catalog', files.catalog, ...(state ? ['--state', state] : [])],
+    env,
+  };
 }
 
 /** The limit: PostgreSQL's own COPY to a client that does nothing with the bytes. */
@@ -109,7 +127,13 @@ export function psqlCopy(target: Target, table: string): Contender {
   };
 }
 
-export async function tapContender(name: string, target: Target, table: string, extra: Record<string, unknown> = {}, note?: string): Promise<Contender> {
+export async function tapContender(
+  name: string,
+  target: Target,
+  table: string,
+  extra: Record<string, unknown> = {},
+  note?: string,
+): Promise<Contender> {
   const files = await tapFiles(target, table, extra);
   return { name, table, note, run: () => runPipeline([tapStage(files)]) };
 }
@@ -124,7 +148,7 @@ export const targetJsonlInstalled = (): boolean => existsSync(TARGET_JSONL);
  */
 export async function tapPiped(target: Target, table: string, consumer: 'node' | 'target-jsonl'): Promise<Contender> {
   const files = await tapFiles(target, table);
-  const note = 'RSS and CPU are the tap\'s; the consumer\'s are in the JSON (runs[].usage[1])';
+  const note = "RSS and CPU are the tap's; the consumer's are in the JSON (runs[].usage[1])";
   if (consumer === 'node') {
     return {
       name: 'tap | node consumer',
@@ -179,9 +203,9 @@ export async function consumerAlone(target: Target, table: string): Promise<Cont
     closeSync(fd);
   }
   return {
-    name: 'node consumer alone (the tap\'s output, from a file)',
+    name: "node consumer alone (the tap's output, from a file)",
     table,
-    note: 'the consumer\'s own speed: no tap, no server; bounds tap | node consumer',
+    note: "the consumer's own speed: no tap, no server; bounds tap | node consumer",
     run: async () => {
       const r = await runPipeline([{ cmd: process.execPath, args: [LINE_CONSUMER, recording] }]);
       return { ...r, ...consumerCount(r.stderr) };
@@ -213,9 +237,10 @@ export async function pythonTap(which: 'pipelinewise' | 'meltanolabs', target: T
   const bin = join(PY_TAPS[which].dir, 'bin', PY_TAPS[which].bin);
   const schema = table.split('.')[0]!;
   const base = { host: target.host, port: target.port, user: 'postgres', password: 'postgres' };
-  const config = which === 'pipelinewise'
-    ? tmpJson({ ...base, dbname: target.database, filter_schemas: schema }, 'config.json')
-    : tmpJson({ ...base, database: target.database, filter_schemas: [schema] }, 'config.json');
+  const config =
+    which === 'pipelinewise'
+      ? tmpJson({ ...base, dbname: target.database, filter_schemas: schema }, 'config.json')
+      : tmpJson({ ...base, database: target.database, filter_schemas: [schema] }, 'config.json');
   const discovered = await discover(bin, ['--config', config, '--discover']);
   const catalog = tmpJson(selectTable(discovered, table, 'FULL_TABLE'), 'catalog.json');
   const flag = which === 'pipelinewise' ? '--properties' : '--catalog';

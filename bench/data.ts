@@ -48,7 +48,13 @@ const WIDE_COLUMNS = 'ts timestamptz NOT NULL, device int NOT NULL, name text, v
  * scripts/native-postgres.sh) and fills it, unless it already holds tables of these sizes (a
  * `bench_meta` row records them), so a second run measures without regenerating.
  */
-export async function startNative(rows: number, subsetRows: number, days: number, withBig: boolean, log: (m: string) => void): Promise<{ server: NativeServer; tables: BenchTables }> {
+export async function startNative(
+  rows: number,
+  subsetRows: number,
+  days: number,
+  withBig: boolean,
+  log: (m: string) => void,
+): Promise<{ server: NativeServer; tables: BenchTables }> {
   const dir = process.env.BENCH_PG_DIR ?? join(tmpdir(), 'tap-timescaledb-bench-pg');
   const port = Number(process.env.BENCH_PG_PORT ?? 54339);
   const admin = execFileSync('bash', [NATIVE_SCRIPT, 'start', dir, String(port)], { encoding: 'utf8' }).trim();
@@ -62,7 +68,10 @@ export async function startNative(rows: number, subsetRows: number, days: number
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   const server: NativeServer = {
-    url, host: '127.0.0.1', port, database,
+    url,
+    host: '127.0.0.1',
+    port,
+    database,
     sql: async (text) => (await client.query(text)).rows,
     async stop() {
       await client.end();
@@ -70,11 +79,17 @@ export async function startNative(rows: number, subsetRows: number, days: number
     },
   };
   const tables: BenchTables = {
-    wide: 'public.wide', narrow: 'public.narrow', partitioned: 'public.wide_part', subset: 'bench_sub.wide_sub',
-    rssSmall: 'public.rss_small', rssBig: withBig ? 'public.rss_big' : undefined,
+    wide: 'public.wide',
+    narrow: 'public.narrow',
+    partitioned: 'public.wide_part',
+    subset: 'bench_sub.wide_sub',
+    rssSmall: 'public.rss_small',
+    rssBig: withBig ? 'public.rss_big' : undefined,
   };
   await client.query(`CREATE TABLE IF NOT EXISTS bench_meta (name text PRIMARY KEY, rows int8 NOT NULL)`);
-  const have = new Map((await client.query<{ name: string; rows: string }>(`SELECT name, rows FROM bench_meta`)).rows.map((r) => [r.name, Number(r.rows)]));
+  const have = new Map(
+    (await client.query<{ name: string; rows: string }>(`SELECT name, rows FROM bench_meta`)).rows.map((r) => [r.name, Number(r.rows)]),
+  );
   const make = async (name: string, n: number, build: string): Promise<void> => {
     if (have.get(name) === n) return;
     log(`native: generating ${name} (${n.toLocaleString('en')} rows)`);
@@ -96,9 +111,13 @@ export async function startNative(rows: number, subsetRows: number, days: number
     const to = new Date(Date.UTC(2024, 0, 2 + d)).toISOString();
     return `CREATE TABLE ${tables.partitioned}_d${d} PARTITION OF ${tables.partitioned} FOR VALUES FROM ('${from}') TO ('${to}');`;
   });
-  await make(tables.partitioned, rows, `CREATE TABLE ${tables.partitioned} (${WIDE_COLUMNS}) PARTITION BY RANGE (ts);
+  await make(
+    tables.partitioned,
+    rows,
+    `CREATE TABLE ${tables.partitioned} (${WIDE_COLUMNS}) PARTITION BY RANGE (ts);
     ${parts.join('\n')}
-    INSERT INTO ${tables.partitioned} SELECT * FROM ${tables.wide};`);
+    INSERT INTO ${tables.partitioned} SELECT * FROM ${tables.wide};`,
+  );
   return { server, tables };
 }
 
@@ -116,11 +135,18 @@ export interface EmbeddedTables {
  * The embedded TimescaleDB (PGlite + the real extension in WASM, one connection at a time), with a
  * hypertable of the wide shape and a 200-chunk hypertable for the incremental run.
  */
-export async function startEmbedded(rows: number, incrementalRows: number, days: number, log: (m: string) => void): Promise<EmbeddedTables> {
+export async function startEmbedded(
+  rows: number,
+  incrementalRows: number,
+  days: number,
+  log: (m: string) => void,
+): Promise<EmbeddedTables> {
   const engine = await startEmbeddedTimescaleDb();
   const sql = (text: string): Promise<pg.QueryResultRow[]> => engine.sql(text);
   const t0 = Date.now();
-  log(`embedded: generating wide_ht (${rows.toLocaleString('en')} rows, ${days} chunks) and inc_ht (${incrementalRows.toLocaleString('en')} rows, 200 chunks)`);
+  log(
+    `embedded: generating wide_ht (${rows.toLocaleString('en')} rows, ${days} chunks) and inc_ht (${incrementalRows.toLocaleString('en')} rows, 200 chunks)`,
+  );
   await sql(`CREATE TABLE wide_ht (${WIDE_COLUMNS});
     SELECT create_hypertable('wide_ht', by_range('ts', interval '1 day'));
     INSERT INTO wide_ht ${wideSelect(rows, days)};

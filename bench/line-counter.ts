@@ -67,9 +67,12 @@ export function buildCounter(dir: string, source = join(REPO, 'bench/count-lines
   const binary = join(dir, 'count-lines');
   try {
     execFileSync(process.env.CC ?? 'cc', ['-O2', '-o', binary, source], { stdio: 'pipe' });
-    return { binary, description: 'bench/count-lines.c (C, its own process, fed by the contender\'s stdout pipe)' };
+    return { binary, description: "bench/count-lines.c (C, its own process, fed by the contender's stdout pipe)" };
   } catch (err) {
     const why = (err as { code?: string }).code === 'ENOENT' ? 'no C compiler (cc)' : 'cc failed';
-    return { binary: undefined, description: `LineCounter in the bench's process (${why}: it takes CPU from the contender on a small machine)` };
+    return {
+      binary: undefined,
+      description: `LineCounter in the bench's process (${why}: it takes CPU from the contender on a small machine)`,
+    };
   }
 }

@@ -55,7 +55,8 @@ const TIME = '/usr/bin/time';
  * GNU time when installed, else a three-line Python wrapper doing the same getrusage(RUSAGE_CHILDREN).
  * Both write "elapsed user sys maxrss_kb" to a file, so the contender's stdout stays untouched.
  */
-const PY_TIME = 'import resource,subprocess,sys\nr=subprocess.call(sys.argv[2:])\nu=resource.getrusage(resource.RUSAGE_CHILDREN)\n' +
+const PY_TIME =
+  'import resource,subprocess,sys\nr=subprocess.call(sys.argv[2:])\nu=resource.getrusage(resource.RUSAGE_CHILDREN)\n' +
   "open(sys.argv[1],'w').write('0 %f %f %d\\n'%(u.ru_utime,u.ru_stime,u.ru_maxrss))\nsys.exit(r)";
 export const usageTool = existsSync(TIME) ? 'GNU time (/usr/bin/time)' : 'python getrusage(RUSAGE_CHILDREN)';
 
@@ -123,10 +124,12 @@ export async function runPipeline(stages: readonly Stage[], options: { timeoutMs
     previous?.destroy();
     child.stderr!.on('data', (b: Buffer) => stderr.push(b));
     children.push(child);
-    exits.push(new Promise((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code) => resolve(code));
-    }));
+    exits.push(
+      new Promise((resolve, reject) => {
+        child.on('error', reject);
+        child.on('close', (code) => resolve(code));
+      }),
+    );
   });
   const last = children.at(-1)!.stdout!;
   const counted = counterBinary ? countElsewhere(counterBinary, last, join(dir, 'last-state')) : countHere(last);
@@ -144,7 +147,16 @@ export async function runPipeline(stages: readonly Stage[], options: { timeoutMs
   }
   const usage = stages.map((_, i) => readUsage(join(dir, `usage-${i}`)));
   rmSync(dir, { recursive: true, force: true });
-  return { rows: counts.records, lines: counts.lines, bytes: counts.bytes, seconds, usage, stderr: err, lastState: counts.lastState, machineCpuSeconds };
+  return {
+    rows: counts.records,
+    lines: counts.lines,
+    bytes: counts.bytes,
+    seconds,
+    usage,
+    stderr: err,
+    lastState: counts.lastState,
+    machineCpuSeconds,
+  };
 }
 
 /** Counts the lines and bytes of a file a consumer wrote (target-jsonl's output). */

@@ -28,14 +28,24 @@ export interface ResultRow {
 }
 
 /** The median run (by wall time) of several, as a report row; rows must agree across runs. */
-export function summarize(section: string, name: string, table: string, runs: readonly RunResult[], note?: string, extra?: Record<string, number | string>): ResultRow {
+export function summarize(
+  section: string,
+  name: string,
+  table: string,
+  runs: readonly RunResult[],
+  note?: string,
+  extra?: Record<string, number | string>,
+): ResultRow {
   const secs = median(runs.map((r) => r.seconds));
   const mid = [...runs].sort((a, b) => Math.abs(a.seconds - secs) - Math.abs(b.seconds - secs))[0]!;
   const rows = mid.rows;
   const differing = runs.filter((r) => r.rows !== rows);
   const warn = differing.length > 0 ? ` (row counts differ between runs: ${runs.map((r) => r.rows).join(', ')})` : '';
   return {
-    section, name, table, rows,
+    section,
+    name,
+    table,
+    rows,
     seconds: secs,
     rowsPerSec: rows / secs,
     mbPerSec: median(runs.map((r) => r.bytes / r.seconds)) / 1e6,
@@ -61,7 +71,8 @@ export function relate(rows: ResultRow[], section: string, limitName: string, ta
 }
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|');
-const num = (n: number | undefined, digits = 0): string => (n === undefined ? '' : n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const num = (n: number | undefined, digits = 0): string =>
+  n === undefined ? '' : n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const pct = (n: number | undefined): string => (n === undefined ? '' : `${(n * 100).toFixed(0)}%`);
 const times = (n: number | undefined): string => (n === undefined ? '' : `${n.toFixed(n < 10 ? 2 : 0)}x`);
 
@@ -69,21 +80,38 @@ const times = (n: number | undefined): string => (n === undefined ? '' : `${n.to
 export function markdown(meta: Record<string, unknown>, rows: readonly ResultRow[], targets: readonly string[]): string {
   const out: string[] = [];
   out.push(`## tap-timescaledb benchmark`, '');
-  out.push(Object.entries(meta).map(([k, v]) => `- ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'), '');
+  out.push(
+    Object.entries(meta)
+      .map(([k, v]) => `- ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+      .join('\n'),
+    '',
+  );
   for (const section of [...new Set(rows.map((r) => r.section))]) {
     out.push(`### ${section}`, '');
     out.push('| contender | table | rows | rows/s | MB/s | peak RSS MB | CPU s | machine CPU s | vs psql COPY | tap is x faster | notes |');
     out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|');
     for (const row of rows.filter((x) => x.section === section)) {
       // a `|` in a name or note ("tap | node consumer") would end the Markdown cell
-      const r = { ...row, name: cell(row.name), table: cell(row.table), note: row.note && cell(row.note), skipped: row.skipped && cell(row.skipped) };
+      const r = {
+        ...row,
+        name: cell(row.name),
+        table: cell(row.table),
+        note: row.note && cell(row.note),
+        skipped: row.skipped && cell(row.skipped),
+      };
       if (r.skipped) {
         out.push(`| ${r.name} | ${r.table} | | | | | | | | | ${r.skipped} |`);
         continue;
       }
-      const extra = r.extra ? Object.entries(r.extra).map(([k, v]) => `${k}: ${v}`).join('; ') : '';
+      const extra = r.extra
+        ? Object.entries(r.extra)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join('; ')
+        : '';
       const notes = [r.note, extra].filter(Boolean).join('; ');
-      out.push(`| ${r.name} | ${r.table} | ${num(r.rows)} | ${num(r.rowsPerSec)} | ${num(r.mbPerSec, 1)} | ${num(r.peakRssMb)} | ${num(r.cpuSeconds, 1)} | ${num(r.machineCpuSeconds, 1)} | ${pct(r.vsLimit)} | ${times(r.tapTimes)} | ${notes} |`);
+      out.push(
+        `| ${r.name} | ${r.table} | ${num(r.rows)} | ${num(r.rowsPerSec)} | ${num(r.mbPerSec, 1)} | ${num(r.peakRssMb)} | ${num(r.cpuSeconds, 1)} | ${num(r.machineCpuSeconds, 1)} | ${pct(r.vsLimit)} | ${times(r.tapTimes)} | ${notes} |`,
+      );
     }
     out.push('');
   }

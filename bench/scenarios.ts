@@ -21,16 +21,20 @@ export async function alternate(section: string, contenders: readonly Contender[
       try {
         const r = await c.run();
         runs.get(c)!.push(r);
-        log(`  ${section} | ${c.name}: round ${round}: ${r.rows.toLocaleString('en')} rows in ${r.seconds.toFixed(2)} s, ${(r.rows / r.seconds).toFixed(0)} rows/s, RSS ${r.usage[0]!.peakRssMb.toFixed(0)} MB`);
+        log(
+          `  ${section} | ${c.name}: round ${round}: ${r.rows.toLocaleString('en')} rows in ${r.seconds.toFixed(2)} s, ${(r.rows / r.seconds).toFixed(0)} rows/s, RSS ${r.usage[0]!.peakRssMb.toFixed(0)} MB`,
+        );
       } catch (err) {
         errors.set(c, (err as Error).message.slice(0, 300));
         log(`  ${section} | ${c.name}: failed: ${(err as Error).message.slice(0, 300)}`);
       }
     }
   }
-  return contenders.map((c) => (errors.has(c)
-    ? { section, name: c.name, table: c.table, skipped: `failed: ${errors.get(c)}` }
-    : summarize(section, c.name, c.table, runs.get(c)!, c.note)));
+  return contenders.map((c) =>
+    errors.has(c)
+      ? { section, name: c.name, table: c.table, skipped: `failed: ${errors.get(c)}` }
+      : summarize(section, c.name, c.table, runs.get(c)!, c.note),
+  );
 }
 
 /** Whether the metrics plugin exists in this build (another developer is writing it). */
@@ -57,17 +61,28 @@ export async function incrementalScenario(emb: EmbeddedTables, added: number, lo
   const state = tmpJson(JSON.parse(full.lastState).value, 'state.json');
   await appendToNewestChunk(emb, added);
   const next = await runPipeline([tapStage(files, env, state)]);
-  log(`  incremental: first run ${chunkReads(full.stderr)} chunks, ${full.rows} rows; next run ${chunkReads(next.stderr)} chunks, ${next.rows} rows`);
+  log(
+    `  incremental: first run ${chunkReads(full.stderr)} chunks, ${full.rows} rows; next run ${chunkReads(next.stderr)} chunks, ${next.rows} rows`,
+  );
   return [
     summarize(section, 'tap, first run (no state)', emb.incremental, [full], undefined, { 'chunks read': chunkReads(full.stderr) }),
-    summarize(section, 'tap, next run (from STATE)', emb.incremental, [next], `speed-up vs first run: ${(full.seconds / next.seconds).toFixed(1)}x (rows = new rows + the bookmark row, re-emitted by >=)`, { 'chunks read': chunkReads(next.stderr) }),
+    summarize(
+      section,
+      'tap, next run (from STATE)',
+      emb.incremental,
+      [next],
+      `speed-up vs first run: ${(full.seconds / next.seconds).toFixed(1)}x (rows = new rows + the bookmark row, re-emitted by >=)`,
+      { 'chunks read': chunkReads(next.stderr) },
+    ),
   ];
 }
 
 /** max_concurrent_chunks 1, 2 and 4 on the natively partitioned table, alternated. */
 export async function concurrencyScenario(target: Target, table: string, rounds: number, log: Log): Promise<ResultRow[]> {
   const section = `max_concurrent_chunks on the native partitioned table`;
-  const contenders = await Promise.all([1, 2, 4].map((n) => tapContender(`tap, max_concurrent_chunks ${n}`, target, table, { max_concurrent_chunks: n })));
+  const contenders = await Promise.all(
+    [1, 2, 4].map((n) => tapContender(`tap, max_concurrent_chunks ${n}`, target, table, { max_concurrent_chunks: n })),
+  );
   return alternate(section, contenders, rounds, log);
 }
 

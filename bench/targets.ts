@@ -13,12 +13,22 @@ export function checkTargets(rows: readonly ResultRow[]): string[] {
   const jsonl = rows.find((r) => r.section.startsWith('Python taps') && r.name === 'tap | target-jsonl');
   const out: string[] = [];
   const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? 'met' : 'NOT met');
-  out.push(`tap >= 90% of the psql COPY limit: ${pct(tap?.vsLimit)} (${verdict(tap?.vsLimit === undefined ? undefined : tap.vsLimit >= 0.9)})`);
+  out.push(
+    `tap >= 90% of the psql COPY limit: ${pct(tap?.vsLimit)} (${verdict(tap?.vsLimit === undefined ? undefined : tap.vsLimit >= 0.9)})`,
+  );
   const narrow = rows.find((r) => r.section.startsWith('Native PostgreSQL 15, narrow') && r.name === 'tap FULL_TABLE');
-  out.push(`on the narrow 3-column table too: ${pct(narrow?.vsLimit)} (${verdict(narrow?.vsLimit === undefined ? undefined : narrow.vsLimit >= 0.9)})`);
-  out.push(`tap piped into a consumer that parses every line >= 80% of the limit: ${pct(piped?.vsLimit)} (${verdict(piped?.vsLimit === undefined ? undefined : piped.vsLimit >= 0.8)})` +
-    consumerBound(piped, inMain.find((r) => r.name.startsWith('node consumer alone')), inMain.find((r) => r.name.startsWith('psql'))) +
-    (jsonl?.vsLimit !== undefined ? `; into target-jsonl (Python, subset): ${pct(jsonl.vsLimit)}, bounded by the target` : ''));
+  out.push(
+    `on the narrow 3-column table too: ${pct(narrow?.vsLimit)} (${verdict(narrow?.vsLimit === undefined ? undefined : narrow.vsLimit >= 0.9)})`,
+  );
+  out.push(
+    `tap piped into a consumer that parses every line >= 80% of the limit: ${pct(piped?.vsLimit)} (${verdict(piped?.vsLimit === undefined ? undefined : piped.vsLimit >= 0.8)})` +
+      consumerBound(
+        piped,
+        inMain.find((r) => r.name.startsWith('node consumer alone')),
+        inMain.find((r) => r.name.startsWith('psql')),
+      ) +
+      (jsonl?.vsLimit !== undefined ? `; into target-jsonl (Python, subset): ${pct(jsonl.vsLimit)}, bounded by the target` : ''),
+  );
   const python = rows.filter((r) => r.section.startsWith('Python taps'));
   for (const p of python.filter((r) => !r.name.startsWith('tap') && !r.name.startsWith('psql'))) {
     if (p.skipped || !p.rowsPerSec) {
@@ -32,7 +42,9 @@ export function checkTargets(rows: readonly ResultRow[]): string[] {
   }
   const taps = rows.filter((r) => r.name.startsWith('tap') && r.peakRssMb !== undefined);
   const worst = taps.reduce<ResultRow | undefined>((w, r) => (w && w.peakRssMb! >= r.peakRssMb! ? w : r), undefined);
-  out.push(`peak RSS < 150 MB: highest ${worst ? `${worst.peakRssMb!.toFixed(0)} MB (${worst.name}, ${worst.table}, ${worst.section})` : 'not measured'} (${verdict(worst ? worst.peakRssMb! < 150 : undefined)})`);
+  out.push(
+    `peak RSS < 150 MB: highest ${worst ? `${worst.peakRssMb!.toFixed(0)} MB (${worst.name}, ${worst.table}, ${worst.section})` : 'not measured'} (${verdict(worst ? worst.peakRssMb! < 150 : undefined)})`,
+  );
   return out;
 }
 
@@ -45,9 +57,13 @@ function consumerBound(piped: ResultRow | undefined, alone: ResultRow | undefine
   if (!piped?.rowsPerSec || !alone?.rowsPerSec || !limit?.rowsPerSec) return '';
   const cores = cpus().length;
   const floor = piped.machineCpuSeconds === undefined ? undefined : piped.machineCpuSeconds / cores;
-  return `: the consumer alone, reading the tap's output from a file, runs at ${pct(alone.rowsPerSec / limit.rowsPerSec)} of the limit` +
-    (floor === undefined ? '' : `, and the piped run used ${piped.machineCpuSeconds!.toFixed(1)} CPU-s of the machine's ${cores} cores, so it cannot finish in under ${floor.toFixed(1)} s (${pct(piped.rows! / floor / limit.rowsPerSec)} of the limit)`) +
-    `; the tap keeps the consumer at ${pct(piped.rowsPerSec / alone.rowsPerSec)} of its own speed`;
+  return (
+    `: the consumer alone, reading the tap's output from a file, runs at ${pct(alone.rowsPerSec / limit.rowsPerSec)} of the limit` +
+    (floor === undefined
+      ? ''
+      : `, and the piped run used ${piped.machineCpuSeconds!.toFixed(1)} CPU-s of the machine's ${cores} cores, so it cannot finish in under ${floor.toFixed(1)} s (${pct(piped.rows! / floor / limit.rowsPerSec)} of the limit)`) +
+    `; the tap keeps the consumer at ${pct(piped.rowsPerSec / alone.rowsPerSec)} of its own speed`
+  );
 }
 
 const pct = (n: number | undefined): string => (n === undefined ? 'n/a' : `${(n * 100).toFixed(0)}%`);

@@ -36,7 +36,12 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--about', 'print what the tap is and its settings')
     .option('--format <format>', 'format of --about: json or markdown', 'json')
     .option('--plugin <module>', 'load a plugin module (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--plugin-options <module=json>', "options of a --plugin module: MODULE='{\"key\": …}' or MODULE=@options.json (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--plugin-options <module=json>',
+      'options of a --plugin module: MODULE=\'{"key": …}\' or MODULE=@options.json (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--metrics-file <path>', 'write the end-of-sync summary as JSON to this file (the metrics_file setting)')
     .exitOverride()
     // --version and --help are answers, on stdout; commander's own error line is dropped, since the one
@@ -59,11 +64,23 @@ export async function main(argv = process.argv): Promise<void> {
   // the flag is the metrics plugin's metrics_file setting, given on the command line
   if (opts.metricsFile) (rawConfig as Record<string, unknown>).metrics_file = opts.metricsFile;
   const extraPluginOptions = await parsePluginOptions(opts.pluginOptions, opts.plugin);
-  const options = { rawConfig: rawConfig as Record<string, unknown>, builtins: builtinPlugins(), extraPlugins: opts.plugin, extraPluginOptions };
+  const options = {
+    rawConfig: rawConfig as Record<string, unknown>,
+    builtins: builtinPlugins(),
+    extraPlugins: opts.plugin,
+    extraPluginOptions,
+  };
 
   if (opts.about) {
     const { schema, plugins } = await resolvePlugins(options);
-    const info = aboutInfo(schema, plugins.map(({ plugin }) => ({ name: plugin.name, settings: Object.keys(plugin.configSchema ?? {}), options: plugin.optionsSchema ?? null })));
+    const info = aboutInfo(
+      schema,
+      plugins.map(({ plugin }) => ({
+        name: plugin.name,
+        settings: Object.keys(plugin.configSchema ?? {}),
+        options: plugin.optionsSchema ?? null,
+      })),
+    );
     if (opts.format !== 'json' && opts.format !== 'markdown') throw new ConfigurationError('--format must be json or markdown');
     process.stdout.write(opts.format === 'markdown' ? aboutMarkdown(info) : JSON.stringify(info, null, 2) + '\n');
     return;
@@ -75,7 +92,9 @@ export async function main(argv = process.argv): Promise<void> {
     throw new ConfigurationError('nothing to do: pass --discover to make a catalog, or --catalog to sync one');
   }
   // read the inputs before connecting, so a bad file fails fast
-  const catalog = catalogPath ? assertCatalog(await readJsonFile(catalogPath, 'catalog', (m) => new CatalogError(m)), catalogPath) : undefined;
+  const catalog = catalogPath
+    ? assertCatalog(await readJsonFile(catalogPath, 'catalog', (m) => new CatalogError(m)), catalogPath)
+    : undefined;
   const state = opts.state ? parseState(await readJsonFile(opts.state, 'state', (m) => new StateError(m)), opts.state) : emptyState();
 
   const tap = await createTap({ ...options, log });
@@ -112,7 +131,9 @@ async function parsePluginOptions(flags: readonly string[], modules: readonly st
     const eq = flag.indexOf('=');
     const module = flag.slice(0, Math.max(eq, 0));
     if (eq <= 0 || !modules.includes(module)) {
-      throw new ConfigurationError(`--plugin-options ${flag}: give MODULE=JSON for a MODULE also passed with --plugin (${modules.length > 0 ? modules.join(', ') : 'none given'})`);
+      throw new ConfigurationError(
+        `--plugin-options ${flag}: give MODULE=JSON for a MODULE also passed with --plugin (${modules.length > 0 ? modules.join(', ') : 'none given'})`,
+      );
     }
     const text = flag.slice(eq + 1);
     const value = text.startsWith('@')
@@ -130,7 +151,9 @@ function parseJson(text: string, module: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ConfigurationError(`--plugin-options for ${module} is not JSON (${(err as Error).message}): quote it, e.g. ${module}='{"key": 1}', or give @file.json`);
+    throw new ConfigurationError(
+      `--plugin-options for ${module} is not JSON (${(err as Error).message}): quote it, e.g. ${module}='{"key": 1}', or give @file.json`,
+    );
   }
 }
 

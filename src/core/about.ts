@@ -67,7 +67,9 @@ function pluginsMarkdown(plugins: readonly AboutPlugin[] | undefined): string[] 
     }
     out.push('| Option | Type | Default | Required | Description |', '|---|---|---|---|---|');
     for (const [name, s] of Object.entries(options.properties)) {
-      out.push(`| ${name} | ${typeOf(s)} | ${s.default === undefined ? '' : JSON.stringify(s.default)} | ${options.required?.includes(name) ? 'yes' : ''} | ${(s.description ?? '').replace(/\|/g, '\\|')} |`);
+      out.push(
+        `| ${name} | ${typeOf(s)} | ${s.default === undefined ? '' : JSON.stringify(s.default)} | ${options.required?.includes(name) ? 'yes' : ''} | ${(s.description ?? '').replace(/\|/g, '\\|')} |`,
+      );
     }
     out.push('');
   }

@@ -26,11 +26,21 @@ export class StderrLogger implements Logger {
     const level = (Object.keys(ORDER) as LogLevel[]).find((l) => ORDER[l] === this.threshold) ?? 'info';
     return new StderrLogger(level, [...this.secrets, ...secrets.filter((s) => s.length > 0)], this.sink);
   }
-  debug(m: string): void { this.log('debug', m); }
-  info(m: string): void { this.log('info', m); }
-  warn(m: string): void { this.log('warn', m); }
-  error(m: string): void { this.log('error', m); }
-  raw(line: string): void { this.sink(escapeControls(this.redact(line))); }
+  debug(m: string): void {
+    this.log('debug', m);
+  }
+  info(m: string): void {
+    this.log('info', m);
+  }
+  warn(m: string): void {
+    this.log('warn', m);
+  }
+  error(m: string): void {
+    this.log('error', m);
+  }
+  raw(line: string): void {
+    this.sink(escapeControls(this.redact(line)));
+  }
   private log(level: LogLevel, message: string): void {
     if (ORDER[level] < this.threshold) return;
     this.sink(`${level.toUpperCase()} ${escapeControls(this.redact(message))}`);

@@ -35,7 +35,9 @@ export interface TapOptions {
 }
 
 /** Loads the plugins the config names and merges their config schemas into the tap's. */
-export async function resolvePlugins(options: Pick<TapOptions, 'rawConfig' | 'builtins' | 'extraPlugins' | 'extraPluginOptions' | 'cwd' | 'log'>): Promise<{
+export async function resolvePlugins(
+  options: Pick<TapOptions, 'rawConfig' | 'builtins' | 'extraPlugins' | 'extraPluginOptions' | 'cwd' | 'log'>,
+): Promise<{
   plugins: LoadedPlugin[];
   schema: JsonSchema;
 }> {
@@ -73,11 +75,19 @@ export async function createTap(options: TapOptions): Promise<Tap> {
   container.register(TOKENS.Writer, { useValue: new MessageWriter(options.stdout ?? process.stdout) });
   container.register(TOKENS.Readers, { useValue: readers });
   container.register(TOKENS.CopyRunner, { useValue: new CopyRunner(config, new CsvRecordEncoder(), new CopyTextTranscoder()) });
-  container.register(TOKENS.Hooks, { useValue: new PluginHooks(plugins.map((p) => p.plugin), log) });
+  container.register(TOKENS.Hooks, {
+    useValue: new PluginHooks(
+      plugins.map((p) => p.plugin),
+      log,
+    ),
+  });
   container.register(TOKENS.Plugins, { useValue: plugins });
   for (const { plugin, options: pluginOptions } of plugins) {
     try {
-      const own = { register: (s: ReaderStrategy) => readers.register(s), wrap: (c: StreamClaim, w: StrategyWrapper) => readers.wrap(c, w, plugin.name) };
+      const own = {
+        register: (s: ReaderStrategy) => readers.register(s),
+        wrap: (c: StreamClaim, w: StrategyWrapper) => readers.wrap(c, w, plugin.name),
+      };
       await plugin.register?.(container, { config, options: pluginOptions, log, readers: own });
     } catch (err) {
       // a bad setting is the user's to fix (exit 2); anything else in register is the plugin's (exit 5)

@@ -25,11 +25,21 @@ const STOP_GRACE_MS = 1000;
 export class Tap {
   constructor(private readonly container: DependencyContainer) {}
 
-  get config(): TapConfig { return this.container.resolve(TOKENS.Config); }
-  get log(): Logger { return this.container.resolve(TOKENS.Logger); }
-  get pool(): ConnectionPool { return this.container.resolve(TOKENS.Pool); }
-  private get hooks(): PluginHooks { return this.container.resolve(TOKENS.Hooks); }
-  private get plugins(): LoadedPlugin[] { return this.container.resolve(TOKENS.Plugins); }
+  get config(): TapConfig {
+    return this.container.resolve(TOKENS.Config);
+  }
+  get log(): Logger {
+    return this.container.resolve(TOKENS.Logger);
+  }
+  get pool(): ConnectionPool {
+    return this.container.resolve(TOKENS.Pool);
+  }
+  private get hooks(): PluginHooks {
+    return this.container.resolve(TOKENS.Hooks);
+  }
+  private get plugins(): LoadedPlugin[] {
+    return this.container.resolve(TOKENS.Plugins);
+  }
 
   /** Builds the catalog: the core's view of pg_catalog, then each plugin's enrichment in load order. */
   async discover(): Promise<Catalog> {
@@ -63,9 +73,11 @@ export class Tap {
     const selected = catalog.streams.filter(isSelected);
     const known = new Set(catalog.streams.map((s) => s.tap_stream_id));
     const orphans = Object.keys(state.bookmarks).filter((id) => !known.has(id));
-    if (orphans.length > 0) this.log.warn(`the state has bookmarks for streams not in the catalog (kept as they are): ${orphans.join(', ')}`);
+    if (orphans.length > 0)
+      this.log.warn(`the state has bookmarks for streams not in the catalog (kept as they are): ${orphans.join(', ')}`);
     if (state.currently_syncing && !selected.some((s) => s.tap_stream_id === state.currently_syncing)) {
-      if (!known.has(state.currently_syncing)) this.log.warn(`the state's currently_syncing ${state.currently_syncing} is not in the catalog`);
+      if (!known.has(state.currently_syncing))
+        this.log.warn(`the state's currently_syncing ${state.currently_syncing} is not in the catalog`);
     }
     if (selected.length === 0) {
       this.log.warn('no stream is selected in the catalog: mark streams with "selected": true in their metadata at breadcrumb []');
@@ -74,7 +86,9 @@ export class Tap {
     const plans = await this.pool.use((client) => planStreams(client, selected));
     for (const plan of plans) {
       if (plan.relation.rowSecurity) {
-        this.log.warn(`${plan.tapStreamId}: row-level security applies to this role on "${plan.relation.schema}"."${plan.relation.name}": only the rows its policies show are read (use a role with BYPASSRLS, or the table owner, for every row)`);
+        this.log.warn(
+          `${plan.tapStreamId}: row-level security applies to this role on "${plan.relation.schema}"."${plan.relation.name}": only the rows its policies show are read (use a role with BYPASSRLS, or the table owner, for every row)`,
+        );
       }
     }
     // every stream's bookmark is checked before the first message, not when the stream's turn comes
@@ -120,7 +134,10 @@ export class Tap {
       clearTimeout(grace);
       signal.removeEventListener('abort', onAbort);
       // a plugin failing in onSyncEnd (after a success) fails the run, but only after the output is flushed
-      hookFailure = await this.hooks.syncEnd({ status, error, bytesWritten: writer.bytesWritten }).then(() => undefined, (e: unknown) => e);
+      hookFailure = await this.hooks.syncEnd({ status, error, bytesWritten: writer.bytesWritten }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       // what was written (the STATE of what is complete, on failure too) must reach the target before exit
       await writer.end().catch((err) => {
         if (status === 'succeeded') throw err;

@@ -28,7 +28,8 @@ export interface CatalogExample {
 export const CATALOG_EXAMPLES: readonly CatalogExample[] = [
   {
     file: 'time-series-defaults.json',
-    description: "only selected: discovery's defaults make the hypertable INCREMENTAL on ts, the continuous aggregate on bucket, the plain table FULL_TABLE",
+    description:
+      "only selected: discovery's defaults make the hypertable INCREMENTAL on ts, the continuous aggregate on bucket, the plain table FULL_TABLE",
     config: {},
     streams: { 'public-sensors': {}, 'public-sensors_hourly': {}, 'public-devices': {} },
   },
@@ -88,7 +89,9 @@ async function writeAll(): Promise<void> {
     const config = join(dir, '.discover-config.json');
     writeFileSync(config, JSON.stringify({ url: engine.url }));
     // async: this process serves the embedded engine, a sync spawn would starve it
-    const { stdout } = await promisify(execFile)(process.execPath, [join(repo, 'bin/tap-timescaledb'), '--config', config, '--discover'], { maxBuffer: 1 << 28 });
+    const { stdout } = await promisify(execFile)(process.execPath, [join(repo, 'bin/tap-timescaledb'), '--config', config, '--discover'], {
+      maxBuffer: 1 << 28,
+    });
     const discovered = JSON.parse(stdout) as Catalog;
     for (const example of CATALOG_EXAMPLES) {
       writeFileSync(join(dir, example.file), JSON.stringify(applyExample(discovered, example), null, 2) + '\n');

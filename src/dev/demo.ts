@@ -16,7 +16,11 @@ const REPO = resolve(import.meta.dirname, '../../..');
 const OUT = join(REPO, 'output', 'demo');
 const say = (line = ''): void => void process.stdout.write(line + '\n');
 
-interface CliRun { readonly code: number | null; readonly stdoutFile: string; readonly stderr: string }
+interface CliRun {
+  readonly code: number | null;
+  readonly stdoutFile: string;
+  readonly stderr: string;
+}
 
 /** Runs bin/tap-timescaledb as a shell or Meltano would, stdout to a file. */
 function tap(args: string[], stdoutFile: string): Promise<CliRun> {
@@ -42,7 +46,10 @@ function check(run: CliRun, what: string): void {
 }
 
 function messages(file: string): { type: string; stream?: string; value?: unknown }[] {
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; stream?: string; value?: unknown });
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { type: string; stream?: string; value?: unknown });
 }
 
 function summarize(file: string, stderr: string): void {
@@ -66,7 +73,8 @@ async function main(): Promise<void> {
   let t = Date.now();
   const engine = await startEmbeddedTimescaleDb();
   try {
-    const version = (await engine.db.query<{ v: string }>(`SELECT extversion AS v FROM pg_extension WHERE extname = 'timescaledb'`)).rows[0]!.v;
+    const version = (await engine.db.query<{ v: string }>(`SELECT extversion AS v FROM pg_extension WHERE extname = 'timescaledb'`))
+      .rows[0]!.v;
     say(`1. embedded TimescaleDB ${version} listening on ${engine.host}:${engine.port} (${Date.now() - t} ms)`);
     t = Date.now();
     const counts = await createSample(engine.url);
@@ -84,7 +92,9 @@ async function main(): Promise<void> {
     say(`   streams: ${catalog.streams.map((s) => s.tap_stream_id).join(', ')} (no _timescaledb_internal chunk among them)`);
     for (const s of catalog.streams) {
       const md = s.metadata.find((m) => m.breadcrumb.length === 0)!.metadata;
-      say(`   ${s.tap_stream_id}: ${String(md['replication-method'] ?? 'FULL_TABLE')}${md['replication-key'] ? ` on ${String(md['replication-key'])}` : ''} by default, key ${JSON.stringify(s.key_properties ?? [])}`);
+      say(
+        `   ${s.tap_stream_id}: ${String(md['replication-method'] ?? 'FULL_TABLE')}${md['replication-key'] ? ` on ${String(md['replication-key'])}` : ''} by default, key ${JSON.stringify(s.key_properties ?? [])}`,
+      );
     }
 
     const selected = join(OUT, 'catalog-selected.json');
@@ -97,11 +107,21 @@ async function main(): Promise<void> {
     say(`4. bin/tap-timescaledb --config … --catalog ${rel(selected)} > ${rel(first.stdoutFile)}  (${Date.now() - t} ms)`);
     summarize(first.stdoutFile, first.stderr);
     const state = join(OUT, 'state-1.json');
-    writeFileSync(state, JSON.stringify(messages(first.stdoutFile).filter((m) => m.type === 'STATE').at(-1)!.value));
+    writeFileSync(
+      state,
+      JSON.stringify(
+        messages(first.stdoutFile)
+          .filter((m) => m.type === 'STATE')
+          .at(-1)!.value,
+      ),
+    );
 
     const last = new Date(Date.parse(SAMPLE.firstDay) + SAMPLE.days * 86_400_000);
-    await engine.sql(`INSERT INTO sensors (ts, device_id, temperature, humidity, status)
-      SELECT $1::timestamptz + g * interval '10 minutes', 1 + g % ${SAMPLE.devices}, 21.5, 45, '{"ok": true}' FROM generate_series(0, 5) g`, [last.toISOString()]);
+    await engine.sql(
+      `INSERT INTO sensors (ts, device_id, temperature, humidity, status)
+      SELECT $1::timestamptz + g * interval '10 minutes', 1 + g % ${SAMPLE.devices}, 21.5, 45, '{"ok": true}' FROM generate_series(0, 5) g`,
+      [last.toISOString()],
+    );
     // what the aggregate's refresh policy would do on a server with background workers
     await engine.sql(`CALL refresh_continuous_aggregate('sensors_hourly', NULL, NULL)`);
     t = Date.now();

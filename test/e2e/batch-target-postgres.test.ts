@@ -35,10 +35,18 @@ describe.skipIf(skip)(`BATCH files into MeltanoLabs target-postgres (${skip ?? '
     const targetConfig = tmpJson({ sqlalchemy_url: dest.url.replace(/^postgres:/, 'postgresql+psycopg:'), default_target_schema: schema });
     const tap = await run(process.execPath, [TAP_BIN, '--config', config, '--catalog', catalog]);
     expect(tap.code, tap.stderr).toBe(0);
-    const messages = tap.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const messages = tap.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(messages.some((m) => m.type === 'RECORD')).toBe(false);
     expect(manifestFiles(messages).length).toBe(5); // 3000 rows in batches of 100, a file closed at 700
-    const r = await run('bash', ['-o', 'pipefail', '-c', `"${TOOLS.targetPostgres}" --config "${targetConfig}" < "${tmpJson(tap.stdout, 'tap.jsonl')}"`]);
+    const r = await run('bash', [
+      '-o',
+      'pipefail',
+      '-c',
+      `"${TOOLS.targetPostgres}" --config "${targetConfig}" < "${tmpJson(tap.stdout, 'tap.jsonl')}"`,
+    ]);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const q = (at: string, table: string) =>
       `SELECT id, to_char(${at}, 'YYYY-MM-DD"T"HH24:MI:SS.US') AS at, amount::text AS amount, doc::jsonb AS doc, note FROM ${table} ORDER BY id`;

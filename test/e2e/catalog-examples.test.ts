@@ -15,7 +15,10 @@ const volatile = (key: string): boolean => key === 'row-count' || key.endsWith('
 const stable = (catalog: Catalog): unknown =>
   catalog.streams.map((s) => ({
     ...s,
-    metadata: s.metadata.map((m) => ({ breadcrumb: m.breadcrumb, metadata: Object.fromEntries(Object.entries(m.metadata).filter(([k]) => !volatile(k))) })),
+    metadata: s.metadata.map((m) => ({
+      breadcrumb: m.breadcrumb,
+      metadata: Object.fromEntries(Object.entries(m.metadata).filter(([k]) => !volatile(k))),
+    })),
   }));
 
 describe('catalog-examples/ against the demo sample they were written for (embedded TimescaleDB)', () => {
@@ -38,9 +41,18 @@ describe('catalog-examples/ against the demo sample they were written for (embed
     });
 
     it('syncs every selected stream in full, with the replication it names', async () => {
-      const run = await runTap(['--config', tmpJson({ url: db.url, ...example.config }), '--catalog', join(REPO, 'catalog-examples', file)]);
+      const run = await runTap([
+        '--config',
+        tmpJson({ url: db.url, ...example.config }),
+        '--catalog',
+        join(REPO, 'catalog-examples', file),
+      ]);
       expect(run.code, run.stderr).toBe(0);
-      const expected: Record<string, number> = { 'public-sensors': counts.sensors, 'public-devices': counts.devices, 'public-sensors_hourly': counts.hourly };
+      const expected: Record<string, number> = {
+        'public-sensors': counts.sensors,
+        'public-devices': counts.devices,
+        'public-sensors_hourly': counts.hourly,
+      };
       for (const id of Object.keys(example.streams)) {
         expect(records(run.messages, id), id).toHaveLength(expected[id]!);
         const bookmark = lastState(run.messages)!.bookmarks[id];
@@ -48,7 +60,9 @@ describe('catalog-examples/ against the demo sample they were written for (embed
         const md = streamMetadata(onDisk().streams.find((s) => s.tap_stream_id === id)!);
         const key = md['replication-key'] as string;
         if (md['replication-method'] === 'INCREMENTAL') {
-          const [{ max }] = await db.sql<{ max: string }>(`SELECT to_char(max(${key}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS max FROM ${id.split('-')[1]}`);
+          const [{ max }] = await db.sql<{ max: string }>(
+            `SELECT to_char(max(${key}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS max FROM ${id.split('-')[1]}`,
+          );
           expect(bookmark).toMatchObject({ replication_key: key, replication_key_value: max });
         } else {
           expect(md['replication-method'] ?? 'FULL_TABLE').toBe('FULL_TABLE');
@@ -63,7 +77,8 @@ describe('catalog-examples/ against the demo sample they were written for (embed
 describe('npm run demo', () => {
   it('starts the embedded engine, discovers, syncs and syncs again incrementally, with no setup', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [join(REPO, 'dist/src/dev/demo.js')], { cwd: REPO, timeout: 120_000 });
-    const rows = (stream: string) => [...stdout.matchAll(new RegExp(`^ +${stream} +(\\d+) +(\\S+) +(\\S+)$`, 'gm'))].map((m) => [Number(m[1]), m[2], m[3]]);
+    const rows = (stream: string) =>
+      [...stdout.matchAll(new RegExp(`^ +${stream} +(\\d+) +(\\S+) +(\\S+)$`, 'gm'))].map((m) => [Number(m[1]), m[2], m[3]]);
     const sample = /sensors +hypertable, (\d+) one-day chunks \((\d+) compressed\), (\d+) rows/.exec(stdout)!;
     const [chunks, , sensors] = [Number(sample[1]), Number(sample[2]), Number(sample[3])];
     // first run: every row through the chunk reader, every chunk read; second run: the bookmark's chunk and the new one

@@ -27,17 +27,30 @@ describe.skipIf(skip)(`LOG_BASED replayed by target-postgres (${skip ?? 'native 
   });
 
   const checksum = (db: TestDatabase, table: string, where = 'true') =>
-    db.sql(`SELECT count(*)::int AS n, md5(coalesce(string_agg(id || ':' || owner || ':' || coalesce(balance::text, '-'), ',' ORDER BY id), '')) AS sum FROM ${table} WHERE ${where}`);
+    db.sql(
+      `SELECT count(*)::int AS n, md5(coalesce(string_agg(id || ':' || owner || ':' || coalesce(balance::text, '-'), ',' ORDER BY id), '')) AS sum FROM ${table} WHERE ${where}`,
+    );
   // target-postgres soft-deletes: a deleted row stays, with _sdc_deleted_at set (its hard_delete is for ACTIVATE_VERSION only)
   const live = '_sdc_deleted_at IS NULL';
 
   it('ends equal to the source after the copy and the changes', async () => {
     const tap = await logBasedTap(source, ['public-accounts']);
-    const targetConfig = tmpJson({ sqlalchemy_url: dest.url.replace(/^postgres:/, 'postgresql+psycopg:'), default_target_schema: 'loaded', add_record_metadata: true });
+    const targetConfig = tmpJson({
+      sqlalchemy_url: dest.url.replace(/^postgres:/, 'postgresql+psycopg:'),
+      default_target_schema: 'loaded',
+      add_record_metadata: true,
+    });
     const load = async (state?: unknown): Promise<Record<string, any> | undefined> => {
-      const args = ['--config', tap.config, '--catalog', tap.catalog, ...(state ? ['--state', tmpJson(state)] : [])].map((a) => `"${a}"`).join(' ');
+      const args = ['--config', tap.config, '--catalog', tap.catalog, ...(state ? ['--state', tmpJson(state)] : [])]
+        .map((a) => `"${a}"`)
+        .join(' ');
       const out = tmpJson('', 'messages.jsonl');
-      const r = await run('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${TAP_BIN}" ${args} | tee "${out}" | "${TOOLS.targetPostgres}" --config "${targetConfig}"`]);
+      const r = await run('bash', [
+        '-o',
+        'pipefail',
+        '-c',
+        `"${process.execPath}" "${TAP_BIN}" ${args} | tee "${out}" | "${TOOLS.targetPostgres}" --config "${targetConfig}"`,
+      ]);
       expect(r.code, r.stderr.slice(-3000)).toBe(0);
       const { readFileSync } = await import('node:fs');
       return lastState(parseMessages(readFileSync(out, 'utf8')));

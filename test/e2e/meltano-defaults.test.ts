@@ -16,7 +16,10 @@ describe.skipIf(skip)(`Meltano with no metadata: discovery's time-series default
   let env: Record<string, string>;
   const meltano = (...args: string[]) => run(TOOLS.meltano, args, { cwd: project, env });
   const lines = (stream: string): Record<string, any>[] =>
-    readFileSync(join(project, 'output', `${stream}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    readFileSync(join(project, 'output', `${stream}.jsonl`), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
 
   beforeAll(async () => {
     db = await embeddedDatabase();
@@ -38,7 +41,11 @@ describe.skipIf(skip)(`Meltano with no metadata: discovery's time-series default
 
   it('meltano run twice: the second run emits only the new rows and the buckets a refresh may have rewritten', async () => {
     // the commands README.md's Meltano section shows
-    for (const args of [['config', 'tap-timescaledb', 'set', 'url', db.url], ['select', 'tap-timescaledb', 'public-readings', '*'], ['select', 'tap-timescaledb', 'public-readings_hourly', '*']]) {
+    for (const args of [
+      ['config', 'tap-timescaledb', 'set', 'url', db.url],
+      ['select', 'tap-timescaledb', 'public-readings', '*'],
+      ['select', 'tap-timescaledb', 'public-readings_hourly', '*'],
+    ]) {
       const r = await meltano(...args);
       expect(r.code, r.stderr).toBe(0);
     }
@@ -50,7 +57,9 @@ describe.skipIf(skip)(`Meltano with no metadata: discovery's time-series default
     expect(lines('public-readings_hourly')).toHaveLength(192);
 
     // 6 new hours, a late row inside the policy's window, and the refresh the policy would run
-    await db.sql(`INSERT INTO readings SELECT '2024-01-05'::timestamptz + h * interval '1 hour', d, 1000 FROM generate_series(0, 5) h, generate_series(1, 2) d`);
+    await db.sql(
+      `INSERT INTO readings SELECT '2024-01-05'::timestamptz + h * interval '1 hour', d, 1000 FROM generate_series(0, 5) h, generate_series(1, 2) d`,
+    );
     await db.sql(`INSERT INTO readings VALUES ('2024-01-04 12:30+00', 1, 5000)`);
     await db.sql(`CALL refresh_continuous_aggregate('readings_hourly', '2024-01-03 00:00+00', '2024-01-05 06:00+00')`);
     const second = await meltano('run', 'tap-timescaledb', 'target-jsonl');
@@ -68,7 +77,13 @@ describe.skipIf(skip)(`Meltano with no metadata: discovery's time-series default
     expect(readdirSync(join(project, 'output')).sort()).toEqual(['public-readings.jsonl', 'public-readings_hourly.jsonl']);
 
     // metadata: overrides a default (Meltano overwrites the keys at breadcrumb [])
-    const set = await meltano('config', 'tap-timescaledb', 'set', '_metadata', JSON.stringify({ 'public-readings_hourly': { 'replication-method': 'FULL_TABLE' } }));
+    const set = await meltano(
+      'config',
+      'tap-timescaledb',
+      'set',
+      '_metadata',
+      JSON.stringify({ 'public-readings_hourly': { 'replication-method': 'FULL_TABLE' } }),
+    );
     expect(set.code, set.stderr).toBe(0);
     const third = await meltano('run', 'tap-timescaledb', 'target-jsonl');
     expect(third.code, third.stderr).toBe(0);

@@ -15,7 +15,12 @@ function meltanoKind(schema: Record<string, any>): string {
   if (schema.enum) return 'options';
   const types = ([] as string[]).concat(schema.type).filter((t) => t !== 'null');
   const type = types.includes('string') ? 'string' : types[0]!;
-  return ({ integer: 'integer', number: 'decimal', boolean: 'boolean', array: 'array', object: 'object', string: 'string' } as Record<string, string>)[type]!;
+  return (
+    { integer: 'integer', number: 'decimal', boolean: 'boolean', array: 'array', object: 'object', string: 'string' } as Record<
+      string,
+      string
+    >
+  )[type]!;
 }
 
 describe.skipIf(skip)(`Meltano runs the tap (${skip ?? 'meltano, target-jsonl'})`, () => {
@@ -45,14 +50,20 @@ describe.skipIf(skip)(`Meltano runs the tap (${skip ?? 'meltano, target-jsonl'})
       const setting = declared.get(name)!;
       expect(setting.kind, name).toBe(meltanoKind(schema));
       expect(setting.value, name).toEqual(schema.default);
-      if (schema.enum) expect((setting.options as { value: string }[]).map((o) => o.value), name).toEqual([...new Set(schema.enum.map(String))]);
+      if (schema.enum)
+        expect(
+          (setting.options as { value: string }[]).map((o) => o.value),
+          name,
+        ).toEqual([...new Set(schema.enum.map(String))]);
     }
   });
 
   it('meltano invoke --discover lists the hypertable and hides its chunks', async () => {
     const r = await meltano('invoke', 'tap-timescaledb', '--discover');
     expect(r.code, r.stderr).toBe(0);
-    const ids = JSON.parse(r.stdout).streams.map((s: { tap_stream_id: string }) => s.tap_stream_id).sort();
+    const ids = JSON.parse(r.stdout)
+      .streams.map((s: { tap_stream_id: string }) => s.tap_stream_id)
+      .sort();
     expect(ids).toEqual(['public-readings', 'public-sites']);
   });
 
@@ -65,15 +76,36 @@ describe.skipIf(skip)(`Meltano runs the tap (${skip ?? 'meltano, target-jsonl'})
   it('meltano run into target-jsonl, then an incremental run that reads only the new chunk with the state Meltano kept', async () => {
     let r = await meltano('config', 'tap-timescaledb', 'set', '_select', '["public-readings.*"]');
     expect(r.code, r.stderr).toBe(0);
-    r = await meltano('config', 'tap-timescaledb', 'set', '_metadata', JSON.stringify({ 'public-readings': { 'replication-method': 'INCREMENTAL', 'replication-key': 'ts' } }));
+    r = await meltano(
+      'config',
+      'tap-timescaledb',
+      'set',
+      '_metadata',
+      JSON.stringify({ 'public-readings': { 'replication-method': 'INCREMENTAL', 'replication-key': 'ts' } }),
+    );
     expect(r.code, r.stderr).toBe(0);
     const first = await meltano('run', 'tap-timescaledb', 'target-jsonl');
     expect(first.code, first.stderr).toBe(0);
     const file = join(project, 'output', 'public-readings.jsonl');
-    const lines = () => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines().map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'readings'));
+    const lines = () =>
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+    expect(
+      lines()
+        .map((r) => r.note)
+        .sort(),
+    ).toEqual(await sourceNotes(db, 'readings'));
     const chunksEndingAfter = async (ts: string) =>
-      Number((await db.sql<{ n: string }>(`SELECT count(*) AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'readings' AND range_end > $1`, [ts]))[0]!.n);
+      Number(
+        (
+          await db.sql<{ n: string }>(
+            `SELECT count(*) AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'readings' AND range_end > $1`,
+            [ts],
+          )
+        )[0]!.n,
+      );
     // every chunk once (8 days x 2 space partitions)
     expect((first.stderr.match(/DEBUG public-readings: chunk /g) ?? []).length).toBe(await chunksEndingAfter('-infinity'));
     const bookmark = '2024-01-08 23:00:00+00'; // the newest row's ts before the inserts below

@@ -34,15 +34,29 @@ describe.skipIf(skip)(`Singer clients on the shell (${skip ?? 'target-postgres, 
   });
 
   it('pipes into MeltanoLabs target-postgres with the same rows and values, types included', async () => {
-    const targetConfig = tmpJson({ sqlalchemy_url: dest.url.replace(/^postgres:/, 'postgresql+psycopg:'), default_target_schema: 'loaded', add_record_metadata: true });
-    const r = await run('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${TAP_BIN}" --config "${config}" --catalog "${catalog}" | "${TOOLS.targetPostgres}" --config "${targetConfig}"`]);
+    const targetConfig = tmpJson({
+      sqlalchemy_url: dest.url.replace(/^postgres:/, 'postgresql+psycopg:'),
+      default_target_schema: 'loaded',
+      add_record_metadata: true,
+    });
+    const r = await run('bash', [
+      '-o',
+      'pipefail',
+      '-c',
+      `"${process.execPath}" "${TAP_BIN}" --config "${config}" --catalog "${catalog}" | "${TOOLS.targetPostgres}" --config "${targetConfig}"`,
+    ]);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     // target-postgres names the table after the stream without its schema, and loads date-time as timestamp (UTC)
-    const q = (at: string, table: string) => `SELECT id, to_char(${at}, 'YYYY-MM-DD"T"HH24:MI:SS.US') AS at, amount::text AS amount, doc::jsonb AS doc,
+    const q = (
+      at: string,
+      table: string,
+    ) => `SELECT id, to_char(${at}, 'YYYY-MM-DD"T"HH24:MI:SS.US') AS at, amount::text AS amount, doc::jsonb AS doc,
                       to_json(tags)::jsonb AS tags, to_json(levels)::jsonb AS levels, note FROM ${table} ORDER BY id`;
     const want = await source.sql(q(`at AT TIME ZONE 'UTC'`, 'public.readings'));
     const got = await dest.sql(q('at', 'loaded.readings'));
-    const [{ type }] = await dest.sql(`SELECT data_type AS type FROM information_schema.columns WHERE table_schema = 'loaded' AND column_name = 'doc'`);
+    const [{ type }] = await dest.sql(
+      `SELECT data_type AS type FROM information_schema.columns WHERE table_schema = 'loaded' AND column_name = 'doc'`,
+    );
     expect(type).toBe('jsonb');
     expect(got.length).toBe(3000);
     expect(got).toEqual(want);
@@ -51,7 +65,11 @@ describe.skipIf(skip)(`Singer clients on the shell (${skip ?? 'target-postgres, 
   it('passes singer-check-tap', async () => {
     // singer-check-tap writes a singer-check-tap-data folder into its working directory: not the repo's
     const cwd = mkdtempSync(join(tmpdir(), 'check-tap-'));
-    const r = await run('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${TAP_BIN}" --config "${config}" --catalog "${catalog}" | "${TOOLS.checkTap}"`], { cwd });
+    const r = await run(
+      'bash',
+      ['-o', 'pipefail', '-c', `"${process.execPath}" "${TAP_BIN}" --config "${config}" --catalog "${catalog}" | "${TOOLS.checkTap}"`],
+      { cwd },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('The output is valid.');
     expect(r.stdout).toMatch(/3000 record messages/);

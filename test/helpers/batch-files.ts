@@ -5,14 +5,19 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 
 /** A fresh directory for batch files and the batch_config that points the tap at it. */
-export function batchRoot(compression: 'gzip' | 'none' = 'gzip', extra: Record<string, unknown> = {}): { dir: string; batch_config: Record<string, unknown> } {
+export function batchRoot(
+  compression: 'gzip' | 'none' = 'gzip',
+  extra: Record<string, unknown> = {},
+): { dir: string; batch_config: Record<string, unknown> } {
   const dir = mkdtempSync(join(tmpdir(), 'tap-batch-'));
   return { dir, batch_config: { encoding: { format: 'jsonl', compression }, storage: { root: pathToFileURL(dir).href }, ...extra } };
 }
 
 /** The files the BATCH messages name, in order (each must exist). */
 export function manifestFiles(messages: Record<string, any>[], stream?: string): string[] {
-  return messages.filter((m) => m.type === 'BATCH' && (stream === undefined || m.stream === stream)).flatMap((m) => m.manifest.map((u: string) => fileURLToPath(u)));
+  return messages
+    .filter((m) => m.type === 'BATCH' && (stream === undefined || m.stream === stream))
+    .flatMap((m) => m.manifest.map((u: string) => fileURLToPath(u)));
 }
 
 /** The lines of a JSONL batch file, decompressed by the file's own magic (not by trusting its name). */
@@ -31,7 +36,10 @@ export function batchLines(messages: Record<string, any>[], stream?: string): st
 /** Files left in a batch directory: complete ones and `.part` leftovers. */
 export function dirFiles(dir: string): { complete: string[]; partial: string[] } {
   const names = existsSync(dir) ? readdirSync(dir) : [];
-  return { complete: names.filter((n) => !n.endsWith('.part')).map((n) => join(dir, n)), partial: names.filter((n) => n.endsWith('.part')).map((n) => join(dir, n)) };
+  return {
+    complete: names.filter((n) => !n.endsWith('.part')).map((n) => join(dir, n)),
+    partial: names.filter((n) => n.endsWith('.part')).map((n) => join(dir, n)),
+  };
 }
 
 /** The `record` object of a RECORD line, as the exact bytes the line holds (a regex, not the tap's own cutter). */

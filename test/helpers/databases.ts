@@ -55,7 +55,9 @@ export async function embeddedDatabase(options: { dataDir?: string } = {}): Prom
     async sql<R extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<R[]> {
       // PGlite shares one session between connections: undo what the tap SET (not RESET ALL:
       // PGlite's search_path default would become pg_catalog)
-      await engine.sql('RESET TimeZone; RESET DateStyle; RESET IntervalStyle; RESET extra_float_digits; RESET statement_timeout; RESET lock_timeout');
+      await engine.sql(
+        'RESET TimeZone; RESET DateStyle; RESET IntervalStyle; RESET extra_float_digits; RESET statement_timeout; RESET lock_timeout',
+      );
       return (await engine.sql(text, params)) as R[];
     },
     close: () => engine.stop(),
@@ -81,7 +83,9 @@ export async function nativeTimescaleDatabase(): Promise<TestDatabase> {
 }
 
 /** Why native TimescaleDB suites cannot run here, or undefined when the native server has TimescaleDB. */
-export const nativeTimescaleSkipReason: string | undefined = inject('nativeTimescale') ? undefined : inject('nativeTimescaleSkip') || 'no native TimescaleDB';
+export const nativeTimescaleSkipReason: string | undefined = inject('nativeTimescale')
+  ? undefined
+  : inject('nativeTimescaleSkip') || 'no native TimescaleDB';
 
 /**
  * The server-side TimescaleDB, by the chain a real project has: TAP_TEST_DATABASE_URL when set, else the
@@ -91,9 +95,12 @@ export const nativeTimescaleSkipReason: string | undefined = inject('nativeTimes
  */
 export const serverEngine: TimescaleEngine = (() => {
   const external = process.env.TAP_TEST_DATABASE_URL;
-  if (external) return { label: 'TimescaleDB at TAP_TEST_DATABASE_URL', kind: 'external', skip: undefined, open: () => externalDatabase(external) };
-  if (!nativeTimescaleSkipReason) return { label: 'native TimescaleDB', kind: 'native-timescaledb', skip: undefined, open: nativeTimescaleDatabase };
-  if (inject('dockerAvailable')) return { label: 'TimescaleDB in a container', kind: 'container', skip: undefined, open: containerDatabase };
+  if (external)
+    return { label: 'TimescaleDB at TAP_TEST_DATABASE_URL', kind: 'external', skip: undefined, open: () => externalDatabase(external) };
+  if (!nativeTimescaleSkipReason)
+    return { label: 'native TimescaleDB', kind: 'native-timescaledb', skip: undefined, open: nativeTimescaleDatabase };
+  if (inject('dockerAvailable'))
+    return { label: 'TimescaleDB in a container', kind: 'container', skip: undefined, open: containerDatabase };
   return {
     label: 'native TimescaleDB',
     kind: 'native-timescaledb',
@@ -103,7 +110,12 @@ export const serverEngine: TimescaleEngine = (() => {
 })();
 
 /** The embedded engine as a TimescaleEngine: always here (it is an npm package). */
-export const embeddedEngine: TimescaleEngine = { label: 'embedded TimescaleDB', kind: 'embedded', skip: undefined, open: () => embeddedDatabase() };
+export const embeddedEngine: TimescaleEngine = {
+  label: 'embedded TimescaleDB',
+  kind: 'embedded',
+  skip: undefined,
+  open: () => embeddedDatabase(),
+};
 
 /** Every hypertable suite runs on both: the server (native 2.28 on these machines) and the embedded 2.23. */
 export const timescaleEngines: readonly TimescaleEngine[] = [serverEngine, embeddedEngine];

@@ -62,8 +62,10 @@ async function timescaleOnServer(url: string): Promise<string | undefined> {
       `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available,
               current_setting('shared_preload_libraries') AS preload`,
     );
-    if (!rows[0]!.available) return 'TimescaleDB is not installed into the native PostgreSQL: bash ../shared/timescaledb/install.sh (as .ci/run does)';
-    if (!/timescaledb/.test(rows[0]!.preload)) return "the native server does not preload TimescaleDB: shared_preload_libraries = 'timescaledb'";
+    if (!rows[0]!.available)
+      return 'TimescaleDB is not installed into the native PostgreSQL: bash ../shared/timescaledb/install.sh (as .ci/run does)';
+    if (!/timescaledb/.test(rows[0]!.preload))
+      return "the native server does not preload TimescaleDB: shared_preload_libraries = 'timescaledb'";
     return undefined;
   } finally {
     await client.end();

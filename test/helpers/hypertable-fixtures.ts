@@ -33,7 +33,12 @@ export async function createIntegerHypertable(db: TestDatabase, name: string, ro
  * `name`: one row an hour over `days` days in 1-day chunks, no space partition. `ts` is `timeType`
  * (timestamptz, or timestamp read as UTC), `updated_at` starts equal to it, `note` is 'h<hour>'.
  */
-export async function createHourlyHypertable(db: TestDatabase, name: string, days: number, timeType: 'timestamptz' | 'timestamp' = 'timestamptz'): Promise<void> {
+export async function createHourlyHypertable(
+  db: TestDatabase,
+  name: string,
+  days: number,
+  timeType: 'timestamptz' | 'timestamp' = 'timestamptz',
+): Promise<void> {
   await db.sql(`
     CREATE TABLE ${name} (ts ${timeType} NOT NULL, updated_at timestamptz NOT NULL, note text NOT NULL);
     SELECT create_hypertable('${name}', by_range('ts', interval '1 day'));
@@ -73,7 +78,12 @@ export interface Checksum {
 }
 
 /** The checksum computed by the server over the whole table (or the rows `where` selects). */
-export async function sourceChecksum(db: TestDatabase, table: string, columns: Record<string, ChecksumKind>, where = 'true'): Promise<Checksum> {
+export async function sourceChecksum(
+  db: TestDatabase,
+  table: string,
+  columns: Record<string, ChecksumKind>,
+  where = 'true',
+): Promise<Checksum> {
   const aggs = Object.entries(columns).map(([c, kind]) => {
     const col = `"${c}"`;
     const agg = {
@@ -112,7 +122,10 @@ function epochMicros(value: string): bigint {
 export const METRICS_COLUMNS: Record<string, ChecksumKind> = { ts: 'time', device: 'int', value: 'float', note: 'text' };
 
 /** Chunk counts by kind from TimescaleDB's own catalog: `compressed` counts every compressed chunk, `partial` those also holding uncompressed rows (status bit 8). */
-export async function chunkKinds(db: TestDatabase, table: string): Promise<{ total: number; plain: number; compressed: number; partial: number }> {
+export async function chunkKinds(
+  db: TestDatabase,
+  table: string,
+): Promise<{ total: number; plain: number; compressed: number; partial: number }> {
   const rows = await db.sql<{ compressed: boolean; partial: boolean }>(
     `SELECT c.is_compressed AS compressed, (k.status & 8) <> 0 AS partial
        FROM timescaledb_information.chunks c JOIN _timescaledb_catalog.chunk k ON k.schema_name = c.chunk_schema AND k.table_name = c.chunk_name

@@ -13,7 +13,11 @@ export function selectLogBased(catalog: Catalog, ids: string[]): Catalog {
 }
 
 /** A LOG_BASED tap for one database: run(state) runs a sync and keeps the last STATE; slots are dropped at the end. */
-export async function logBasedTap(db: TestDatabase, ids: string[], extra: Record<string, unknown> = {}): Promise<{
+export async function logBasedTap(
+  db: TestDatabase,
+  ids: string[],
+  extra: Record<string, unknown> = {},
+): Promise<{
   config: string;
   catalog: string;
   run(state?: unknown): Promise<TapRun & { recs: Record<string, any>[]; state: Record<string, any> | undefined }>;

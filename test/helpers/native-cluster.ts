@@ -15,7 +15,10 @@ export function startNativeCluster(dataDir: string): { url: string; port: number
   for (let attempt = 1; ; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 12000);
     try {
-      const url = execFileSync('bash', [NATIVE_SCRIPT, 'start', dataDir, String(port)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+      const url = execFileSync('bash', [NATIVE_SCRIPT, 'start', dataDir, String(port)], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).trim();
       return { url, port };
     } catch (err) {
       const logFile = join(dataDir, 'server.log');

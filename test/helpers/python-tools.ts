@@ -17,7 +17,9 @@ export const TOOLS = {
  * missing tool is a failure, never a skip: CI installs them with scripts/python-tools.sh.
  */
 export function pythonToolsSkip(): string | undefined {
-  const missing = Object.entries(TOOLS).filter(([, path]) => !existsSync(path)).map(([name]) => name);
+  const missing = Object.entries(TOOLS)
+    .filter(([, path]) => !existsSync(path))
+    .map(([name]) => name);
   if (missing.length === 0) return undefined;
   const reason = `Python tools not installed (${missing.join(', ')}): run bash scripts/python-tools.sh`;
   if (process.env.CI) throw new Error(`CI must run the Meltano and target suites: ${reason}`);
@@ -40,7 +42,11 @@ export interface CommandResult {
   readonly stderr: string;
 }
 
-export function run(command: string, args: string[], options: { cwd?: string; env?: Record<string, string>; input?: string; timeoutMs?: number; shell?: boolean } = {}): Promise<CommandResult> {
+export function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; input?: string; timeoutMs?: number; shell?: boolean } = {},
+): Promise<CommandResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, {
       cwd: options.cwd,

@@ -122,9 +122,16 @@ export async function discover(config: string): Promise<Catalog> {
  * Runs the CLI and SIGKILLs it as soon as `stop` returns true for a complete stdout line, as a crash
  * would: what it wrote before is all a resumed run gets. Returns the complete lines written.
  */
-export function runTapUntilKilled(args: string[], stop: (message: Record<string, any>, index: number) => boolean, options: { env?: Record<string, string> } = {}): Promise<{ messages: Record<string, any>[]; killed: boolean; stderr: string }> {
+export function runTapUntilKilled(
+  args: string[],
+  stop: (message: Record<string, any>, index: number) => boolean,
+  options: { env?: Record<string, string> } = {},
+): Promise<{ messages: Record<string, any>[]; killed: boolean; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [TAP_BIN, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [TAP_BIN, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const messages: Record<string, any>[] = [];
     let rest = '';
     let killed = false;

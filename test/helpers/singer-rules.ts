@@ -127,20 +127,34 @@ export class SingerRules {
       // null in JSON is a NULL (which `key >= bookmark` would lose) or infinity/NaN (which sort after
       // every finite value): either way, after a bookmark it may only come after every finite key
       if (v === null || v === undefined) s.nullKeyAfterBookmark = true;
-      else if (s.nullKeyAfterBookmark) this.problem(`RECORD of ${stream} with ${s.bookmarkProperty} ${JSON.stringify(v)} after a NULL one that followed a STATE: a NULL there would be lost by a resumed run`);
-      else if (this.compare(stream, v, b.key) < 0) this.problem(`RECORD of ${stream} with ${s.bookmarkProperty} ${JSON.stringify(v)} after a STATE at ${JSON.stringify(b.key)}: a resumed run would lose it`);
+      else if (s.nullKeyAfterBookmark)
+        this.problem(
+          `RECORD of ${stream} with ${s.bookmarkProperty} ${JSON.stringify(v)} after a NULL one that followed a STATE: a NULL there would be lost by a resumed run`,
+        );
+      else if (this.compare(stream, v, b.key) < 0)
+        this.problem(
+          `RECORD of ${stream} with ${s.bookmarkProperty} ${JSON.stringify(v)} after a STATE at ${JSON.stringify(b.key)}: a resumed run would lose it`,
+        );
     }
     if (b.pk) {
       const keys = Object.keys(b.pk);
-      const cmp = this.compareTuple(stream, keys.map((k) => record[k]), keys.map((k) => b.pk![k]));
-      if (cmp <= 0) this.problem(`RECORD of ${stream} with key ${JSON.stringify(keys.map((k) => record[k]))} after a STATE with last_pk_fetched ${JSON.stringify(b.pk)}: a resumed run would lose it`);
+      const cmp = this.compareTuple(
+        stream,
+        keys.map((k) => record[k]),
+        keys.map((k) => b.pk![k]),
+      );
+      if (cmp <= 0)
+        this.problem(
+          `RECORD of ${stream} with key ${JSON.stringify(keys.map((k) => record[k]))} after a STATE with last_pk_fetched ${JSON.stringify(b.pk)}: a resumed run would lose it`,
+        );
     }
   }
 
   private state(m: Record<string, any>): void {
     const v = m.value;
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return this.problem('STATE value is not an object');
-    if (typeof v.bookmarks !== 'object' || v.bookmarks === null || Array.isArray(v.bookmarks)) return this.problem('STATE value has no bookmarks object');
+    if (typeof v.bookmarks !== 'object' || v.bookmarks === null || Array.isArray(v.bookmarks))
+      return this.problem('STATE value has no bookmarks object');
     for (const [id, raw] of Object.entries(v.bookmarks as Record<string, any>)) {
       const s = this.streams.get(id);
       if (!s || typeof raw !== 'object' || raw === null) continue;
@@ -155,7 +169,9 @@ export class SingerRules {
       // the stream's first STATE (after its SCHEMA) echoes the input state; later ones may only move to a row emitted
       const first = s.bookmark === undefined;
       if (moved && !first && (s.lastKey === undefined || this.compare(id, key, s.lastKey) !== 0)) {
-        this.problem(`STATE moves ${id} to ${JSON.stringify(key)}, not the key of the last record emitted with one (${JSON.stringify(s.lastKey)})`);
+        this.problem(
+          `STATE moves ${id} to ${JSON.stringify(key)}, not the key of the last record emitted with one (${JSON.stringify(s.lastKey)})`,
+        );
       }
       s.bookmark = { key: key ?? undefined, pk: pk && typeof pk === 'object' ? pk : undefined };
     }
@@ -204,7 +220,9 @@ const TIME = /^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z)?$/;
 
 /** Numbers (and integers written as strings past 2^53) by value, RFC 3339 UTC times to the microsecond, else code points. */
 export function compareBookmarkValues(a: unknown, b: unknown): number {
-  const ints = [a, b].map((v) => (typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : typeof v === 'string' && /^-?\d+$/.test(v) ? BigInt(v) : undefined));
+  const ints = [a, b].map((v) =>
+    typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : typeof v === 'string' && /^-?\d+$/.test(v) ? BigInt(v) : undefined,
+  );
   if (ints[0] !== undefined && ints[1] !== undefined) return ints[0] < ints[1] ? -1 : ints[0] > ints[1] ? 1 : 0;
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   const ta = typeof a === 'string' ? TIME.exec(a) : null;

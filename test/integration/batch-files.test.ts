@@ -5,7 +5,14 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeOnEngines, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { batchLines, batchRoot, dirFiles, fileLines, manifestFiles, recordText } from '../helpers/batch-files.js';
-import { chunkKinds, createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes } from '../helpers/hypertable-fixtures.js';
+import {
+  chunkKinds,
+  createMetricsHypertable,
+  METRICS_COLUMNS,
+  recordsChecksum,
+  sourceChecksum,
+  sourceNotes,
+} from '../helpers/hypertable-fixtures.js';
 import { discover, lastState, records, runTap, runTapUntilKilled, select, tmpJson } from '../helpers/run-tap.js';
 import { createTypesTable, expectedRecordFields, rawRecordFields, type TypeCase } from '../helpers/type-fixtures.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
@@ -34,41 +41,46 @@ describeOnEngines('BATCH messages: JSONL files of a hypertable with compressed c
   beforeAll(async () => {
     db = await engine.open();
     await createMetricsHypertable(db, 'sensors', 12);
-    await db.sql(`ALTER TABLE sensors SET (timescaledb.compress, timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'ts DESC')`);
+    await db.sql(
+      `ALTER TABLE sensors SET (timescaledb.compress, timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'ts DESC')`,
+    );
     await db.sql(`SELECT compress_chunk(c) FROM show_chunks('sensors', older_than => '2024-01-07'::timestamptz) c`);
     await db.sql(`INSERT INTO sensors VALUES ('2024-01-02 12:30+00', 1, 0, 'after-compression-1')`);
     catalog = select(await discover(tmpJson({ url: db.url })), { 'public-sensors': {} });
   });
   afterAll(async () => db?.close());
 
-  it.each(['gzip', 'none'] as const)('writes one file per chunk at least (%s), holding the RECORD path’s records byte for byte, equal to the source', async (compression) => {
-    const kinds = await chunkKinds(db, 'sensors');
-    expect(kinds.compressed).toBeGreaterThan(0);
-    const plain = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', tmpJson(catalog)]);
-    expect(plain.code, plain.stderr).toBe(0);
+  it.each(['gzip', 'none'] as const)(
+    'writes one file per chunk at least (%s), holding the RECORD path’s records byte for byte, equal to the source',
+    async (compression) => {
+      const kinds = await chunkKinds(db, 'sensors');
+      expect(kinds.compressed).toBeGreaterThan(0);
+      const plain = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', tmpJson(catalog)]);
+      expect(plain.code, plain.stderr).toBe(0);
 
-    const { dir, batch_config } = batchRoot(compression);
-    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', tmpJson(catalog)]);
-    expect(run.code, run.stderr).toBe(0);
-    const messages = run.messages;
-    expect(records(messages)).toEqual([]);
-    const batches = messages.filter((m) => m.type === 'BATCH');
-    expect(batches.length).toBeGreaterThanOrEqual(kinds.total);
-    for (const b of batches) expect(b).toMatchObject({ stream: 'public-sensors', encoding: { format: 'jsonl', compression } });
-    expectStateAfterEveryBatch(messages);
-    // SCHEMA before the first BATCH, ACTIVATE_VERSION after the last
-    const types = messages.map((m) => m.type);
-    expect(types.indexOf('SCHEMA')).toBeLessThan(types.indexOf('BATCH'));
-    expect(types.lastIndexOf('ACTIVATE_VERSION')).toBeGreaterThan(types.lastIndexOf('BATCH'));
+      const { dir, batch_config } = batchRoot(compression);
+      const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', tmpJson(catalog)]);
+      expect(run.code, run.stderr).toBe(0);
+      const messages = run.messages;
+      expect(records(messages)).toEqual([]);
+      const batches = messages.filter((m) => m.type === 'BATCH');
+      expect(batches.length).toBeGreaterThanOrEqual(kinds.total);
+      for (const b of batches) expect(b).toMatchObject({ stream: 'public-sensors', encoding: { format: 'jsonl', compression } });
+      expectStateAfterEveryBatch(messages);
+      // SCHEMA before the first BATCH, ACTIVATE_VERSION after the last
+      const types = messages.map((m) => m.type);
+      expect(types.indexOf('SCHEMA')).toBeLessThan(types.indexOf('BATCH'));
+      expect(types.lastIndexOf('ACTIVATE_VERSION')).toBeGreaterThan(types.lastIndexOf('BATCH'));
 
-    const files = manifestFiles(messages);
-    for (const f of files) expect(f.endsWith(compression === 'gzip' ? '.jsonl.gz' : '.jsonl'), f).toBe(true);
-    expect(dirFiles(dir)).toEqual({ complete: [...files].sort(), partial: [] });
-    const lines = batchLines(messages);
-    expect([...lines].sort()).toEqual(recordLines(plain.stdout).map(recordText).sort());
-    const rows = lines.map((l) => JSON.parse(l));
-    expect(recordsChecksum(rows, METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'sensors', METRICS_COLUMNS));
-  });
+      const files = manifestFiles(messages);
+      for (const f of files) expect(f.endsWith(compression === 'gzip' ? '.jsonl.gz' : '.jsonl'), f).toBe(true);
+      expect(dirFiles(dir)).toEqual({ complete: [...files].sort(), partial: [] });
+      const lines = batchLines(messages);
+      expect([...lines].sort()).toEqual(recordLines(plain.stdout).map(recordText).sort());
+      const rows = lines.map((l) => JSON.parse(l));
+      expect(recordsChecksum(rows, METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'sensors', METRICS_COLUMNS));
+    },
+  );
 
   it('closes a file at the first batch boundary past batch_size rows as well', async () => {
     // batches hold at most state_every_n_rows rows and are never split: a file holds < batch_size + state_every_n_rows rows
@@ -141,12 +153,40 @@ describe.skipIf(!!nativeSkipReason)('BATCH messages: the every-type table and ba
     return pathToFileURL(d).href;
   };
   it.each([
-    { what: 'an unknown format', bc: () => ({ encoding: { format: 'csv' }, storage: { root: 'file:///tmp' } }), says: /batch_config\.encoding\.format must be equal to one of the allowed values \(jsonl/ },
-    { what: 'an unknown compression', bc: () => ({ encoding: { format: 'jsonl', compression: 'zstd' }, storage: { root: 'file:///tmp' } }), says: /batch_config\.encoding\.compression .*\(gzip\|none\)/ },
-    { what: 'a root under a regular file', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: badRoot() } }), says: /batch_config\.storage\.root .* is not writable .*give a directory/ },
-    ...(process.getuid?.() === 0 ? [] : [{ what: 'a read-only root', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: readOnly() } }), says: /is not writable/ }]),
-    { what: 'a root that is not a URL', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: '/tmp/x' } }), says: /is not a URL; give file:\/\/\/absolute\/dir/ },
-    { what: 'an s3:// root (not supported yet)', bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: 's3://bucket/prefix' } }), says: /only file:\/\/ roots are supported/ },
+    {
+      what: 'an unknown format',
+      bc: () => ({ encoding: { format: 'csv' }, storage: { root: 'file:///tmp' } }),
+      says: /batch_config\.encoding\.format must be equal to one of the allowed values \(jsonl/,
+    },
+    {
+      what: 'an unknown compression',
+      bc: () => ({ encoding: { format: 'jsonl', compression: 'zstd' }, storage: { root: 'file:///tmp' } }),
+      says: /batch_config\.encoding\.compression .*\(gzip\|none\)/,
+    },
+    {
+      what: 'a root under a regular file',
+      bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: badRoot() } }),
+      says: /batch_config\.storage\.root .* is not writable .*give a directory/,
+    },
+    ...(process.getuid?.() === 0
+      ? []
+      : [
+          {
+            what: 'a read-only root',
+            bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: readOnly() } }),
+            says: /is not writable/,
+          },
+        ]),
+    {
+      what: 'a root that is not a URL',
+      bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: '/tmp/x' } }),
+      says: /is not a URL; give file:\/\/\/absolute\/dir/,
+    },
+    {
+      what: 'an s3:// root (not supported yet)',
+      bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: 's3://bucket/prefix' } }),
+      says: /only file:\/\/ roots are supported/,
+    },
     { what: 'no storage', bc: () => ({ encoding: { format: 'jsonl' } }), says: /batch_config must have required property 'storage'/ },
   ])('stops with exit 2 before any message on $what', async ({ bc, says }) => {
     const run = await runTap(['--config', tmpJson({ url: db.url, batch_config: bc() }), '--catalog', catalog]);

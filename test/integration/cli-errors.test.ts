@@ -44,7 +44,11 @@ describe.skipIf(nativeSkipReason !== undefined)('CLI errors name the problem and
   });
 
   it('unknown host: exit 2, names the host and the setting to check', async () => {
-    const run = await runTap(['--config', tmpJson({ host: 'no-such-host.invalid', user: 'u', password: 'secret-pw', database: 'd', retry_attempts: 1 }), '--discover']);
+    const run = await runTap([
+      '--config',
+      tmpJson({ host: 'no-such-host.invalid', user: 'u', password: 'secret-pw', database: 'd', retry_attempts: 1 }),
+      '--discover',
+    ]);
     const line = expectFailure(run, 2, /no-such-host\.invalid.*check the host setting/);
     expect(line).not.toContain('secret-pw');
     expect(run.stdout).toBe('');
@@ -67,7 +71,11 @@ describe.skipIf(nativeSkipReason !== undefined)('CLI errors name the problem and
   it('a selected column whose type changed since discovery: exit 3, names the column, both types and the fix', async () => {
     await db.sql(`ALTER TABLE shrinking ALTER COLUMN v TYPE int USING length(v)`);
     const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-shrinking': { columns: ['id', 'v'] } }))]);
-    expectFailure(run, 3, /stream public-shrinking: column "v" is integer now \(JSON integer\), but the catalog's schema says string \(run --discover, or fix the column's schema in the catalog\)/);
+    expectFailure(
+      run,
+      3,
+      /stream public-shrinking: column "v" is integer now \(JSON integer\), but the catalog's schema says string \(run --discover, or fix the column's schema in the catalog\)/,
+    );
     expect(run.stdout).toBe('');
     // a type that still fits the catalog's schema is no problem: integer values are numbers
     const widened = structuredClone(catalog);
@@ -96,7 +104,14 @@ describe.skipIf(nativeSkipReason !== undefined)('CLI errors name the problem and
   });
 
   it('a state that is JSON but not a state: exit 4, says what to pass', async () => {
-    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-kept': {} })), '--state', tmpJson({ bookmarks: [1] })]);
+    const run = await runTap([
+      '--config',
+      config,
+      '--catalog',
+      tmpJson(select(catalog, { 'public-kept': {} })),
+      '--state',
+      tmpJson({ bookmarks: [1] }),
+    ]);
     expectFailure(run, 4, /"bookmarks" that is not an object; pass the last STATE value or \{\}/);
   });
 
@@ -135,7 +150,9 @@ describe.skipIf(nativeSkipReason !== undefined)('a wrong password (a cluster wit
   it('exit 2, names the user and what to check, never the password', async () => {
     const client = new pg.Client({ connectionString: admin });
     await client.connect();
-    await client.query(`SET password_encryption = 'scram-sha-256'; CREATE ROLE tap_scram LOGIN PASSWORD 'right-horse-battery'; SELECT pg_reload_conf()`);
+    await client.query(
+      `SET password_encryption = 'scram-sha-256'; CREATE ROLE tap_scram LOGIN PASSWORD 'right-horse-battery'; SELECT pg_reload_conf()`,
+    );
     await client.end();
     const url = admin.replace(/postgres:\/\/postgres@/, 'postgres://tap_scram:wrong-staple-42@');
     const run = await runTap(['--config', tmpJson({ url }), '--discover']);
@@ -161,7 +178,9 @@ describe('the CLI itself: answers on stdout, one CRITICAL line for bad input', (
   it('an unknown flag: exit 2 and exactly one stderr line, the CRITICAL one', async () => {
     const run = await runTap(['--bogus']);
     expect(run.code).toBe(2);
-    expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^CRITICAL bad arguments: unknown option '--bogus'; see --help$/)]);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^CRITICAL bad arguments: unknown option '--bogus'; see --help$/),
+    ]);
     expect(run.stdout).toBe('');
   });
 
@@ -180,16 +199,23 @@ describe('the CLI itself: answers on stdout, one CRITICAL line for bad input', (
       { tap_stream_id: 'public-t', schema: { properties: {} }, metadata: { selected: true } },
     ]) {
       const run = await runTap(['--config', config, '--catalog', tmpJson({ streams: [stream] })]);
-      expectFailure(run, 3, /the catalog .* stream public-t has (no schema\.properties object|metadata that is not a list); run --discover/);
+      expectFailure(
+        run,
+        3,
+        /the catalog .* stream public-t has (no schema\.properties object|metadata that is not a list); run --discover/,
+      );
       expect(run.stdout).toBe('');
     }
   });
 
   it('a plugin that registers a reader strategy name already taken: exit 5 naming the plugin', async () => {
     const plugin = join(dir, 'dup-strategy.mjs');
-    writeFileSync(plugin, `export default { name: 'dup-strategy', register(_c, ctx) {
+    writeFileSync(
+      plugin,
+      `export default { name: 'dup-strategy', register(_c, ctx) {
       ctx.readers.register({ name: 'copy-table', precedence: 1, claims: () => true, reader: { read: async function* () {} } });
-    } };\n`);
+    } };\n`,
+    );
     const run = await runTap(['--config', tmpJson({ url: 'postgres://u@127.0.0.1:1/x' }), '--discover', '--plugin', plugin]);
     expectFailure(run, 5, /plugin dup-strategy failed to register: a reader strategy named copy-table is registered already/);
   });

@@ -2,7 +2,14 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { discover, lastState, records, runTap, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
-import { chunkKinds, createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes } from '../helpers/hypertable-fixtures.js';
+import {
+  chunkKinds,
+  createMetricsHypertable,
+  METRICS_COLUMNS,
+  recordsChecksum,
+  sourceChecksum,
+  sourceNotes,
+} from '../helpers/hypertable-fixtures.js';
 import { streamMetadata, type Catalog } from '../../src/core/singer/catalog.js';
 
 const MID_SYNC_PLUGIN = resolve(__dirname, '../fixtures/mid-sync-plugin.mjs');
@@ -15,11 +22,15 @@ describeOnEngines('compressed and partially compressed chunks', (engine) => {
     db = await engine.open();
     for (const t of ['sensors', 'moving', 'thawing']) {
       await createMetricsHypertable(db, t, 12);
-      await db.sql(`ALTER TABLE ${t} SET (timescaledb.compress, timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'ts DESC')`);
+      await db.sql(
+        `ALTER TABLE ${t} SET (timescaledb.compress, timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'ts DESC')`,
+      );
     }
     // sensors: days 1-6 compressed, then rows inserted into day 2 (partially compressed), days 7-12 plain
     await db.sql(`SELECT compress_chunk(c) FROM show_chunks('sensors', older_than => '2024-01-07'::timestamptz) c`);
-    await db.sql(`INSERT INTO sensors VALUES ('2024-01-02 12:30+00', 1, 0, 'after-compression-1'), ('2024-01-02 13:30+00', 3, 0, 'after-compression-2')`);
+    await db.sql(
+      `INSERT INTO sensors VALUES ('2024-01-02 12:30+00', 1, 0, 'after-compression-1'), ('2024-01-02 13:30+00', 3, 0, 'after-compression-2')`,
+    );
     await db.sql(`SELECT compress_chunk(c) FROM show_chunks('thawing') c`);
     catalog = await discover(tmpJson({ url: db.url }));
   });
@@ -50,19 +61,36 @@ describeOnEngines('compressed and partially compressed chunks', (engine) => {
     const source = await sourceNotes(db, 'sensors');
     const full = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', tmpJson(select(catalog, { 'public-sensors': {} }))]);
     expect(full.code, full.stderr).toBe(0);
-    expect(records(full.messages).map((r) => r.note).sort()).toEqual(source);
+    expect(
+      records(full.messages)
+        .map((r) => r.note)
+        .sort(),
+    ).toEqual(source);
     expect(recordsChecksum(records(full.messages), METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'sensors', METRICS_COLUMNS));
     // one chunk per day and device partition: the 2 rows after compression made 2 chunks partial
-    expect(full.stderr).toMatch(/compression: chunks read: 12 uncompressed \(576 rows.*10 compressed \(480 rows.*2 partially compressed \(98 rows/);
+    expect(full.stderr).toMatch(
+      /compression: chunks read: 12 uncompressed \(576 rows.*10 compressed \(480 rows.*2 partially compressed \(98 rows/,
+    );
 
     const cat = tmpJson(select(catalog, { 'public-sensors': { method: 'INCREMENTAL', key: 'ts' } }));
     const inc = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', cat]);
     expect(inc.code, inc.stderr).toBe(0);
-    expect(records(inc.messages).map((r) => r.note).sort()).toEqual(source);
+    expect(
+      records(inc.messages)
+        .map((r) => r.note)
+        .sort(),
+    ).toEqual(source);
     expect(recordsChecksum(records(inc.messages), METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'sensors', METRICS_COLUMNS));
     // new rows land in an old, compressed chunk: the lookback window reaches it and reads them
     await db.sql(`INSERT INTO sensors VALUES ('2024-01-12 20:30+00', 2, 0, 'late-into-day-12')`);
-    const next = await runTap(['--config', tmpJson({ url: db.url, late_arrival_lookback: '1 day' }), '--catalog', cat, '--state', tmpJson(lastState(inc.messages))]);
+    const next = await runTap([
+      '--config',
+      tmpJson({ url: db.url, late_arrival_lookback: '1 day' }),
+      '--catalog',
+      cat,
+      '--state',
+      tmpJson(lastState(inc.messages)),
+    ]);
     expect(records(next.messages).map((r) => r.note)).toContain('late-into-day-12');
   });
 
@@ -72,22 +100,40 @@ describeOnEngines('compressed and partially compressed chunks', (engine) => {
     { table: 'thawing', change: 'decompress_chunk', compressed: 18 },
   ])('reads in full the chunks $table has changed by $change while the sync runs', async ({ table, change, compressed }) => {
     const sql = `SELECT ${change}(c) FROM show_chunks('${table}', newer_than => '2024-01-10'::timestamptz) c`;
-    const cfg = tmpJson({ url: db.url, plugins: [{ module: MID_SYNC_PLUGIN, options: { stream: `public-${table}`, afterPartitions: 2, sql } }] });
+    const cfg = tmpJson({
+      url: db.url,
+      plugins: [{ module: MID_SYNC_PLUGIN, options: { stream: `public-${table}`, afterPartitions: 2, sql } }],
+    });
     const run = await runTap(['--config', cfg, '--catalog', tmpJson(select(catalog, { [`public-${table}`]: {} }))]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('mid-sync plugin ran its SQL after 2 partitions');
     expect((await chunkKinds(db, table)).compressed).toBe(compressed); // days 10-12 x 2 device partitions changed
-    expect(records(run.messages).map((r) => r.note).sort()).toEqual(await sourceNotes(db, table));
+    expect(
+      records(run.messages)
+        .map((r) => r.note)
+        .sort(),
+    ).toEqual(await sourceNotes(db, table));
     expect(recordsChecksum(records(run.messages), METRICS_COLUMNS)).toEqual(await sourceChecksum(db, table, METRICS_COLUMNS));
   });
 
   it('skips compressed chunks with compressed_chunks: skip, with a warning for each', async () => {
-    const run = await runTap(['--config', tmpJson({ url: db.url, compressed_chunks: 'skip' }), '--catalog', tmpJson(select(catalog, { 'public-sensors': {} }))]);
+    const run = await runTap([
+      '--config',
+      tmpJson({ url: db.url, compressed_chunks: 'skip' }),
+      '--catalog',
+      tmpJson(select(catalog, { 'public-sensors': {} })),
+    ]);
     expect(run.code, run.stderr).toBe(0);
-    const warnings = run.stderr.split('\n').filter((l) => /^WARN public-sensors: chunk .* skipped: compressed \(compressed_chunks: skip\)/.test(l));
+    const warnings = run.stderr
+      .split('\n')
+      .filter((l) => /^WARN public-sensors: chunk .* skipped: compressed \(compressed_chunks: skip\)/.test(l));
     expect(warnings).toHaveLength(12);
     const plain = await db.sql<{ n: string }>(`SELECT note AS n FROM sensors WHERE ts >= '2024-01-07'`);
-    expect(records(run.messages).map((r) => r.note).sort()).toEqual(plain.map((r) => r.n).sort());
+    expect(
+      records(run.messages)
+        .map((r) => r.note)
+        .sort(),
+    ).toEqual(plain.map((r) => r.n).sort());
     expect(run.stderr).toContain('12 compressed skipped');
   });
 });

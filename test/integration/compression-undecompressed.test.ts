@@ -82,7 +82,9 @@ describe('compressed chunks in a session that cannot decompress them (embedded T
       expect(run.code).toBe(1);
       const critical = run.stderr.split('\n').filter((l) => l.startsWith('CRITICAL'));
       expect(critical).toHaveLength(1);
-      expect(critical[0]).toMatch(/^CRITICAL chunk _timescaledb_internal\._hyper_\d+_\d+_chunk is compressed, but this database session would not decompress it .*compressed_chunks to skip$/);
+      expect(critical[0]).toMatch(
+        /^CRITICAL chunk _timescaledb_internal\._hyper_\d+_\d+_chunk is compressed, but this database session would not decompress it .*compressed_chunks to skip$/,
+      );
       // the compressed days come first in range order: nothing of them (or after them) was emitted
       expect(records(run.messages)).toEqual([]);
     });
@@ -90,7 +92,9 @@ describe('compressed chunks in a session that cannot decompress them (embedded T
     it('with compressed_chunks skip: every row of the plain chunks, a warning per compressed chunk, exit 0', async () => {
       const run = await sync({ compressed_chunks: 'skip' });
       expect(run.code, run.stderr).toBe(0);
-      const got = records(run.messages).map((r) => r.v as number).sort((a, b) => a - b);
+      const got = records(run.messages)
+        .map((r) => r.v as number)
+        .sort((a, b) => a - b);
       expect(got).toEqual(Array.from({ length: 48 }, (_, i) => 48 + i));
       expect(run.stderr.match(/WARN public-readings: chunk \S+ skipped: compressed/g)).toHaveLength(2);
     });

@@ -8,7 +8,9 @@ describe('FULL_TABLE and INCREMENTAL on the native server, through the CLI', () 
   beforeAll(async () => {
     db = await nativeDatabase();
     await db.sql(`CREATE TABLE items(id int PRIMARY KEY, name text, updated_at timestamptz NOT NULL)`);
-    await db.sql(`INSERT INTO items SELECT g, 'item ' || g, '2024-01-01'::timestamptz + g * interval '1 minute' FROM generate_series(1, 25000) g`);
+    await db.sql(
+      `INSERT INTO items SELECT g, 'item ' || g, '2024-01-01'::timestamptz + g * interval '1 minute' FROM generate_series(1, 25000) g`,
+    );
     config = tmpJson({ url: db.url, state_every_n_rows: 1000 });
   });
   afterAll(async () => db?.close());
@@ -35,7 +37,9 @@ describe('FULL_TABLE and INCREMENTAL on the native server, through the CLI', () 
     expect(records(first.messages)).toHaveLength(25000);
     const state = lastState(first.messages)!;
     expect(state.bookmarks['public-items'].replication_key_value).toBe('2024-01-18T08:40:00Z');
-    await db.sql(`INSERT INTO items SELECT g, 'new ' || g, '2024-02-01'::timestamptz + g * interval '1 second' FROM generate_series(25001, 25010) g`);
+    await db.sql(
+      `INSERT INTO items SELECT g, 'new ' || g, '2024-02-01'::timestamptz + g * interval '1 second' FROM generate_series(25001, 25010) g`,
+    );
     const second = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(state)]);
     expect(second.code, second.stderr).toBe(0);
     // >= the bookmark: the last row of the first run comes again, then the 10 new ones

@@ -123,7 +123,9 @@ function hostileSuite(engine: string, open: () => Promise<TestDatabase>, table: 
 }
 
 describe.skipIf(nativeSkipReason !== undefined)('native PostgreSQL', () => hostileSuite('native', nativeDatabase, TABLE, false));
-describe.skipIf(serverEngine.skip !== undefined)(serverEngine.label, () => hostileSuite(serverEngine.label, () => serverEngine.open(), HYPER, true));
+describe.skipIf(serverEngine.skip !== undefined)(serverEngine.label, () =>
+  hostileSuite(serverEngine.label, () => serverEngine.open(), HYPER, true),
+);
 describe('embedded TimescaleDB', () => {
   // one engine for both: the embedded engine is slow to start and takes one connection at a time
   let shared: Promise<TestDatabase> | undefined;
@@ -151,7 +153,9 @@ describe.skipIf(nativeSkipReason !== undefined)('names whose schema-table ids co
   it('discovery gives each its own id (the quoted name), INCREMENTAL keeps a bookmark each, other ids stay schema-table', async () => {
     const catalog = await discover(config);
     expect(catalog.streams.map((s) => s.tap_stream_id).sort()).toEqual(['"a"."b-c"', '"a-b"."c"', 'plain-t']);
-    const cat = tmpJson(select(catalog, { '"a"."b-c"': { method: 'INCREMENTAL', key: 'at' }, '"a-b"."c"': { method: 'INCREMENTAL', key: 'at' } }));
+    const cat = tmpJson(
+      select(catalog, { '"a"."b-c"': { method: 'INCREMENTAL', key: 'at' }, '"a-b"."c"': { method: 'INCREMENTAL', key: 'at' } }),
+    );
     const first = await runTap(['--config', config, '--catalog', cat]);
     expect(first.code, first.stderr).toBe(0);
     expect(singerProblems(first.stdout, { complete: true })).toEqual([]);
@@ -169,7 +173,9 @@ describe.skipIf(nativeSkipReason !== undefined)('names whose schema-table ids co
     for (const s of catalog.streams) if (s.table_name !== 't') s.tap_stream_id = s.stream = 'a-b-c';
     const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'a-b-c': {} }))]);
     expect(run.code, run.stderr).toBe(3);
-    expect(run.stderr).toMatch(/CRITICAL the catalog selects several streams with the tap_stream_id a-b-c; give each its own tap_stream_id/);
+    expect(run.stderr).toMatch(
+      /CRITICAL the catalog selects several streams with the tap_stream_id a-b-c; give each its own tap_stream_id/,
+    );
     expect(run.stdout).toBe('');
   });
 });

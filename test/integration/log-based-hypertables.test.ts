@@ -77,9 +77,13 @@ describe.skipIf(!!nativeTimescaleSkipReason)('LOG_BASED on hypertables (native T
 
     // a compression policy's job between runs: nothing
     await db.sql(`SELECT add_compression_policy('m', compress_after => interval '1 day')`);
-    const [{ job }] = await db.sql(`SELECT job_id AS job FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression' AND hypertable_name = 'm'`);
+    const [{ job }] = await db.sql(
+      `SELECT job_id AS job FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression' AND hypertable_name = 'm'`,
+    );
     await db.sql(`CALL run_job(${Number(job)})`);
-    const [{ n }] = await db.sql(`SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'm' AND is_compressed`);
+    const [{ n }] = await db.sql(
+      `SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'm' AND is_compressed`,
+    );
     expect(n).toBeGreaterThan(0);
     const third = await tap.run(second.state);
     expect(third.code, third.stderr).toBe(0);
@@ -101,14 +105,20 @@ describe.skipIf(!!nativeTimescaleSkipReason)('LOG_BASED on hypertables (native T
     await db.sql(`SET timescaledb.enable_direct_compress_insert = on;
       INSERT INTO d SELECT t, 2, 1 FROM generate_series('2024-02-01'::timestamptz, '2024-02-01 23:00', interval '1 hour') t;
       RESET timescaledb.enable_direct_compress_insert`);
-    const [{ chunk }] = await db.sql(`SELECT format('%I.%I', chunk_schema, chunk_name) AS chunk FROM timescaledb_information.chunks WHERE hypertable_name = 'd' AND is_compressed`);
+    const [{ chunk }] = await db.sql(
+      `SELECT format('%I.%I', chunk_schema, chunk_name) AS chunk FROM timescaledb_information.chunks WHERE hypertable_name = 'd' AND is_compressed`,
+    );
     const [{ compressed }] = await db.sql(
       `SELECT format('%I.%I', c2.schema_name, c2.table_name) AS compressed FROM _timescaledb_catalog.chunk c1 JOIN _timescaledb_catalog.chunk c2 ON c2.id = c1.compressed_chunk_id WHERE format('%I.%I', c1.schema_name, c1.table_name) = $1`,
       [chunk],
     );
     const second = await tap.run(first.state);
     expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(new RegExp(`CRITICAL public-d: hypertable public.d has compressed chunk ${String(compressed).replace('.', '\\.')} where rows were written compressed directly .*enable_direct_compress_insert`));
+    expect(second.stderr).toMatch(
+      new RegExp(
+        `CRITICAL public-d: hypertable public.d has compressed chunk ${String(compressed).replace('.', '\\.')} where rows were written compressed directly .*enable_direct_compress_insert`,
+      ),
+    );
     // nothing of that transaction was emitted, and the bookmark did not pass it: a rerun stops again
     expect(second.stdout).not.toMatch(/"RECORD"/);
     const again = await tap.run(first.state);
@@ -122,7 +132,9 @@ describe.skipIf(!!nativeTimescaleSkipReason)('LOG_BASED on hypertables (native T
       const run = await tap.run();
       expect(run.code).toBe(2);
       expect(run.stdout).toBe('');
-      expect(run.stderr).toMatch(/CRITICAL public-m has compression.*ALTER DATABASE \S+ SET timescaledb.enable_compressed_direct_batch_delete = off/);
+      expect(run.stderr).toMatch(
+        /CRITICAL public-m has compression.*ALTER DATABASE \S+ SET timescaledb.enable_compressed_direct_batch_delete = off/,
+      );
     } finally {
       await db.sql(`ALTER DATABASE ${dbName} SET timescaledb.enable_compressed_direct_batch_delete = off`);
     }

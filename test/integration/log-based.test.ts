@@ -31,7 +31,11 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
 
   it('discovery lists LOG_BASED for tables when wal_level is logical', async () => {
     const catalog = await discover(tmpJson({ url: db.url, sslmode: 'disable' }));
-    expect(streamMetadata(streamEntry(catalog, 'public-items'))['valid-replication-methods']).toEqual(['FULL_TABLE', 'INCREMENTAL', 'LOG_BASED']);
+    expect(streamMetadata(streamEntry(catalog, 'public-items'))['valid-replication-methods']).toEqual([
+      'FULL_TABLE',
+      'INCREMENTAL',
+      'LOG_BASED',
+    ]);
     expect(streamMetadata(streamEntry(catalog, 'public-events'))['valid-replication-methods']).toContain('LOG_BASED');
   });
 
@@ -93,8 +97,14 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
     expect(third.code, third.stderr).toBe(0);
     expect(third.recs).toEqual([]);
     // and the slot was confirmed up to what that state says, no further
-    const [slot] = await db.sql(`SELECT (confirmed_flush_lsn - '0/0')::bigint AS c FROM pg_replication_slots WHERE slot_name = $1`, [slotName(db)]);
-    expect(Number(slot!.c)).toBe(second.state!.bookmarks['public-items'].lsn < second.state!.bookmarks['public-events'].lsn ? second.state!.bookmarks['public-items'].lsn : second.state!.bookmarks['public-events'].lsn);
+    const [slot] = await db.sql(`SELECT (confirmed_flush_lsn - '0/0')::bigint AS c FROM pg_replication_slots WHERE slot_name = $1`, [
+      slotName(db),
+    ]);
+    expect(Number(slot!.c)).toBe(
+      second.state!.bookmarks['public-items'].lsn < second.state!.bookmarks['public-events'].lsn
+        ? second.state!.bookmarks['public-items'].lsn
+        : second.state!.bookmarks['public-events'].lsn,
+    );
 
     // a bookmark older than what the slot was confirmed: the changes between are gone
     const stale = await tap.run(first.state);
@@ -107,8 +117,10 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
     const run = await tap.run();
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toMatch(/CRITICAL public-nokey: nokey has no primary key and REPLICA IDENTITY DEFAULT.*ALTER TABLE "public"."nokey" REPLICA IDENTITY FULL/);
-    await db.sql('ALTER TABLE nokey REPLICA IDENTITY FULL; INSERT INTO nokey VALUES (1, \'a\')');
+    expect(run.stderr).toMatch(
+      /CRITICAL public-nokey: nokey has no primary key and REPLICA IDENTITY DEFAULT.*ALTER TABLE "public"."nokey" REPLICA IDENTITY FULL/,
+    );
+    await db.sql("ALTER TABLE nokey REPLICA IDENTITY FULL; INSERT INTO nokey VALUES (1, 'a')");
     const ok = await tap.run();
     expect(ok.code, ok.stderr).toBe(0);
     await db.sql(`DELETE FROM nokey WHERE n = 1`);
@@ -138,7 +150,9 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
       const tap = await logBasedTap({ ...db, url: url.toString() }, ['public-items'], { publication: 'tap_ro_pub' });
       const run = await tap.run();
       expect(run.code).toBe(2);
-      expect(run.stderr).toMatch(/CRITICAL publication tap_ro_pub does not cover public-items and the tap's role may not change it: have a DBA run CREATE PUBLICATION "tap_ro_pub" FOR TABLES IN SCHEMA "public"/);
+      expect(run.stderr).toMatch(
+        /CRITICAL publication tap_ro_pub does not cover public-items and the tap's role may not change it: have a DBA run CREATE PUBLICATION "tap_ro_pub" FOR TABLES IN SCHEMA "public"/,
+      );
     } finally {
       await db.sql(`REVOKE ALL ON items FROM ${role}; DROP ROLE ${role}`);
     }
@@ -151,7 +165,9 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
     await db.sql(`SELECT pg_drop_replication_slot('tap_drop_me')`);
     const gone = await tap.run(first.state);
     expect(gone.code).toBe(2);
-    expect(gone.stderr).toMatch(/CRITICAL replication slot tap_drop_me does not exist \(dropped\?\).*Remove the lsn bookmark of public-items/);
+    expect(gone.stderr).toMatch(
+      /CRITICAL replication slot tap_drop_me does not exist \(dropped\?\).*Remove the lsn bookmark of public-items/,
+    );
     const bad = await tap.run({ bookmarks: { 'public-items': { lsn: 'yesterday' } } });
     expect(bad.code).toBe(4);
     expect(bad.stderr).toMatch(/CRITICAL the state's bookmark for public-items has "yesterday" is not a WAL position/);
@@ -174,7 +190,9 @@ describe('LOG_BASED on a server without wal_level = logical (the embedded engine
     const run = await tap.run();
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toMatch(/CRITICAL LOG_BASED needs wal_level = logical, and the server has replica: run ALTER SYSTEM SET wal_level = logical and restart/);
+    expect(run.stderr).toMatch(
+      /CRITICAL LOG_BASED needs wal_level = logical, and the server has replica: run ALTER SYSTEM SET wal_level = logical and restart/,
+    );
   });
 });
 

@@ -12,7 +12,12 @@ import type { Catalog } from '../../src/core/singer/catalog.js';
 const SINGER_METRIC = /^INFO METRIC: (.*)$/;
 const SINGER_PYTHON = join(REPO, '.venv-singer-tools/bin/python');
 
-interface Point { type: string; metric: string; value: number; tags: Record<string, any> }
+interface Point {
+  type: string;
+  metric: string;
+  value: number;
+  tags: Record<string, any>;
+}
 
 function singerPoints(stderr: string): Point[] {
   return stderr.split('\n').flatMap((line) => {
@@ -40,7 +45,9 @@ describeOnEngines('metrics plugin: METRIC lines, progress, summary', (engine) =>
     await db.sql(`ALTER TABLE items SET (timescaledb.compress, timescaledb.compress_orderby = 't')`);
     await db.sql(`SELECT compress_chunk(c) FROM show_chunks('items', older_than => 500) c`);
     await db.sql(`INSERT INTO items VALUES (150, 'late-150')`);
-    await db.sql(`CREATE TABLE sites (id int PRIMARY KEY, name text NOT NULL); INSERT INTO sites SELECT g, 's' || g FROM generate_series(1, 30) g`);
+    await db.sql(
+      `CREATE TABLE sites (id int PRIMARY KEY, name text NOT NULL); INSERT INTO sites SELECT g, 's' || g FROM generate_series(1, 30) g`,
+    );
     const discovered: Catalog = await discover(config());
     catalog = tmpJson(select(discovered, { 'public-items': {}, 'public-sites': {} }));
   });
@@ -49,7 +56,14 @@ describeOnEngines('metrics plugin: METRIC lines, progress, summary', (engine) =>
   it('writes Singer METRIC lines: record_count increments sum to the records per stream, a timer per chunk read and per stream', async () => {
     // 11 chunks x 80 ms: the 0.1 s counter interval passes several times during the read
     const slow = tmpJson(SLOW_PLUGIN, 'slow-plugin.mjs');
-    const run = await runTap(['--config', config({ metrics_interval_seconds: 0.1, memory_warn_mb: 1 }), '--catalog', catalog, '--plugin', slow]);
+    const run = await runTap([
+      '--config',
+      config({ metrics_interval_seconds: 0.1, memory_warn_mb: 1 }),
+      '--catalog',
+      catalog,
+      '--plugin',
+      slow,
+    ]);
     expect(run.code, run.stderr).toBe(0);
     const points = singerPoints(run.stderr);
     expect(points.filter((p) => p.metric === 'record_count' && p.tags.stream === 'public-items').length).toBeGreaterThan(1);
@@ -62,7 +76,9 @@ describeOnEngines('metrics plugin: METRIC lines, progress, summary', (engine) =>
     const kinds = await chunkKinds(db, 'items');
     const chunkTimers = points.filter((p) => p.metric === 'chunk_duration');
     expect(chunkTimers).toHaveLength(kinds.total);
-    expect(chunkTimers.every((p) => p.type === 'timer' && p.tags.stream === 'public-items' && p.tags.status === 'succeeded' && p.value >= 0)).toBe(true);
+    expect(
+      chunkTimers.every((p) => p.type === 'timer' && p.tags.stream === 'public-items' && p.tags.status === 'succeeded' && p.value >= 0),
+    ).toBe(true);
     expect(chunkTimers.filter((p) => p.tags.compressed).length).toBe(kinds.compressed);
     expect(chunkTimers.filter((p) => p.tags.partial).length).toBe(kinds.partial);
     expect(new Set(chunkTimers.map((p) => p.tags.chunk)).size).toBe(kinds.total);
@@ -72,7 +88,8 @@ describeOnEngines('metrics plugin: METRIC lines, progress, summary', (engine) =>
 
     // the real parser agrees, where the Python tools are installed
     if (existsSync(SINGER_PYTHON)) {
-      const script = 'import sys, json\nfrom singer.metrics import parse\nprint(json.dumps([list(p) for p in map(parse, sys.stdin.read().split("\\n")) if p]))';
+      const script =
+        'import sys, json\nfrom singer.metrics import parse\nprint(json.dumps([list(p) for p in map(parse, sys.stdin.read().split("\\n")) if p]))';
       const py = spawnSync(SINGER_PYTHON, ['-c', script], { input: run.stderr, encoding: 'utf8' });
       expect(py.status, py.stderr).toBe(0);
       expect(JSON.parse(py.stdout)).toEqual(points.map((p) => [p.type, p.metric, p.value, p.tags]));
@@ -83,10 +100,14 @@ describeOnEngines('metrics plugin: METRIC lines, progress, summary', (engine) =>
     const run = await runTap(['--config', config({ metrics_format: 'json' }), '--catalog', catalog]);
     expect(run.code, run.stderr).toBe(0);
     expect(singerPoints(run.stderr)).toEqual([]);
-    const jsonLines = run.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const jsonLines = run.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
     expect(jsonLines.length).toBeGreaterThan(0);
     for (const l of jsonLines) {
-      for (const field of ['level', 'pid', 'logger_name', 'ts', 'thread_name', 'app_name', 'stream_name', 'message']) expect(l).toHaveProperty(field);
+      for (const field of ['level', 'pid', 'logger_name', 'ts', 'thread_name', 'app_name', 'stream_name', 'message'])
+        expect(l).toHaveProperty(field);
       expect(l.message).toBe('METRIC');
     }
     const points = jsonLines.map((l) => l.metric_info as Point);
@@ -109,7 +130,14 @@ describeOnEngines('metrics plugin: METRIC lines, progress, summary', (engine) =>
       chunks: { plain: kinds.plain, compressed: kinds.compressed - kinds.partial, partial: kinds.partial, failed: 0, skipped: 0 },
     });
     expect(m.streams['public-sites']).toMatchObject({ rows: 30, reader: 'copy-table', chunks: { plain: 0, compressed: 0, partial: 0 } });
-    expect(m.streams['public-items'].bytes).toBe(Buffer.byteLength(run.stdout.split('\n').filter((l) => l.startsWith('{"type":"RECORD","stream":"public-items"')).join('\n') + '\n'));
+    expect(m.streams['public-items'].bytes).toBe(
+      Buffer.byteLength(
+        run.stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{"type":"RECORD","stream":"public-items"'))
+          .join('\n') + '\n',
+      ),
+    );
     expect(m.rows).toBe(records(run.messages).length);
     expect(m.peak_rss_bytes).toBeGreaterThan(10 * 1024 * 1024);
     // the tap's own peak, not the size of the process that started it (which hosts the embedded engine)
@@ -136,7 +164,9 @@ describeOnEngines('metrics plugin: METRIC lines, progress, summary', (engine) =>
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).not.toContain('\x1b');
     // lines while the stream runs: chunks done of 11, and an ETA once a chunk is done
-    const running = run.stderr.split('\n').filter((l) => /^INFO progress public-items: \d+\/11 chunks, \d+ rows, \d+ rows\/s, [\d.]+ k?B, ETA /.test(l));
+    const running = run.stderr
+      .split('\n')
+      .filter((l) => /^INFO progress public-items: \d+\/11 chunks, \d+ rows, \d+ rows\/s, [\d.]+ k?B, ETA /.test(l));
     expect(running.length).toBeGreaterThan(1);
     expect(running.some((l) => /ETA \d+ s$/.test(l))).toBe(true);
     expect(records(run.messages, 'public-items')).toHaveLength(1001);
@@ -154,7 +184,10 @@ describeOnEngines('metrics plugin: METRIC lines, progress, summary', (engine) =>
     const out = join(dirname(tmpJson({})), 'out.jsonl');
     const cmd = `${process.execPath} ${TAP_BIN} --config ${config()} --catalog ${catalog} > ${out}`;
     const tty = await new Promise<{ code: number | null; text: string }>((resolvePromise, reject) => {
-      const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm', COLUMNS: '160' } });
+      const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, TERM: 'xterm', COLUMNS: '160' },
+      });
       const chunks: Buffer[] = [];
       child.stdout.on('data', (b: Buffer) => chunks.push(b));
       child.stderr.on('data', (b: Buffer) => chunks.push(b));

@@ -26,7 +26,9 @@ describe('native partitioned tables through the chunk machinery (one partition =
       const to = m === 12 ? '2025-01-01' : `2024-${String(m + 1).padStart(2, '0')}-01`;
       await db.sql(`CREATE TABLE events_m${String(m).padStart(2, '0')} PARTITION OF events FOR VALUES FROM ('${from}') TO ('${to}')`);
     }
-    await db.sql(`INSERT INTO events SELECT g, '2024-01-01'::timestamptz + (g * interval '4 minutes'), 'p' || g FROM generate_series(1, 120000) g WHERE g * interval '4 minutes' < interval '366 days'`);
+    await db.sql(
+      `INSERT INTO events SELECT g, '2024-01-01'::timestamptz + (g * interval '4 minutes'), 'p' || g FROM generate_series(1, 120000) g WHERE g * interval '4 minutes' < interval '366 days'`,
+    );
     ids = (await db.sql<{ id: string }>(`SELECT id::text FROM events`)).map((r) => Number(r.id)).sort((a, b) => a - b);
     catalog = await discover(tmpJson({ url: db.url }));
   });
@@ -43,8 +45,12 @@ describe('native partitioned tables through the chunk machinery (one partition =
     expect(one.code, one.stderr).toBe(0);
     expect(four.code, four.stderr).toBe(0);
     expect(four.stderr).toContain('reading up to 4 chunks at once');
-    const a = records(one.messages).map((r) => r.id).sort((x, y) => x - y);
-    const b = records(four.messages).map((r) => r.id).sort((x, y) => x - y);
+    const a = records(one.messages)
+      .map((r) => r.id)
+      .sort((x, y) => x - y);
+    const b = records(four.messages)
+      .map((r) => r.id)
+      .sort((x, y) => x - y);
     expect(a).toEqual(ids);
     expect(b).toEqual(ids);
     // STATE never claims a partition that is not finished: every done_before is the end of a month whose rows all came before it
@@ -116,7 +122,9 @@ describe('a partitioned table sub-partitioned on another column (RANGE (at), the
     expect(first.code, first.stderr).toBe(0);
     expect(records(first.messages)).toHaveLength(200);
     // the bookmark is 2024-02-19 18:00: the window reaches back to 2024-01-10
-    await db.sql(`INSERT INTO ev VALUES ('2024-01-20 01:00+00', 5, 'late-in-jan-a'), ('2024-01-20 02:00+00', 1500, 'late-in-jan-b'), ('2024-03-02 00:00+00', 3000, 'new-in-mar')`);
+    await db.sql(
+      `INSERT INTO ev VALUES ('2024-01-20 01:00+00', 5, 'late-in-jan-a'), ('2024-01-20 02:00+00', 1500, 'late-in-jan-b'), ('2024-03-02 00:00+00', 3000, 'new-in-mar')`,
+    );
     const next = await runTap(['--config', cfg, '--catalog', cat, '--state', tmpJson(lastState(first.messages))]);
     expect(next.code, next.stderr).toBe(0);
     const notes = records(next.messages).map((r) => r.note);

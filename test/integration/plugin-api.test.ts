@@ -14,7 +14,10 @@ const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex
 /** Builds examples/masking-plugin the way a user would: its own folder, tap-timescaledb as a dependency, tsc. */
 function buildExamplePlugin(root: string): string {
   const dir = join(root, 'masking-plugin');
-  cpSync(join(REPO, 'examples/masking-plugin'), dir, { recursive: true, filter: (p) => !p.includes('node_modules') && !p.endsWith('/dist') });
+  cpSync(join(REPO, 'examples/masking-plugin'), dir, {
+    recursive: true,
+    filter: (p) => !p.includes('node_modules') && !p.endsWith('/dist'),
+  });
   mkdirSync(join(dir, 'node_modules'), { recursive: true });
   symlinkSync(REPO, join(dir, 'node_modules/tap-timescaledb'), 'dir');
   execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { stdio: 'pipe' });
@@ -75,11 +78,18 @@ describe('user plugins through the public API', () => {
     await db.sql(`CREATE TABLE accounts (id int PRIMARY KEY, pin int NOT NULL); INSERT INTO accounts VALUES (1, 1234), (2, 9876)`);
     const plain = tmpJson({ url: db.url });
     const catalog = tmpJson(select(await discover(plain), { 'public-accounts': {} }));
-    const config = tmpJson({ url: db.url, plugins: [{ module: join(pluginDir, 'dist/masking-plugin.js'), options: { columns: { 'public-accounts': ['pin'] } } }] });
+    const config = tmpJson({
+      url: db.url,
+      plugins: [{ module: join(pluginDir, 'dist/masking-plugin.js'), options: { columns: { 'public-accounts': ['pin'] } } }],
+    });
     const run = await runTap(['--config', config, '--catalog', catalog]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.messages.find((m) => m.type === 'SCHEMA')!.schema.properties.pin).toEqual({ type: ['string', 'null'] });
-    expect(records(run.messages).map((r) => r.pin).sort()).toEqual([sha256('1234'), sha256('9876')].sort());
+    expect(
+      records(run.messages)
+        .map((r) => r.pin)
+        .sort(),
+    ).toEqual([sha256('1234'), sha256('9876')].sort());
     expect(singerProblems(run.stdout)).toEqual([]);
   });
 
@@ -108,18 +118,48 @@ describe('user plugins through the public API', () => {
 
   it('takes the claiming strategy with the highest precedence, and on a tie the one loaded last', async () => {
     const config = tmpJson({ url: db.url });
-    const tie = await runTap(['--config', config, '--catalog', catalogPath, '--plugin', join(root, 'claim-a.mjs'), '--plugin', join(root, 'claim-b.mjs')]);
+    const tie = await runTap([
+      '--config',
+      config,
+      '--catalog',
+      catalogPath,
+      '--plugin',
+      join(root, 'claim-a.mjs'),
+      '--plugin',
+      join(root, 'claim-b.mjs'),
+    ]);
     expect(tie.code, tie.stderr).toBe(0);
     expect(tie.stderr).toContain('with reader claim-b');
-    const higher = await runTap(['--config', config, '--catalog', catalogPath, '--plugin', join(root, 'claim-a.mjs'), '--plugin', join(root, 'claim-c.mjs')]);
+    const higher = await runTap([
+      '--config',
+      config,
+      '--catalog',
+      catalogPath,
+      '--plugin',
+      join(root, 'claim-a.mjs'),
+      '--plugin',
+      join(root, 'claim-c.mjs'),
+    ]);
     expect(higher.stderr).toContain('with reader claim-a');
     expect(records(higher.messages)).toHaveLength(3);
   });
 
   const failures: [string, (root: string, pluginDir: string) => unknown[], RegExp][] = [
-    ['a missing module', (r) => [{ module: join(r, 'nope.mjs') }], /CRITICAL plugin module .*nope\.mjs not found .*install it or fix the path/],
-    ['a missing package', () => [{ module: 'tap-timescaledb-no-such-plugin' }], /CRITICAL plugin module tap-timescaledb-no-such-plugin not found/],
-    ['a module that exports no plugin', (r) => [{ module: join(r, 'no-export.mjs') }], /CRITICAL plugin module .*no-export\.mjs exports no plugin: export default/],
+    [
+      'a missing module',
+      (r) => [{ module: join(r, 'nope.mjs') }],
+      /CRITICAL plugin module .*nope\.mjs not found .*install it or fix the path/,
+    ],
+    [
+      'a missing package',
+      () => [{ module: 'tap-timescaledb-no-such-plugin' }],
+      /CRITICAL plugin module tap-timescaledb-no-such-plugin not found/,
+    ],
+    [
+      'a module that exports no plugin',
+      (r) => [{ module: join(r, 'no-export.mjs') }],
+      /CRITICAL plugin module .*no-export\.mjs exports no plugin: export default/,
+    ],
     ['a module that does not parse', (r) => [{ module: join(r, 'syntax.mjs') }], /CRITICAL plugin module .*syntax\.mjs failed to load: /],
     ['an exception in register', (r) => [{ module: join(r, 'throws.mjs') }], /CRITICAL plugin boom failed to register: kaput/],
     [
@@ -127,14 +167,23 @@ describe('user plugins through the public API', () => {
       (r, p) => [{ module: join(p, 'dist/masking-plugin.js'), options: maskingOptions }, { module: join(r, 'dup.mjs') }],
       /CRITICAL plugin masking is loaded twice \(again from .*dup\.mjs\): remove the duplicate/,
     ],
-    ['options that fail the plugin schema', (_r, p) => [{ module: join(p, 'dist/masking-plugin.js'), options: { colums: {} } }], /CRITICAL plugin module .*masking-plugin\.js: invalid options: (?=.*options\.columns is required)(?=.*options\.colums is not a known option)/],
+    [
+      'options that fail the plugin schema',
+      (_r, p) => [{ module: join(p, 'dist/masking-plugin.js'), options: { colums: {} } }],
+      /CRITICAL plugin module .*masking-plugin\.js: invalid options: (?=.*options\.columns is required)(?=.*options\.colums is not a known option)/,
+    ],
   ];
   for (const [what, plugins, message] of failures) {
     it(`fails with exit code 5 and a message naming the plugin for ${what}`, async () => {
       const run = await runTap(['--config', tmpJson({ url: db.url, plugins: plugins(root, pluginDir) }), '--catalog', catalogPath]);
       expect(run.code).toBe(5);
       expect(run.stdout).toBe('');
-      expect(run.stderr.trim().split('\n').filter((l) => l.startsWith('CRITICAL'))).toHaveLength(1);
+      expect(
+        run.stderr
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('CRITICAL')),
+      ).toHaveLength(1);
       expect(run.stderr).toMatch(message);
     });
   }

@@ -51,7 +51,12 @@ describeOnEngines('a soft-delete filter wrapped around the chunk reader', (engin
     const [n] = await db.sql<{ n: string }>(`SELECT count(*) AS n FROM show_chunks('readings')`);
     chunks = Number(n!.n);
     // loaded by path here (the kill helper runs in this folder), as a package in the plain-table suite
-    config = tmpJson({ url: db.url, state_every_n_rows: 10, timescaledb_chunk_discovery_interval_minutes: 0, plugins: [{ module: join(pluginDir, 'dist/soft-delete-filter.js') }] });
+    config = tmpJson({
+      url: db.url,
+      state_every_n_rows: 10,
+      timescaledb_chunk_discovery_interval_minutes: 0,
+      plugins: [{ module: join(pluginDir, 'dist/soft-delete-filter.js') }],
+    });
     catalog = select(await discover(tmpJson({ url: db.url })), { 'public-readings': {} });
   }, 180_000);
   afterAll(async () => db?.close());
@@ -78,7 +83,10 @@ describeOnEngines('a soft-delete filter wrapped around the chunk reader', (engin
   it('resumes at the chunk it was in after kill -9, with the filter still applied', async () => {
     const cat = tmpJson(catalog);
     let states = 0;
-    const first = await runTapUntilKilled(['--config', config, '--catalog', cat], (m) => m.type === 'STATE' && m.value.bookmarks['public-readings']?.chunks?.done_before !== undefined && ++states === 3);
+    const first = await runTapUntilKilled(
+      ['--config', config, '--catalog', cat],
+      (m) => m.type === 'STATE' && m.value.bookmarks['public-readings']?.chunks?.done_before !== undefined && ++states === 3,
+    );
     expect(first.killed).toBe(true);
     const state = lastState(first.messages)!;
     const second = await run(['--config', config, '--catalog', cat, '--state', tmpJson(state)], { TAP_LOG_LEVEL: 'debug' });
@@ -117,25 +125,45 @@ describe('a soft-delete filter on a plain table', () => {
     const orders = records(r.messages, 'public-orders');
     expect(orders.map((o) => o.id)).toEqual(kept);
     expect(orders[0]).toEqual({ id: 1, item: 'item 1', is_deleted: false, _extracted_by: await currentUser(db) });
-    expect(records(r.messages, 'public-notes')).toEqual([{ id: 1, body: 'a' }, { id: 2, body: 'b' }]);
+    expect(records(r.messages, 'public-notes')).toEqual([
+      { id: 1, body: 'a' },
+      { id: 2, body: 'b' },
+    ]);
     expect(singerProblems(r.stdout)).toEqual([]);
   });
 
   it('takes its options (another column name, no computed column) from --plugin-options', async () => {
     await db.sql(`ALTER TABLE notes ADD COLUMN hidden boolean; UPDATE notes SET hidden = (id = 2)`);
     const cat = select(await discover(tmpJson({ url: db.url })), { 'public-notes': {} });
-    const r = await run(['--config', tmpJson({ url: db.url }), '--catalog', tmpJson(cat), '--plugin', PLUGIN.module, '--plugin-options', `${PLUGIN.module}={"column":"hidden","extracted_by_column":""}`]);
+    const r = await run([
+      '--config',
+      tmpJson({ url: db.url }),
+      '--catalog',
+      tmpJson(cat),
+      '--plugin',
+      PLUGIN.module,
+      '--plugin-options',
+      `${PLUGIN.module}={"column":"hidden","extracted_by_column":""}`,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(records(r.messages)).toEqual([{ id: 1, body: 'a', hidden: false }]);
   });
 
   it('chains wrappers in load order around the chosen reader', async () => {
     const second = join(pluginDir, 'second-wrapper.mjs'); // next to its node_modules/tap-timescaledb
-    writeFileSync(second, `import { withShape } from 'tap-timescaledb';
+    writeFileSync(
+      second,
+      `import { withShape } from 'tap-timescaledb';
       export default { name: 'small-ids', register(_c, ctx) {
         ctx.readers.wrap((plan) => plan.tapStreamId === 'public-orders', withShape('small-ids', { where: ['id <= 10'], columns: [{ name: 'twice', sql: 'id * 2', kind: 'integer', schema: { type: 'integer' } }] }));
-      } };\n`);
-    const r = await run(['--config', tmpJson({ url: db.url, plugins: [PLUGIN, { module: second }] }), '--catalog', tmpJson(select(catalog, { 'public-orders': {} }))]);
+      } };\n`,
+    );
+    const r = await run([
+      '--config',
+      tmpJson({ url: db.url, plugins: [PLUGIN, { module: second }] }),
+      '--catalog',
+      tmpJson(select(catalog, { 'public-orders': {} })),
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('with reader small-ids(soft-delete-filter(copy-table))');
     const got = records(r.messages);
@@ -146,12 +174,15 @@ describe('a soft-delete filter on a plain table', () => {
 
   it('lets a read wrapper see the inner reader’s batches and stop the sync, named after its plugin', async () => {
     const stopper = join(pluginDir, 'stop-after-first-batch.mjs');
-    writeFileSync(stopper, `import { withReadHook, StopSyncError } from 'tap-timescaledb';
+    writeFileSync(
+      stopper,
+      `import { withReadHook, StopSyncError } from 'tap-timescaledb';
       export default { name: 'first-batch-only', register(_c, ctx) {
         ctx.readers.wrap(() => true, withReadHook('first-batch-only', async function* (_ctx, batches) {
           for await (const batch of batches) { yield batch; if (batch.rows > 0) throw new StopSyncError('one batch is enough'); }
         }));
-      } };\n`);
+      } };\n`,
+    );
     const cfg = tmpJson({ url: db.url, state_every_n_rows: 50, plugins: [PLUGIN, { module: stopper }] });
     const r = await run(['--config', cfg, '--catalog', tmpJson(select(catalog, { 'public-orders': {} }))]);
     expect(r.code, r.stderr).toBe(6);

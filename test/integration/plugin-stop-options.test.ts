@@ -33,8 +33,14 @@ describe('a plugin that stops the sync, and plugin options', () => {
     project = projectWith(root, pluginDir, PKG);
     const file = (name: string, body: string) => writeFileSync(join(pluginDir, name), body);
     file('factory-throws.mjs', "export function createPlugin() { throw new Error('no licence key'); }\n");
-    file('flaky.mjs', "export default { name: 'flaky', onBatch() { throw new Error('counter broke'); }, onStreamEnd() { throw new Error('also broke'); } };\n");
-    file('object-with-schema.mjs', "export default { name: 'strict-opts', optionsSchema: { type: 'object', required: ['level'], properties: { level: { type: 'integer' } } } };\n");
+    file(
+      'flaky.mjs',
+      "export default { name: 'flaky', onBatch() { throw new Error('counter broke'); }, onStreamEnd() { throw new Error('also broke'); } };\n",
+    );
+    file(
+      'object-with-schema.mjs',
+      "export default { name: 'strict-opts', optionsSchema: { type: 'object', required: ['level'], properties: { level: { type: 'integer' } } } };\n",
+    );
     file('flaky-best-effort.mjs', "export default { name: 'flaky', bestEffort: true, onBatch() { throw new Error('counter broke'); } };\n");
     config = tmpJson({ url: db.url, state_every_n_rows: 100 });
     catalogPath = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-events': {}, 'public-later': {} }));
@@ -110,13 +116,43 @@ describe('a plugin that stops the sync, and plugin options', () => {
   });
 
   const failures: [string, (dir: string) => string[], number, RegExp][] = [
-    ['a required option missing (--plugin without options)', () => ['--plugin', PKG], 5, /^CRITICAL plugin module tap-timescaledb-row-budget: invalid options: options\.max_rows is required$/],
-    ['an unknown option', () => budget({ max_rows: 5, maxrows: 1 }), 5, /^CRITICAL plugin module tap-timescaledb-row-budget: invalid options: options\.maxrows is not a known option$/],
+    [
+      'a required option missing (--plugin without options)',
+      () => ['--plugin', PKG],
+      5,
+      /^CRITICAL plugin module tap-timescaledb-row-budget: invalid options: options\.max_rows is required$/,
+    ],
+    [
+      'an unknown option',
+      () => budget({ max_rows: 5, maxrows: 1 }),
+      5,
+      /^CRITICAL plugin module tap-timescaledb-row-budget: invalid options: options\.maxrows is not a known option$/,
+    ],
     ['an option of the wrong type', () => budget({ max_rows: 'many' }), 5, /invalid options: options\.max_rows must be integer$/],
-    ['a plugin object whose own optionsSchema fails', (d) => ['--plugin', join(d, 'object-with-schema.mjs')], 5, /^CRITICAL plugin strict-opts: invalid options: options\.level is required$/],
-    ['a factory that throws', (d) => ['--plugin', join(d, 'factory-throws.mjs')], 5, /^CRITICAL plugin module .*factory-throws\.mjs failed to create its plugin: no licence key$/],
-    ['--plugin-options that are not JSON', () => ['--plugin', PKG, '--plugin-options', `${PKG}={max_rows: 5}`], 2, /^CRITICAL --plugin-options for tap-timescaledb-row-budget is not JSON .*@file\.json$/],
-    ['--plugin-options for a module not loaded', () => ['--plugin-options', `${PKG}={"max_rows":5}`], 2, /^CRITICAL --plugin-options tap-timescaledb-row-budget=.*: give MODULE=JSON for a MODULE also passed with --plugin/],
+    [
+      'a plugin object whose own optionsSchema fails',
+      (d) => ['--plugin', join(d, 'object-with-schema.mjs')],
+      5,
+      /^CRITICAL plugin strict-opts: invalid options: options\.level is required$/,
+    ],
+    [
+      'a factory that throws',
+      (d) => ['--plugin', join(d, 'factory-throws.mjs')],
+      5,
+      /^CRITICAL plugin module .*factory-throws\.mjs failed to create its plugin: no licence key$/,
+    ],
+    [
+      '--plugin-options that are not JSON',
+      () => ['--plugin', PKG, '--plugin-options', `${PKG}={max_rows: 5}`],
+      2,
+      /^CRITICAL --plugin-options for tap-timescaledb-row-budget is not JSON .*@file\.json$/,
+    ],
+    [
+      '--plugin-options for a module not loaded',
+      () => ['--plugin-options', `${PKG}={"max_rows":5}`],
+      2,
+      /^CRITICAL --plugin-options tap-timescaledb-row-budget=.*: give MODULE=JSON for a MODULE also passed with --plugin/,
+    ],
   ];
   for (const [what, args, code, message] of failures) {
     it(`fails with exit ${code} and a message naming the plugin for ${what}`, async () => {
@@ -148,7 +184,12 @@ describeOnEngines('a row budget on a compressed hypertable', (engine) => {
     all = (await db.sql<{ note: string }>('SELECT note FROM hourly ORDER BY note')).map((r) => r.note);
     const root = mkdtempSync(join(tmpdir(), 'tap-row-budget-ht-'));
     project = projectWith(root, buildExamplePlugin(root, 'row-budget'), PKG);
-    config = tmpJson({ url: db.url, state_every_n_rows: 12, timescaledb_chunk_discovery_interval_minutes: 0, plugins: [{ module: PKG, options: { max_rows: 60 } }] });
+    config = tmpJson({
+      url: db.url,
+      state_every_n_rows: 12,
+      timescaledb_chunk_discovery_interval_minutes: 0,
+      plugins: [{ module: PKG, options: { max_rows: 60 } }],
+    });
     catalogPath = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-hourly': {} }));
   }, 180_000);
   afterAll(async () => db?.close());
@@ -160,8 +201,12 @@ describeOnEngines('a row budget on a compressed hypertable', (engine) => {
     expect(before).toHaveLength(60); // two chunks and half of the third
     const state = lastState(first.messages)!;
     expect(state.bookmarks['public-hourly'].chunks.done_before).toBeDefined();
-    expect(criticals(first.stderr)[0]).toMatch(/^CRITICAL plugin row-budget stopped the sync during public-hourly: row budget of 60 reached after 60 rows/);
-    const rest = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', catalogPath, '--state', tmpJson(state)], { env: { TAP_LOG_LEVEL: 'debug' } });
+    expect(criticals(first.stderr)[0]).toMatch(
+      /^CRITICAL plugin row-budget stopped the sync during public-hourly: row budget of 60 reached after 60 rows/,
+    );
+    const rest = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', catalogPath, '--state', tmpJson(state)], {
+      env: { TAP_LOG_LEVEL: 'debug' },
+    });
     expect(rest.code, rest.stderr).toBe(0);
     expect(chunkReads(rest.stderr, 'public-hourly')).toHaveLength(4);
     const after = records(rest.messages).map((r) => r.note);

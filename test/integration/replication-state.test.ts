@@ -59,9 +59,22 @@ function replicationSuite(engine: string, open: () => Promise<TestDatabase>, hyp
       // NULL keys first (first run only), then in key order
       expect(events.slice(0, ROWS / 100).every((r) => r.at === null)).toBe(true);
       expect(records(run.messages, 'public-nokey')).toHaveLength(50);
-      expect(records(run.messages, 'public-item_names').map((r) => r.name).sort()).toEqual(range(1, 10).map((i) => `ITEM ${i}`).sort());
+      expect(
+        records(run.messages, 'public-item_names')
+          .map((r) => r.name)
+          .sort(),
+      ).toEqual(
+        range(1, 10)
+          .map((i) => `ITEM ${i}`)
+          .sort(),
+      );
       expect(records(run.messages, 'public-types_rt')).toHaveLength(3);
-      if (hypertable) expect(records(run.messages, 'public-metrics').map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'metrics'));
+      if (hypertable)
+        expect(
+          records(run.messages, 'public-metrics')
+            .map((r) => r.note)
+            .sort(),
+        ).toEqual(await sourceNotes(db, 'metrics'));
       expect(lastState(run.messages)!.currently_syncing).toBeNull();
     });
 
@@ -95,17 +108,25 @@ function replicationSuite(engine: string, open: () => Promise<TestDatabase>, hyp
       const second = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(state)]);
       expect(second.code, second.stderr).toBe(0);
       expect(singerProblems(second.stdout, { complete: true })).toEqual([]);
-      const [atMax] = await db.sql<{ n: number }>(`SELECT count(*)::int AS n FROM events WHERE id <= ${ROWS} AND at = (SELECT max(at) FROM events WHERE id <= ${ROWS} AND id <> 5)`);
+      const [atMax] = await db.sql<{ n: number }>(
+        `SELECT count(*)::int AS n FROM events WHERE id <= ${ROWS} AND at = (SELECT max(at) FROM events WHERE id <= ${ROWS} AND id <> 5)`,
+      );
       // the rows sharing the old bookmark value (>=: at least once), then the update, then the insert
       const got = records(second.messages);
       expect(got).toHaveLength(atMax!.n + 2);
-      expect(got.slice(-2).map((r) => [r.id, r.v])).toEqual([[5, 'updated'], [ROWS + 1, 'new']]);
+      expect(got.slice(-2).map((r) => [r.id, r.v])).toEqual([
+        [5, 'updated'],
+        [ROWS + 1, 'new'],
+      ]);
       expect(lastState(second.messages)!.bookmarks['public-events'].replication_key_value).toBe('2025-01-02T00:00:00Z');
       await db.sql(`DELETE FROM events WHERE id > ${ROWS}`);
     });
 
     it('INCREMENTAL on keys whose largest values are infinity or NaN: the bookmark stops at the last finite key, not at the start', async () => {
-      for (const [key, last] of [['valid_until', '2024-01-01T04:10:00Z'], ['score', 250]] as const) {
+      for (const [key, last] of [
+        ['valid_until', '2024-01-01T04:10:00Z'],
+        ['score', 250],
+      ] as const) {
         const cat = tmpJson(select(catalog, { 'public-sentinels': { method: 'INCREMENTAL', key } }));
         const first = await runTap(['--config', config, '--catalog', cat]);
         expect(first.code, first.stderr).toBe(0);
@@ -121,7 +142,10 @@ function replicationSuite(engine: string, open: () => Promise<TestDatabase>, hyp
 
     it('FULL_TABLE killed after a STATE resumes after last_pk_fetched: the same version, no row missing, only rows after the bookmark', async () => {
       const cat = tmpJson(select(catalog, { 'public-items': {} }));
-      const killed = await runTapUntilKilled(['--config', config, '--catalog', cat], (m) => m.type === 'STATE' && (m.value.bookmarks['public-items']?.last_pk_fetched?.id ?? 0) >= 500);
+      const killed = await runTapUntilKilled(
+        ['--config', config, '--catalog', cat],
+        (m) => m.type === 'STATE' && (m.value.bookmarks['public-items']?.last_pk_fetched?.id ?? 0) >= 500,
+      );
       expect(killed.killed, killed.stderr).toBe(true);
       const state = lastState(killed.messages)!;
       const bookmark = state.bookmarks['public-items'];

@@ -11,7 +11,9 @@ import { compareBookmarkValues, singerProblems } from '../helpers/singer-rules.j
 const rules = (stdout: string): string[] =>
   singerProblems(stdout, {
     compare: (stream, a, b) =>
-      stream === 'public-metrics_hourly' && Math.abs(Date.parse(String(a)) - Date.parse(String(b))) <= 2 * 86_400_000 ? 0 : compareBookmarkValues(a, b),
+      stream === 'public-metrics_hourly' && Math.abs(Date.parse(String(a)) - Date.parse(String(b))) <= 2 * 86_400_000
+        ? 0
+        : compareBookmarkValues(a, b),
   });
 
 /** 5 days of hourly rows for 3 devices; an hourly aggregate with a refresh policy, and a daily one on top of it. */
@@ -66,7 +68,11 @@ describeOnEngines('time-series defaults: hypertables and continuous aggregates a
     const hourly = streamEntry(catalog, 'public-metrics_hourly');
     expect(hourly.key_properties).toEqual(['bucket', 'device']);
     const md = streamMetadata(hourly);
-    expect(md).toMatchObject({ 'replication-method': 'INCREMENTAL', 'replication-key': 'bucket', 'table-key-properties': ['bucket', 'device'] });
+    expect(md).toMatchObject({
+      'replication-method': 'INCREMENTAL',
+      'replication-key': 'bucket',
+      'table-key-properties': ['bucket', 'device'],
+    });
     expect(md['timescaledb.continuous_aggregate']).toMatchObject({
       source: { schema: 'public', name: 'metrics', kind: 'hypertable' },
       bucket_column: 'bucket',
@@ -91,7 +97,14 @@ describeOnEngines('time-series defaults: hypertables and continuous aggregates a
   });
 
   it('a catalog that only selects syncs hypertable and aggregates incrementally; the aggregate re-reads bookmark - start_offset after a refresh, and the upserted records equal the view', async () => {
-    const cat = tmpJson(select(catalog, { 'public-metrics': { discovered: true }, 'public-metrics_hourly': { discovered: true }, 'public-metrics_daily': { discovered: true }, 'public-sites': { discovered: true } }));
+    const cat = tmpJson(
+      select(catalog, {
+        'public-metrics': { discovered: true },
+        'public-metrics_hourly': { discovered: true },
+        'public-metrics_daily': { discovered: true },
+        'public-sites': { discovered: true },
+      }),
+    );
     const first = await runTap(['--config', config, '--catalog', cat]);
     expect(first.code, first.stderr).toBe(0);
     expect(rules(first.stdout)).toEqual([]);
@@ -101,8 +114,14 @@ describeOnEngines('time-series defaults: hypertables and continuous aggregates a
     const state = lastState(first.messages)!;
     expect(state.bookmarks['public-metrics']).toMatchObject({ replication_key: 'ts', replication_key_value: '2024-01-05T23:00:00Z' });
     // the newest materialized bucket: below the watermark (2024-01-05 00:00)
-    expect(state.bookmarks['public-metrics_hourly']).toMatchObject({ replication_key: 'bucket', replication_key_value: '2024-01-04T23:00:00Z' });
-    expect(state.bookmarks['public-metrics_daily']).toMatchObject({ replication_key: 'day', replication_key_value: '2024-01-04T00:00:00Z' });
+    expect(state.bookmarks['public-metrics_hourly']).toMatchObject({
+      replication_key: 'bucket',
+      replication_key_value: '2024-01-04T23:00:00Z',
+    });
+    expect(state.bookmarks['public-metrics_daily']).toMatchObject({
+      replication_key: 'day',
+      replication_key_value: '2024-01-04T00:00:00Z',
+    });
     const target = new Map<string, Record<string, unknown>>();
     upsert(target, records(first.messages, 'public-metrics_hourly'), 'bucket');
     expect(target).toEqual(await aggregateRows(db, 'metrics_hourly', 'bucket'));
@@ -115,9 +134,11 @@ describeOnEngines('time-series defaults: hypertables and continuous aggregates a
     expect(second.code, second.stderr).toBe(0);
     expect(rules(second.stdout)).toEqual([]);
     // hypertable: the rows at the bookmark (>=) and the new one; nothing older
-    expect(records(second.messages, 'public-metrics').map((r) => r.ts).sort()).toEqual([
-      '2024-01-05T23:00:00Z', '2024-01-05T23:00:00Z', '2024-01-05T23:00:00Z', '2024-01-06T00:30:00Z',
-    ]);
+    expect(
+      records(second.messages, 'public-metrics')
+        .map((r) => r.ts)
+        .sort(),
+    ).toEqual(['2024-01-05T23:00:00Z', '2024-01-05T23:00:00Z', '2024-01-05T23:00:00Z', '2024-01-06T00:30:00Z']);
     const hourly = records(second.messages, 'public-metrics_hourly');
     expect(second.stderr).toContain(`public-metrics_hourly: continuous aggregate read from 2024-01-02 23:00:00+00`);
     expect(hourly.every((r) => r.bucket >= '2024-01-02T23:00:00Z')).toBe(true);
@@ -159,7 +180,7 @@ describeOnEngines('time-series defaults: hypertables and continuous aggregates a
     expect((await db.sql(`SELECT n FROM metrics_hourly WHERE bucket = '2024-01-01 05:00+00' AND device = 1`))[0]!.n).toBe('2');
   });
 
-  it('an aggregate on integer time: watermark, bookmark and the start_offset window in the column\'s units', async () => {
+  it("an aggregate on integer time: watermark, bookmark and the start_offset window in the column's units", async () => {
     await db.sql(`
       CREATE TABLE ticks (t int8 NOT NULL, d int NOT NULL, v int NOT NULL);
       SELECT create_hypertable('ticks', by_range('t', 100));
@@ -173,7 +194,10 @@ describeOnEngines('time-series defaults: hypertables and continuous aggregates a
     await db.sql(`CALL refresh_continuous_aggregate('ticks_10', NULL, 900)`);
     const discovered = await discover(config);
     expect(streamMetadata(streamEntry(discovered, 'public-ticks_10'))['timescaledb.continuous_aggregate']).toMatchObject({
-      bucket_column: 'b', group_by: ['d'], refresh_policy: { start_offset: '200', end_offset: '10' }, watermark: 900,
+      bucket_column: 'b',
+      group_by: ['d'],
+      refresh_policy: { start_offset: '200', end_offset: '10' },
+      watermark: 900,
     });
     const cat = tmpJson(select(discovered, { 'public-ticks_10': { discovered: true } }));
     const first = await runTap(['--config', config, '--catalog', cat]);
@@ -183,7 +207,11 @@ describeOnEngines('time-series defaults: hypertables and continuous aggregates a
     expect(lastState(first.messages)!.bookmarks['public-ticks_10'].replication_key_value).toBe(900);
     const second = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(lastState(first.messages)!)]);
     expect(second.stderr).toContain('public-ticks_10: continuous aggregate read from 700;');
-    expect(records(second.messages, 'public-ticks_10').map((r) => r.b).sort((a, b) => a - b)[0]).toBe(700);
+    expect(
+      records(second.messages, 'public-ticks_10')
+        .map((r) => r.b)
+        .sort((a, b) => a - b)[0],
+    ).toBe(700);
   });
 
   it("a user's metadata overrides the defaults: FULL_TABLE on the hypertable and the aggregate", async () => {

@@ -2,7 +2,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { resolve } from 'node:path';
 import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { chunkReads, discover, lastState, records, runTap, runTapUntilKilled, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
-import { createIntegerHypertable, createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes } from '../helpers/hypertable-fixtures.js';
+import {
+  createIntegerHypertable,
+  createMetricsHypertable,
+  METRICS_COLUMNS,
+  recordsChecksum,
+  sourceChecksum,
+  sourceNotes,
+} from '../helpers/hypertable-fixtures.js';
 import { streamMetadata } from '../../src/core/singer/catalog.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
 
@@ -30,7 +37,9 @@ describeOnEngines('TimescaleDB hypertables read chunk by chunk', (engine) => {
     const ids = catalog.streams.map((s) => s.tap_stream_id).sort();
     expect(ids).toEqual(['public-churn', 'public-empty_ht', 'public-metrics', 'public-ticks']);
     const md = streamMetadata(streamEntry(catalog, 'public-metrics'));
-    const [ht] = await db.sql(`SELECT num_chunks, compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'metrics'`);
+    const [ht] = await db.sql(
+      `SELECT num_chunks, compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'metrics'`,
+    );
     expect(md).toMatchObject({
       'timescaledb.hypertable': true,
       'timescaledb.time-column': 'ts',
@@ -59,11 +68,23 @@ describeOnEngines('TimescaleDB hypertables read chunk by chunk', (engine) => {
     const run = await runTap(['--config', config, '--catalog', cat], { env: { TAP_LOG_LEVEL: 'debug' } });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('public-metrics: FULL_TABLE with reader timescaledb-chunks');
-    expect(records(run.messages, 'public-metrics').map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'metrics'));
+    expect(
+      records(run.messages, 'public-metrics')
+        .map((r) => r.note)
+        .sort(),
+    ).toEqual(await sourceNotes(db, 'metrics'));
     // every value of every column, summed or hashed by the server, equals the same over the records
-    expect(recordsChecksum(records(run.messages, 'public-metrics'), METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'metrics', METRICS_COLUMNS));
-    expect(recordsChecksum(records(run.messages, 'public-ticks'), { t: 'int', v: 'text' })).toEqual(await sourceChecksum(db, 'ticks', { t: 'int', v: 'text' }));
-    expect(records(run.messages, 'public-ticks').map((r) => r.v).sort()).toEqual(await sourceNotes(db, 'ticks', 'v'));
+    expect(recordsChecksum(records(run.messages, 'public-metrics'), METRICS_COLUMNS)).toEqual(
+      await sourceChecksum(db, 'metrics', METRICS_COLUMNS),
+    );
+    expect(recordsChecksum(records(run.messages, 'public-ticks'), { t: 'int', v: 'text' })).toEqual(
+      await sourceChecksum(db, 'ticks', { t: 'int', v: 'text' }),
+    );
+    expect(
+      records(run.messages, 'public-ticks')
+        .map((r) => r.v)
+        .sort(),
+    ).toEqual(await sourceNotes(db, 'ticks', 'v'));
     expect(records(run.messages, 'public-empty_ht')).toEqual([]);
     // one read per chunk (each space partition of a day on its own), and STATE after each
     expect(chunkReads(run.stderr, 'public-metrics').length).toBe(72);
@@ -75,7 +96,10 @@ describeOnEngines('TimescaleDB hypertables read chunk by chunk', (engine) => {
   it('resumes an interrupted FULL_TABLE sync at the chunk it was in: no row missing, at most one chunk again', async () => {
     const cat = tmpJson(select(catalog, { 'public-metrics': {} }));
     let states = 0;
-    const first = await runTapUntilKilled(['--config', config, '--catalog', cat], (m) => m.type === 'STATE' && m.value.bookmarks['public-metrics']?.chunks?.done_before !== undefined && ++states === 12);
+    const first = await runTapUntilKilled(
+      ['--config', config, '--catalog', cat],
+      (m) => m.type === 'STATE' && m.value.bookmarks['public-metrics']?.chunks?.done_before !== undefined && ++states === 12,
+    );
     expect(first.killed).toBe(true);
     const state = lastState(first.messages)!;
     const version = state.bookmarks['public-metrics'].version;
@@ -97,14 +121,20 @@ describeOnEngines('TimescaleDB hypertables read chunk by chunk', (engine) => {
       `SELECT format('%I.%I', chunk_schema, chunk_name) AS c FROM timescaledb_information.chunks WHERE hypertable_name = 'churn' ORDER BY range_start DESC LIMIT 1`,
     );
     const sql = `DROP TABLE ${victim!.c}; INSERT INTO churn VALUES ('2024-03-01 00:00+00', 1, 0, 'created-during-sync')`;
-    const cfg = tmpJson({ url: db.url, timescaledb_chunk_discovery_interval_minutes: 0, plugins: [{ module: MID_SYNC_PLUGIN, options: { stream: 'public-churn', afterPartitions: 1, sql } }] });
+    const cfg = tmpJson({
+      url: db.url,
+      timescaledb_chunk_discovery_interval_minutes: 0,
+      plugins: [{ module: MID_SYNC_PLUGIN, options: { stream: 'public-churn', afterPartitions: 1, sql } }],
+    });
     const notesBefore = await sourceNotes(db, 'churn');
     const run = await runTap(['--config', cfg, '--catalog', tmpJson(select(catalog, { 'public-churn': {} }))]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('mid-sync plugin ran its SQL after 1 partitions');
     expect(run.stderr).toMatch(new RegExp(`WARN public-churn: chunk .*${victim!.c.split('.')[1]}.* was dropped since discovery`));
     expect(run.stderr).toContain('chunk(s) appeared during the sync');
-    const got = records(run.messages).map((r) => r.note).sort();
+    const got = records(run.messages)
+      .map((r) => r.note)
+      .sort();
     expect(got).toEqual(await sourceNotes(db, 'churn'));
     expect(got).toContain('created-during-sync');
     expect(got.length).toBeLessThan(notesBefore.length);
@@ -116,7 +146,11 @@ describeOnEngines('TimescaleDB hypertables read chunk by chunk', (engine) => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/WARN plugin timescaledb is turned off by disable_plugins: hypertables are read by the default COPY reader/);
     expect(run.stderr).toContain('with reader copy-table');
-    expect(records(run.messages).map((r) => r.v).sort()).toEqual(await sourceNotes(db, 'ticks', 'v'));
+    expect(
+      records(run.messages)
+        .map((r) => r.v)
+        .sort(),
+    ).toEqual(await sourceNotes(db, 'ticks', 'v'));
   });
 
   it('resumes after merge_chunks joined a finished chunk with an unfinished one: the merged chunk is read again, nothing missing', async () => {
@@ -126,11 +160,20 @@ describeOnEngines('TimescaleDB hypertables read chunk by chunk', (engine) => {
     const first = await runTap(['--config', config, '--catalog', cat]);
     expect(first.code, first.stderr).toBe(0);
     // the STATE after the first day's chunk: day 1 done, days 2 to 4 not
-    const afterDay1 = first.messages.filter((m) => m.type === 'STATE').map((m) => m.value).find((v) => v.bookmarks['public-merged']?.chunks?.done_before !== undefined);
-    const days = await db.sql(`SELECT format('%I.%I', chunk_schema, chunk_name) AS c FROM timescaledb_information.chunks WHERE hypertable_name = 'merged' ORDER BY range_start`);
+    const afterDay1 = first.messages
+      .filter((m) => m.type === 'STATE')
+      .map((m) => m.value)
+      .find((v) => v.bookmarks['public-merged']?.chunks?.done_before !== undefined);
+    const days = await db.sql(
+      `SELECT format('%I.%I', chunk_schema, chunk_name) AS c FROM timescaledb_information.chunks WHERE hypertable_name = 'merged' ORDER BY range_start`,
+    );
     await db.sql(`CALL merge_chunks('${days[0]!.c}', '${days[1]!.c}')`); // one chunk for days 1 and 2 now
     const resumed = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(afterDay1)]);
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(records(resumed.messages).map((r) => r.v).sort((a, b) => a - b)).toEqual(Array.from({ length: 96 }, (_, i) => i));
+    expect(
+      records(resumed.messages)
+        .map((r) => r.v)
+        .sort((a, b) => a - b),
+    ).toEqual(Array.from({ length: 96 }, (_, i) => i));
   });
 });

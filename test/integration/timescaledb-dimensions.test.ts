@@ -1,9 +1,16 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
 import { chunkReads, discover, lastState, records, runTap, runTapUntilKilled, select, streamEntry, tmpJson } from '../helpers/run-tap.js';
-import { createHourlyHypertable, createThreeDimensionHypertable, HOURLY_COLUMNS, recordsChecksum, sourceChecksum, sourceNotes, SPACED_COLUMNS } from '../helpers/hypertable-fixtures.js';
+import {
+  createHourlyHypertable,
+  createThreeDimensionHypertable,
+  HOURLY_COLUMNS,
+  recordsChecksum,
+  sourceChecksum,
+  sourceNotes,
+  SPACED_COLUMNS,
+} from '../helpers/hypertable-fixtures.js';
 import { streamMetadata, type Catalog } from '../../src/core/singer/catalog.js';
-
 
 describeOnEngines('hypertable shapes: space dimensions, chunks in a user schema, continuous aggregates', (engine) => {
   let db: TestDatabase;
@@ -24,7 +31,9 @@ describeOnEngines('hypertable shapes: space dimensions, chunks in a user schema,
     await db.sql(`CREATE MATERIALIZED VIEW daily WITH (timescaledb.continuous) AS
         SELECT time_bucket('1 day', ts) AS day, count(*)::int AS n, max(note) AS last_note FROM hourly GROUP BY 1 WITH NO DATA`);
     await db.sql(`CALL refresh_continuous_aggregate('daily', NULL, NULL)`); // not in a transaction: a statement of its own
-    spacedChunks = Number((await db.sql(`SELECT count(*) AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'spaced'`))[0]!.n);
+    spacedChunks = Number(
+      (await db.sql(`SELECT count(*) AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'spaced'`))[0]!.n,
+    );
     config = tmpJson({ url: db.url, state_every_n_rows: 50, timescaledb_chunk_discovery_interval_minutes: 0 });
     catalog = await discover(config);
   });
@@ -34,7 +43,9 @@ describeOnEngines('hypertable shapes: space dimensions, chunks in a user schema,
     const ids = catalog.streams.map((s) => s.tap_stream_id).sort();
     expect(ids).toEqual(['public-daily', 'public-hourly', 'public-placed', 'public-spaced', 'vault-keep_me']);
     // the chunks of `placed` live in the user schema vault: excluded by catalog membership, not by schema name
-    const [vault] = await db.sql(`SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'placed' AND chunk_schema = 'vault'`);
+    const [vault] = await db.sql(
+      `SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'placed' AND chunk_schema = 'vault'`,
+    );
     expect(vault!.n).toBe(5);
     expect(streamMetadata(streamEntry(catalog, 'public-spaced'))['timescaledb.space-dimensions']).toEqual([
       { column: 'device', partitions: 3 },
@@ -44,19 +55,24 @@ describeOnEngines('hypertable shapes: space dimensions, chunks in a user schema,
 
   it('syncs a three-dimension hypertable with every row once: one read per chunk, selected by all its dimensions', async () => {
     expect(spacedChunks).toBeGreaterThan(12); // more chunks than time ranges: 4 days, 3 hash partitions, 2 zone ranges
-    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-spaced': {} }))], { env: { TAP_LOG_LEVEL: 'debug' } });
+    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-spaced': {} }))], {
+      env: { TAP_LOG_LEVEL: 'debug' },
+    });
     expect(run.code, run.stderr).toBe(0);
     const got = records(run.messages);
     expect(got.map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'spaced')); // a sorted list: a duplicate would show
     expect(recordsChecksum(got, SPACED_COLUMNS)).toEqual(await sourceChecksum(db, 'spaced', SPACED_COLUMNS));
     const reads = chunkReads(run.stderr, 'public-spaced');
     expect(reads).toHaveLength(spacedChunks);
-    expect(reads.every((l) => l.includes('get_partition_hash(device)') && l.includes('zone')), reads[0]).toBe(true);
+    expect(
+      reads.every((l) => l.includes('get_partition_hash(device)') && l.includes('zone')),
+      reads[0],
+    ).toBe(true);
   });
 
   it('resumes an interrupted sync of it from slices keyed by every dimension, with no row missing', async () => {
     const cat = tmpJson(select(catalog, { 'public-spaced': {} }));
-    const done = (m: Record<string, any>): string[] => (m.type === 'STATE' ? m.value.bookmarks['public-spaced']?.chunks?.done ?? [] : []);
+    const done = (m: Record<string, any>): string[] => (m.type === 'STATE' ? (m.value.bookmarks['public-spaced']?.chunks?.done ?? []) : []);
     const first = await runTapUntilKilled(['--config', config, '--catalog', cat], (m) => done(m).length >= 2);
     expect(first.killed).toBe(true);
     const state = lastState(first.messages)!;
@@ -83,7 +99,9 @@ describeOnEngines('hypertable shapes: space dimensions, chunks in a user schema,
     const rows = records(run.messages, 'public-daily');
     expect(rows).toHaveLength(5);
     expect(recordsChecksum(rows, daily)).toEqual(await sourceChecksum(db, 'daily', daily));
-    expect(recordsChecksum(records(run.messages, 'public-placed'), placed)).toEqual(await sourceChecksum(db, 'hourly', { ts: HOURLY_COLUMNS.ts!, note: 'text' }));
+    expect(recordsChecksum(records(run.messages, 'public-placed'), placed)).toEqual(
+      await sourceChecksum(db, 'hourly', { ts: HOURLY_COLUMNS.ts!, note: 'text' }),
+    );
   });
 });
 
@@ -106,12 +124,21 @@ describeOnEngines('a hypertable partitioned on a function of its time column (pa
 
   it('FULL_TABLE reads every row once, each chunk by its own constraint on epoch_text_ts(id)', async () => {
     // it used to put the chunk's internal bounds on id itself: exit 1, "date/time field value out of range"
-    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-events': {} }))], { env: { TAP_LOG_LEVEL: 'debug' } });
+    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-events': {} }))], {
+      env: { TAP_LOG_LEVEL: 'debug' },
+    });
     expect(run.code, run.stderr).toBe(0);
-    expect(records(run.messages).map((r) => r.n).sort((a, b) => a - b)).toEqual(Array.from({ length: 192 }, (_, i) => i));
+    expect(
+      records(run.messages)
+        .map((r) => r.n)
+        .sort((a, b) => a - b),
+    ).toEqual(Array.from({ length: 192 }, (_, i) => i));
     const reads = chunkReads(run.stderr, 'public-events');
     expect(reads).toHaveLength(4);
-    expect(reads.every((l) => l.includes('epoch_text_ts(id)')), reads[0]).toBe(true);
+    expect(
+      reads.every((l) => l.includes('epoch_text_ts(id)')),
+      reads[0],
+    ).toBe(true);
   });
 
   it('INCREMENTAL on id: the next run reads the bookmark row and the new rows, wherever their chunk', async () => {

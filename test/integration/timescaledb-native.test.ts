@@ -60,7 +60,9 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('native Timescal
     let done = false;
     const watching = (async () => {
       while (!done) {
-        const { rows } = await watcher.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tap-concurrency' AND state = 'active' AND query LIKE 'COPY%'`);
+        const { rows } = await watcher.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tap-concurrency' AND state = 'active' AND query LIKE 'COPY%'`,
+        );
         most = Math.max(most, rows[0].n);
         await new Promise((r) => setTimeout(r, 10));
       }
@@ -84,21 +86,35 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('native Timescal
     const retainJob = await pausedJob(db, `add_retention_policy('aging', interval '17 days')`);
     const before = await sourceNotes(db, 'aging');
     const [{ n: chunksBefore }] = await db.sql<{ n: number }>(`SELECT count(*)::int AS n FROM show_chunks('aging')`);
-    const plugins = [{ module: MID_SYNC_PLUGIN, options: { stream: 'public-aging', afterPartitions: 1, sql: [...runJobByScheduler(compressJob), ...runJobByScheduler(retainJob)] } }];
+    const plugins = [
+      {
+        module: MID_SYNC_PLUGIN,
+        options: { stream: 'public-aging', afterPartitions: 1, sql: [...runJobByScheduler(compressJob), ...runJobByScheduler(retainJob)] },
+      },
+    ];
     const metricsFile = join(dirname(tmpJson({})), 'metrics.json');
     const config = tmpJson({ url: db.url, plugins, metrics_file: metricsFile });
-    const run = await runTap(['--config', config, '--catalog', tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-aging': {} }))]);
+    const run = await runTap([
+      '--config',
+      config,
+      '--catalog',
+      tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-aging': {} })),
+    ]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('mid-sync plugin ran its SQL after 1 partitions');
     const [{ compressed, remaining }] = await db.sql<{ compressed: number; remaining: number }>(
-      `SELECT count(*) FILTER (WHERE is_compressed)::int AS compressed, count(*)::int AS remaining FROM timescaledb_information.chunks WHERE hypertable_name = 'aging'`);
+      `SELECT count(*) FILTER (WHERE is_compressed)::int AS compressed, count(*)::int AS remaining FROM timescaledb_information.chunks WHERE hypertable_name = 'aging'`,
+    );
     expect(compressed, 'the policy compressed chunks during the sync').toBeGreaterThan(5);
     expect(remaining, 'the policy dropped chunks during the sync').toBeLessThan(chunksBefore);
     expect(run.stderr).toMatch(/WARN public-aging: chunk .* was dropped (since discovery|during its read)/);
     const notes = records(run.messages).map((r) => r.note);
     expect(notes.length, 'no row twice').toBe(new Set(notes).size);
     const now = await sourceNotes(db, 'aging');
-    expect(now.filter((n) => !notes.includes(n)), 'every row that still exists arrived').toEqual([]);
+    expect(
+      now.filter((n) => !notes.includes(n)),
+      'every row that still exists arrived',
+    ).toEqual([]);
     expect(notes.filter((n) => !before.includes(n))).toEqual([]);
     // every chunk was plain when listed; the summary counts those the policy compressed before their read as compressed
     const summary = JSON.parse(readFileSync(metricsFile, 'utf8')).streams['public-aging'];
@@ -109,12 +125,18 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('native Timescal
     await createRecentHypertable(db, 'readings', 4);
     await db.sql(`CREATE MATERIALIZED VIEW readings_hourly WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
         SELECT time_bucket('1 hour', ts) AS bucket, device, count(*) AS n, avg(value) AS avg_value FROM readings GROUP BY 1, 2 WITH NO DATA`);
-    const refreshJob = await pausedJob(db, `add_continuous_aggregate_policy('readings_hourly', start_offset => interval '10 days', end_offset => interval '1 hour', schedule_interval => interval '1 hour')`);
+    const refreshJob = await pausedJob(
+      db,
+      `add_continuous_aggregate_policy('readings_hourly', start_offset => interval '10 days', end_offset => interval '1 hour', schedule_interval => interval '1 hour')`,
+    );
     const config = tmpJson({ url: db.url, plugins: [] });
     const catalog = tmpJson(select(await discover(config), { 'public-readings_hourly': {} }));
-    const view = async () => (await db.sql<{ k: string }>(`SELECT bucket::text || '/' || device || '/' || n AS k FROM readings_hourly`)).map((r) => r.k).sort();
+    const view = async () =>
+      (await db.sql<{ k: string }>(`SELECT bucket::text || '/' || device || '/' || n AS k FROM readings_hourly`)).map((r) => r.k).sort();
     const asRecords = (run: Awaited<ReturnType<typeof runTap>>) =>
-      records(run.messages).map((r) => `${new Date(r.bucket).toISOString().replace('T', ' ').replace('.000Z', '+00')}/${r.device}/${r.n}`).sort();
+      records(run.messages)
+        .map((r) => `${new Date(r.bucket).toISOString().replace('T', ' ').replace('.000Z', '+00')}/${r.device}/${r.n}`)
+        .sort();
 
     const empty = await runTap(['--config', config, '--catalog', catalog]);
     expect(empty.code, empty.stderr).toBe(0);
@@ -126,12 +148,17 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('native Timescal
     expect(asRecords(first)).toEqual(await view());
 
     // late rows in an old bucket, inside the policy's window: the next refresh rewrites that bucket
-    await db.sql(`INSERT INTO readings SELECT date_trunc('day', now()) - interval '2 days' + interval '5 minutes', 1, 9, 'late' || g FROM generate_series(1, 7) g`);
+    await db.sql(
+      `INSERT INTO readings SELECT date_trunc('day', now()) - interval '2 days' + interval '5 minutes', 1, 9, 'late' || g FROM generate_series(1, 7) g`,
+    );
     for (const sql of runJobByScheduler(refreshJob, 2)) await db.sql(sql);
     const second = await runTap(['--config', config, '--catalog', catalog]);
     expect(second.code, second.stderr).toBe(0);
     expect(asRecords(second)).toEqual(await view());
-    expect(asRecords(second).filter((k) => !asRecords(first).includes(k)), 'the refreshed bucket, with the late rows counted').toHaveLength(1);
+    expect(
+      asRecords(second).filter((k) => !asRecords(first).includes(k)),
+      'the refreshed bucket, with the late rows counted',
+    ).toHaveLength(1);
   });
 
   it('a chunk decompressed during a consistent_snapshot sync: the sync stops saying so, and the resume completes exactly', async () => {
@@ -141,15 +168,26 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('native Timescal
       ALTER TABLE frozen SET (timescaledb.compress);
       SELECT compress_chunk(c) FROM show_chunks('frozen') c;`);
     const [{ c: last }] = await db.sql<{ c: string }>(`SELECT c::text AS c FROM show_chunks('frozen') c ORDER BY c::text DESC LIMIT 1`);
-    const plugins = [{ module: MID_SYNC_PLUGIN, options: { stream: 'public-frozen', afterPartitions: 1, sql: `SELECT decompress_chunk('${last}')` } }];
+    const plugins = [
+      { module: MID_SYNC_PLUGIN, options: { stream: 'public-frozen', afterPartitions: 1, sql: `SELECT decompress_chunk('${last}')` } },
+    ];
     const catalog = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-frozen': {} }));
     const args = ['--config', tmpJson({ url: db.url, consistent_snapshot: true, plugins }), '--catalog', catalog];
     const stopped = await runTap(args);
     expect(stopped.code, stopped.stderr).toBe(1);
-    expect(stopped.stderr).toMatch(/CRITICAL .*was decompressed during this sync, after its consistent snapshot was taken.*run the tap again with that STATE/);
+    expect(stopped.stderr).toMatch(
+      /CRITICAL .*was decompressed during this sync, after its consistent snapshot was taken.*run the tap again with that STATE/,
+    );
     expect(stopped.stderr).not.toContain('TimescaleDB is not active');
     const state = lastState(stopped.messages)!;
-    const resumed = await runTap(['--config', tmpJson({ url: db.url, consistent_snapshot: true }), '--catalog', catalog, '--state', tmpJson(state)]);
+    const resumed = await runTap([
+      '--config',
+      tmpJson({ url: db.url, consistent_snapshot: true }),
+      '--catalog',
+      catalog,
+      '--state',
+      tmpJson(state),
+    ]);
     expect(resumed.code, resumed.stderr).toBe(0);
     const notes = [...records(stopped.messages), ...records(resumed.messages)].map((r) => r.note);
     expect(notes.length, 'no row twice: the stop came before the chunk was read').toBe(new Set(notes).size);
@@ -162,11 +200,16 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('native Timescal
       INSERT INTO thawed SELECT '2024-02-01'::timestamptz + g * interval '10 minutes', 't' || g FROM generate_series(0, 6 * 144 - 1) g;
       ALTER TABLE thawed SET (timescaledb.compress);`);
     const [{ c: last }] = await db.sql<{ c: string }>(`SELECT c::text AS c FROM show_chunks('thawed') c ORDER BY c::text DESC LIMIT 1`);
-    const plugins = [{ module: MID_SYNC_PLUGIN, options: { stream: 'public-thawed', afterPartitions: 1, sql: `SELECT compress_chunk('${last}')` } }];
+    const plugins = [
+      { module: MID_SYNC_PLUGIN, options: { stream: 'public-thawed', afterPartitions: 1, sql: `SELECT compress_chunk('${last}')` } },
+    ];
     const catalog = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-thawed': {} }));
     const first = await runTap(['--config', tmpJson({ url: db.url, consistent_snapshot: true, plugins }), '--catalog', catalog]);
     const state = lastState(first.messages)!;
-    const resumed = first.code === 0 ? first : await runTap(['--config', tmpJson({ url: db.url, consistent_snapshot: true }), '--catalog', catalog, '--state', tmpJson(state)]);
+    const resumed =
+      first.code === 0
+        ? first
+        : await runTap(['--config', tmpJson({ url: db.url, consistent_snapshot: true }), '--catalog', catalog, '--state', tmpJson(state)]);
     expect(resumed.code, resumed.stderr).toBe(0);
     const notes = [...records(first.messages), ...(resumed === first ? [] : records(resumed.messages))].map((r) => r.note);
     expect(notes.sort()).toEqual(await sourceNotes(db, 'thawed'));

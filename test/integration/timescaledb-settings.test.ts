@@ -32,17 +32,39 @@ describeOnEngines('TimescaleDB settings and fallbacks', (engine) => {
       SELECT create_hypertable('ticks', by_range('t', 100));
       INSERT INTO ticks SELECT g, 'i' || g FROM generate_series(1, 1000) g`);
     const discovered = await discover(tmpJson({ url: db.url }));
-    const state = (stream: string, key: string, value: unknown) => tmpJson({ bookmarks: { [stream]: { replication_key: key, replication_key_value: value } } });
+    const state = (stream: string, key: string, value: unknown) =>
+      tmpJson({ bookmarks: { [stream]: { replication_key: key, replication_key_value: value } } });
     const ticks = tmpJson(select(discovered, { 'public-ticks': { method: 'INCREMENTAL', key: 't' } }));
-    const ok = await runTap(['--config', tmpJson({ url: db.url, late_arrival_lookback: 150 }), '--catalog', ticks, '--state', state('public-ticks', 't', 1000)]);
+    const ok = await runTap([
+      '--config',
+      tmpJson({ url: db.url, late_arrival_lookback: 150 }),
+      '--catalog',
+      ticks,
+      '--state',
+      state('public-ticks', 't', 1000),
+    ]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(records(ok.messages).map((r) => Number(r.t))).toEqual(Array.from({ length: 151 }, (_, i) => 850 + i));
 
-    const wrongKind = await runTap(['--config', tmpJson({ url: db.url, late_arrival_lookback: '2 hours' }), '--catalog', ticks, '--state', state('public-ticks', 't', 1000)]);
+    const wrongKind = await runTap([
+      '--config',
+      tmpJson({ url: db.url, late_arrival_lookback: '2 hours' }),
+      '--catalog',
+      ticks,
+      '--state',
+      state('public-ticks', 't', 1000),
+    ]);
     expect(wrongKind.code, wrongKind.stderr).toBe(2);
     expect(wrongKind.stderr).toMatch(/CRITICAL late_arrival_lookback "2 hours" is not an integer, and public-ticks's time column t is/);
     const metrics = tmpJson(select(discovered, { 'public-metrics': { method: 'INCREMENTAL', key: 'ts' } }));
-    const notInterval = await runTap(['--config', tmpJson({ url: db.url, late_arrival_lookback: '3 bananas' }), '--catalog', metrics, '--state', state('public-metrics', 'ts', '2024-01-03T00:00:00Z')]);
+    const notInterval = await runTap([
+      '--config',
+      tmpJson({ url: db.url, late_arrival_lookback: '3 bananas' }),
+      '--catalog',
+      metrics,
+      '--state',
+      state('public-metrics', 'ts', '2024-01-03T00:00:00Z'),
+    ]);
     expect(notInterval.code, notInterval.stderr).toBe(2);
     expect(notInterval.stderr).toMatch(/CRITICAL late_arrival_lookback "3 bananas" is not a PostgreSQL interval .*give e\.g\. "2 hours"/);
     expect(records(notInterval.messages)).toHaveLength(0);
@@ -66,16 +88,29 @@ describeOnEngines('TimescaleDB settings and fallbacks', (engine) => {
     try {
       const run = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', cat()]);
       expect(run.code, run.stderr).toBe(0);
-      expect(run.stderr).toMatch(/WARN public-metrics: cannot list the chunks of this hypertable \(.*chunks.* does not exist\): it is read in one query/);
+      expect(run.stderr).toMatch(
+        /WARN public-metrics: cannot list the chunks of this hypertable \(.*chunks.* does not exist\): it is read in one query/,
+      );
       expect(run.stderr).toContain('public-metrics: FULL_TABLE with reader timescaledb-chunks');
       expect(recordsChecksum(records(run.messages), METRICS_COLUMNS)).toEqual(expected);
       // the fallback used to be the default reader, which read from the bookmark: a late row inside the window was lost
       const incremental = tmpJson(select(catalog, { 'public-metrics': { method: 'INCREMENTAL', key: 'ts' } }));
       const state = tmpJson({ bookmarks: { 'public-metrics': { replication_key: 'ts', replication_key_value: '2024-01-04T23:00:00Z' } } });
-      const late = await runTap(['--config', tmpJson({ url: db.url, late_arrival_lookback: '1 day' }), '--catalog', incremental, '--state', state]);
+      const late = await runTap([
+        '--config',
+        tmpJson({ url: db.url, late_arrival_lookback: '1 day' }),
+        '--catalog',
+        incremental,
+        '--state',
+        state,
+      ]);
       expect(late.code, late.stderr).toBe(0);
       const window = await db.sql<{ note: string }>(`SELECT note FROM metrics WHERE ts >= '2024-01-03T23:00:00Z'`);
-      expect(records(late.messages).map((r) => r.note).sort()).toEqual(window.map((r) => r.note).sort());
+      expect(
+        records(late.messages)
+          .map((r) => r.note)
+          .sort(),
+      ).toEqual(window.map((r) => r.note).sort());
     } finally {
       await db.sql(`ALTER VIEW timescaledb_information.chunks_hidden RENAME TO chunks`);
     }
@@ -102,7 +137,9 @@ describe.skipIf(!!nativeSkipReason)('timescaledb_support on PostgreSQL without t
     const run = await runTap(['--config', tmpJson({ url: db.url, timescaledb_support: true }), '--discover']);
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toMatch(/CRITICAL .*timescaledb_support is true but the database has no timescaledb extension: set it to "auto" or install the extension/);
+    expect(run.stderr).toMatch(
+      /CRITICAL .*timescaledb_support is true but the database has no timescaledb extension: set it to "auto" or install the extension/,
+    );
   });
 
   it('auto discovers the database as plain PostgreSQL', async () => {

@@ -26,13 +26,17 @@ function roundTrip(engine: string, open: () => Promise<TestDatabase>): void {
     it('discovers each column with the JSON Schema the README documents', () => {
       const props = streamEntry(catalog, 'public-types_rt').schema.properties;
       expect(props.id).toEqual({ type: 'integer' });
-      expect(Object.fromEntries(cases.map((c) => [c.column, props[c.column]]))).toEqual(Object.fromEntries(cases.map((c) => [c.column, c.schema])));
+      expect(Object.fromEntries(cases.map((c) => [c.column, props[c.column]]))).toEqual(
+        Object.fromEntries(cases.map((c) => [c.column, c.schema])),
+      );
     });
 
     for (const decoder of ['auto', 'csv'] as const) {
       it(`writes the exact JSON of every value with decoder ${decoder}, and every record matches its SCHEMA`, async () => {
         const config = tmpJson({ url: db.url, decoder });
-        const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-types_rt': {} }))], { env: { TAP_LOG_LEVEL: 'debug' } });
+        const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-types_rt': {} }))], {
+          env: { TAP_LOG_LEVEL: 'debug' },
+        });
         expect(run.code, run.stderr).toBe(0);
         expect(singerProblems(run.stdout, { complete: true })).toEqual([]);
         const schema = run.messages.find((m) => m.type === 'SCHEMA')!;

@@ -50,7 +50,10 @@ describe.skipIf(nativeSkipReason)('bad input (native PostgreSQL)', () => {
   });
 
   it("pipelinewise-tap-postgres's LOG_BASED state ({lsn}): tolerated, FULL_TABLE reads every row", async () => {
-    const state = { currently_syncing: null, bookmarks: { 'public-t': { lsn: 108179064, version: 1700000000000, last_replication_method: 'LOG_BASED' } } };
+    const state = {
+      currently_syncing: null,
+      bookmarks: { 'public-t': { lsn: 108179064, version: 1700000000000, last_replication_method: 'LOG_BASED' } },
+    };
     const run = await syncT(select(catalog, { 'public-t': {} }), state);
     expect(run.code, run.stderr).toBe(0);
     expect(records(run.messages).map((r) => r.id)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
@@ -79,10 +82,17 @@ describe.skipIf(nativeSkipReason)('bad input (native PostgreSQL)', () => {
     expect(records(run.messages)).toHaveLength(0);
   });
 
-  for (const [column, type] of [['doc', 'jsonb'], ['flag', 'boolean']] as const) {
+  for (const [column, type] of [
+    ['doc', 'jsonb'],
+    ['flag', 'boolean'],
+  ] as const) {
     it(`a replication key of type ${type}: exit 3 before any message, names the column and the types that work`, async () => {
       const run = await syncT(select(catalog, { 'public-t': { method: 'INCREMENTAL', key: column } }));
-      expectFailure(run, 3, new RegExp(`stream public-t: replication key "${column}" has type ${type}, which cannot be ordered as a bookmark; use a timestamp`));
+      expectFailure(
+        run,
+        3,
+        new RegExp(`stream public-t: replication key "${column}" has type ${type}, which cannot be ordered as a bookmark; use a timestamp`),
+      );
       expect(run.stdout).toBe('');
     });
   }

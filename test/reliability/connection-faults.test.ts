@@ -30,12 +30,20 @@ async function sourceRows(sql: (t: string) => Promise<{ id: number; payload: str
  * Starts a sync of public-wide, stops reading its stdout after the first record and waits until the
  * tap's backend is blocked sending COPY data (wait_event ClientWrite): the read is surely in flight.
  */
-async function tapBlockedMidCopy(config: string, catalog: string, app: string, adminSql: (t: string, p: unknown[]) => Promise<any[]>): Promise<{ tap: TapProcess; pid: number }> {
+async function tapBlockedMidCopy(
+  config: string,
+  catalog: string,
+  app: string,
+  adminSql: (t: string, p: unknown[]) => Promise<any[]>,
+): Promise<{ tap: TapProcess; pid: number }> {
   const tap = new TapProcess(['--config', config, '--catalog', catalog]);
   await tap.waitFor((m) => m.type === 'RECORD');
   tap.pause();
   const pid = await until(async () => {
-    const rows = await adminSql(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'COPY%' AND wait_event = 'ClientWrite'`, [app]);
+    const rows = await adminSql(
+      `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'COPY%' AND wait_event = 'ClientWrite'`,
+      [app],
+    );
     return rows[0]?.pid as number | undefined;
   }, 'the tap backend to block in ClientWrite');
   return { tap, pid };
@@ -145,7 +153,9 @@ describe.skipIf(nativeSkipReason)('server stopped mid-sync (a cluster of this fi
     const resumed = await runTap(['--config', config, '--catalog', catalog, '--state', tmpJson(state)]);
     expect(resumed.code, resumed.stderr).toBe(0);
     const duplicates = expectExactRows([...first, ...records(resumed.messages)], source);
-    console.log(`retries exhausted: ${first.length} records before, ${records(resumed.messages).length} after the resume, ${duplicates} duplicates`);
+    console.log(
+      `retries exhausted: ${first.length} records before, ${records(resumed.messages).length} after the resume, ${duplicates} duplicates`,
+    );
     expect(duplicates).toBe(0);
   });
 });
@@ -181,7 +191,9 @@ describe.skipIf(nativeSkipReason)('session settings and timeouts (native Postgre
     let stop = false;
     const watching = (async () => {
       while (!stop) {
-        const { rows } = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        const { rows } = await watcher.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
         if (rows.length > 0) {
           release = setTimeout(() => void locker.query('COMMIT'), ms);
           return;
@@ -201,15 +213,27 @@ describe.skipIf(nativeSkipReason)('session settings and timeouts (native Postgre
     }
   }
 
-  for (const [stream, table, ids] of [['public-locked', 'locked', 2000], ['public-events', 'events_2', 3000]] as const) {
+  for (const [stream, table, ids] of [
+    ['public-locked', 'locked', 2000],
+    ['public-events', 'events_2', 3000],
+  ] as const) {
     it(`${stream}: ACCESS EXCLUSIVE on ${table} for 2 s with lock_timeout 500ms → lock timeout, retried, every row`, async () => {
-      const config = tmpJson({ url: db.url, lock_timeout: '500ms', retry_initial_delay_ms: 400, retry_attempts: 6, state_every_n_rows: 200 });
+      const config = tmpJson({
+        url: db.url,
+        lock_timeout: '500ms',
+        retry_initial_delay_ms: 400,
+        retry_attempts: 6,
+        state_every_n_rows: 200,
+      });
       const catalog = tmpJson(select(await discover(config), { [stream]: {} }));
       const run = await whileLocked(table, 2000, () => runTap(['--config', config, '--catalog', catalog]));
       expect(run.code, run.stderr).toBe(0);
       expect(run.stderr).toMatch(/WARN \S+: .*canceling statement due to lock timeout.*; retry 1\/5/);
       // the warning names the locked relation's read: listing the partitions takes no lock on them
-      for (const w of run.stderr.split('\n').filter((l) => l.includes('due to lock timeout'))) expect(w, run.stderr).toContain(stream === 'public-events' ? 'COPY of chunk public.events_2 of public-events failed' : 'COPY of public-locked failed');
+      for (const w of run.stderr.split('\n').filter((l) => l.includes('due to lock timeout')))
+        expect(w, run.stderr).toContain(
+          stream === 'public-events' ? 'COPY of chunk public.events_2 of public-events failed' : 'COPY of public-locked failed',
+        );
       const got = records(run.messages).map((r) => r.id as number);
       expect(new Set(got).size).toBe(ids);
       expect(Math.min(...got)).toBe(1);
@@ -248,7 +272,10 @@ describe.skipIf(nativeSkipReason)('session settings and timeouts (native Postgre
   });
 
   it('statement_timeout is the session setting of the tap, and a query past it fails with a clear error naming the stream', async () => {
-    const probe = { module: new URL('./fixtures/session-probe-plugin.mjs', import.meta.url).pathname, options: { sql: 'SHOW statement_timeout' } };
+    const probe = {
+      module: new URL('./fixtures/session-probe-plugin.mjs', import.meta.url).pathname,
+      options: { sql: 'SHOW statement_timeout' },
+    };
     const config = tmpJson({ url: db.url, statement_timeout: '1s', retry_attempts: 2, retry_initial_delay_ms: 100, plugins: [probe] });
     const catalog = tmpJson(select(await discover(config), { 'public-slow_view': {} }));
     const run = await runTap(['--config', config, '--catalog', catalog]);

@@ -29,7 +29,9 @@ describe.skipIf(nativeSkipReason)('hostile and malformed input (native PostgreSQ
   let config: string;
   let catalog: Catalog;
   const sync = (cat: Catalog, state?: unknown, env?: Record<string, string>): Promise<TapRun> =>
-    runTap(['--config', config, '--catalog', tmpJson(cat), ...(state === undefined ? [] : ['--state', tmpJson(state, 'state.json')])], { env });
+    runTap(['--config', config, '--catalog', tmpJson(cat), ...(state === undefined ? [] : ['--state', tmpJson(state, 'state.json')])], {
+      env,
+    });
   const one = (mutate: (entry: CatalogEntry) => void, id = 'public-t'): Catalog => {
     const cat = select(catalog, { [id]: {} });
     mutate(cat.streams.find((s) => s.tap_stream_id === id)!);
@@ -47,7 +49,7 @@ INFO forged" VALUES (1);`);
   });
   afterAll(async () => db?.close());
 
-  it("a state whose version would forge records ('1,\"record\":{…}', a newline): exit 4 naming the path, no record written", async () => {
+  it('a state whose version would forge records (\'1,"record":{…}\', a newline): exit 4 naming the path, no record written', async () => {
     for (const version of ['1,"record":{"id":666}', '1}\n{"type":"RECORD","stream":"public-t","record":{"id":666}}\n{"x":{', 1.5]) {
       const run = await sync(select(catalog, { 'public-t': {} }), { bookmarks: { 'public-t': { version } } });
       refused(run, 4, /the state .*state\.json is malformed: at \/bookmarks\/public-t\/version must be integer.*pass the last STATE/);
@@ -68,7 +70,9 @@ INFO forged" VALUES (1);`);
   });
 
   it("a bad bookmark value in the second stream's bookmark: exit 4 before the first stream is written", async () => {
-    expect(catalog.streams.map((s) => s.tap_stream_id).indexOf('public-canary')).toBeLessThan(catalog.streams.map((s) => s.tap_stream_id).indexOf('public-t'));
+    expect(catalog.streams.map((s) => s.tap_stream_id).indexOf('public-canary')).toBeLessThan(
+      catalog.streams.map((s) => s.tap_stream_id).indexOf('public-t'),
+    );
     const state = { bookmarks: { 'public-t': { version: 1, last_pk_fetched: { id: 'abc' } } } };
     const run = await sync(select(catalog, { 'public-t': {}, 'public-canary': {} }), state);
     refused(run, 4, /public-t.*"abc".*integer.*remove the bookmark/);
@@ -76,7 +80,11 @@ INFO forged" VALUES (1);`);
 
   it('catalog fields of the wrong type: exit 3 naming the path, not a JavaScript error', async () => {
     let run = await sync(one((e) => (rootMetadata(e)['table-key-properties'] = 'id')));
-    refused(run, 3, /the catalog .* is malformed: at \/streams\/\d+\/metadata\/0\/metadata\/table-key-properties must be array.*run --discover/);
+    refused(
+      run,
+      3,
+      /the catalog .* is malformed: at \/streams\/\d+\/metadata\/0\/metadata\/table-key-properties must be array.*run --discover/,
+    );
     run = await sync(one((e) => (rootMetadata(e)['replication-method'] = 42)));
     refused(run, 3, /at \/streams\/\d+\/metadata\/0\/metadata\/replication-method must be string/);
     run = await sync(one((e) => (e.key_properties = 'id' as unknown as string[])));
@@ -85,7 +93,11 @@ INFO forged" VALUES (1);`);
 
   it('a column schema that is not a JSON Schema (found by the fuzz test): exit 3 naming the column, no SCHEMA no target can compile', async () => {
     const run = await sync(one((e) => (e.schema.properties.v!.type = [['string', 'null']] as unknown as string)));
-    refused(run, 3, /stream public-t: the catalog's schema of column "v" is not a valid JSON Schema \(at \/type .*\); fix it or run --discover/);
+    refused(
+      run,
+      3,
+      /stream public-t: the catalog's schema of column "v" is not a valid JSON Schema \(at \/type .*\); fix it or run --discover/,
+    );
   });
 
   it('a NUL in a table or schema name: exit 3 naming the path', async () => {
@@ -98,7 +110,11 @@ INFO forged" VALUES (1);`);
   it('a NUL in filter_schemas, a bad %-escape in url: exit 2 naming the setting', async () => {
     let run = await runTap(['--config', tmpJson({ url: db.url, filter_schemas: ['public\u0000'] }), '--discover']);
     refused(run, 2, /invalid config: filter_schemas\.0 holds a NUL character/);
-    run = await runTap(['--config', tmpJson({ url: db.url.replace('://', '://bad%zzuser@').replace(/\/\/bad%zzuser@[^@]*@/, '//bad%zzuser@') }), '--discover']);
+    run = await runTap([
+      '--config',
+      tmpJson({ url: db.url.replace('://', '://bad%zzuser@').replace(/\/\/bad%zzuser@[^@]*@/, '//bad%zzuser@') }),
+      '--discover',
+    ]);
     refused(run, 2, /url's user has a malformed %-escape; write a literal % as %25/);
   });
 
@@ -108,7 +124,7 @@ INFO forged" VALUES (1);`);
     refused(run, 2, /late_arrival_lookback "2 hours'; DROP TABLE t; --" is not a PostgreSQL interval .*give e\.g\. "2 hours"/);
   });
 
-  it('a stream whose table_name names another table: exit 3, instead of reading t under canary\'s id and bookmark', async () => {
+  it("a stream whose table_name names another table: exit 3, instead of reading t under canary's id and bookmark", async () => {
     const run = await sync(one((e) => (e.table_name = 't'), 'public-canary'));
     refused(run, 3, /stream public-canary names the table "public"."t", whose stream is public-t/);
   });
@@ -117,7 +133,9 @@ INFO forged" VALUES (1);`);
     let run = await runTap(['--config', config, '--discover', '--plugin', `${FIXTURES}/rejecting-plugin.mjs`]);
     refused(run, 5, /plugin module .*rejecting-plugin\.mjs failed to create its plugin: the factory gave up/);
     const started = Date.now();
-    run = await runTap(['--config', config, '--discover', '--plugin', `${FIXTURES}/hanging-plugin.mjs`], { env: { TAP_PLUGIN_LOAD_TIMEOUT_MS: '1500' } });
+    run = await runTap(['--config', config, '--discover', '--plugin', `${FIXTURES}/hanging-plugin.mjs`], {
+      env: { TAP_PLUGIN_LOAD_TIMEOUT_MS: '1500' },
+    });
     refused(run, 5, /plugin module .*hanging-plugin\.mjs did not load within 1\.5 s/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
   });
@@ -161,15 +179,22 @@ describe.skipIf(nativeSkipReason)('column grants and row-level security (native 
     expect(entry).toBeDefined();
     const secret = entry.metadata.find((m) => m.breadcrumb[1] === 'secret')!.metadata;
     expect(secret.inclusion).toBe('unsupported');
-    expect(secret['unsupported-description']).toMatch(/no SELECT privilege on this column: GRANT SELECT \("?secret"?\) ON "?public"?\."?col_t"?/);
+    expect(secret['unsupported-description']).toMatch(
+      /no SELECT privilege on this column: GRANT SELECT \("?secret"?\) ON "?public"?\."?col_t"?/,
+    );
     const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-col_t': {} }))]);
     expect(run.code, run.stderr).toBe(0);
-    expect(records(run.messages)).toEqual([{ id: 1, shown: 'a' }, { id: 2, shown: 'b' }]);
+    expect(records(run.messages)).toEqual([
+      { id: 1, shown: 'a' },
+      { id: 2, shown: 'b' },
+    ]);
   });
 
   it('selecting the ungranted column: exit 3 naming the column, before any message', async () => {
     const catalog = select(await discover(config), { 'public-col_t': {} });
-    const md = catalog.streams.find((s) => s.tap_stream_id === 'public-col_t')!.metadata.find((m) => m.breadcrumb[1] === 'secret')!.metadata;
+    const md = catalog.streams
+      .find((s) => s.tap_stream_id === 'public-col_t')!
+      .metadata.find((m) => m.breadcrumb[1] === 'secret')!.metadata;
     md.inclusion = 'available';
     md.selected = true;
     const run = await runTap(['--config', config, '--catalog', tmpJson(catalog)]);
@@ -179,7 +204,9 @@ describe.skipIf(nativeSkipReason)('column grants and row-level security (native 
   it('row-level security that hides rows: a warning naming the stream, and the visible rows', async () => {
     const run = await runTap(['--config', config, '--catalog', tmpJson(select(await discover(config), { 'public-rls_t': {} }))]);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/WARN public-rls_t: row-level security applies to this role on "public"."rls_t": only the rows its policies show are read/);
+    expect(run.stderr).toMatch(
+      /WARN public-rls_t: row-level security applies to this role on "public"."rls_t": only the rows its policies show are read/,
+    );
     expect(records(run.messages)).toEqual([{ id: 1, owner: role }]);
   });
 });

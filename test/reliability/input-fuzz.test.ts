@@ -14,9 +14,11 @@ const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 
 /** The statements a read-only tap may send; anything else in the server log is a finding. */
 const READ_ONLY = /^(SET |SELECT|WITH|COPY \(SELECT|BEGIN|COMMIT|ROLLBACK|EXPLAIN|SHOW |RESET )/;
-const WRITE = /(^|;\s*)(INSERT|UPDATE|DELETE|MERGE|CREATE|ALTER|DROP|TRUNCATE|GRANT|REVOKE|LOCK|VACUUM|ANALYZE|CLUSTER|REINDEX|COMMENT|REFRESH|CALL|DO|COPY\s+\w|SELECT\s.*\bINTO\b)/im;
+const WRITE =
+  /(^|;\s*)(INSERT|UPDATE|DELETE|MERGE|CREATE|ALTER|DROP|TRUNCATE|GRANT|REVOKE|LOCK|VACUUM|ANALYZE|CLUSTER|REINDEX|COMMENT|REFRESH|CALL|DO|COPY\s+\w|SELECT\s.*\bINTO\b)/im;
 /** JavaScript failing where the tap should have named the problem. */
-const JS_ERROR = /is not a function|Cannot read propert|is not iterable|Maximum call stack|URI malformed|TypeError|ReferenceError|RangeError|SyntaxError|undefined|\[object Object\]/;
+const JS_ERROR =
+  /is not a function|Cannot read propert|is not iterable|Maximum call stack|URI malformed|TypeError|ReferenceError|RangeError|SyntaxError|undefined|\[object Object\]/;
 
 /** Stands for a 200,000-character string in the file (kept short in fast-check's report of a failure). */
 const HUGE = '<200k x>';
@@ -26,10 +28,38 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 /** Values a hand-edited or hostile file may hold: wrong types, NULs, SQL, JSON fragments, huge and deep values. */
 const hostile: fc.Arbitrary<Json> = fc.oneof(
   fc.constantFrom<Json>(
-    null, true, false, 0, -1, 1.5, 2 ** 53 + 2, 1e308, '', '\u0000', 'a\u0000b', "'; DROP TABLE t; --",
-    "t'); COPY t TO PROGRAM 'id'; --", 'x" ; DELETE FROM t; --', '"},"record":{"id":666},"x":{"', '1,"record":{"id":666}',
-    '\n{"type":"RECORD","stream":"public-t","record":{"id":666}}\n', '\u202e\u2028😀\ud800', '%zz', 'NaN', '-infinity', '1e5',
-    'FULL_TABLE', 'INCREMENTAL', 'LOG_BASED', 'public-u', 'ts', 'id', [], {}, [1, 'a', null], { a: { b: { c: 1 } } },
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1.5,
+    2 ** 53 + 2,
+    1e308,
+    '',
+    '\u0000',
+    'a\u0000b',
+    "'; DROP TABLE t; --",
+    "t'); COPY t TO PROGRAM 'id'; --",
+    'x" ; DELETE FROM t; --',
+    '"},"record":{"id":666},"x":{"',
+    '1,"record":{"id":666}',
+    '\n{"type":"RECORD","stream":"public-t","record":{"id":666}}\n',
+    '\u202e\u2028😀\ud800',
+    '%zz',
+    'NaN',
+    '-infinity',
+    '1e5',
+    'FULL_TABLE',
+    'INCREMENTAL',
+    'LOG_BASED',
+    'public-u',
+    'ts',
+    'id',
+    [],
+    {},
+    [1, 'a', null],
+    { a: { b: { c: 1 } } },
   ),
   fc.string({ maxLength: 12 }),
   fc.integer(),
@@ -51,7 +81,12 @@ interface Mutation {
 }
 
 const mutations = fc.array(
-  fc.record<Mutation>({ file: fc.constantFrom('config', 'catalog', 'state'), at: fc.nat(), op: fc.constantFrom('replace', 'replace', 'delete', 'rename', 'wrap'), value: hostile }),
+  fc.record<Mutation>({
+    file: fc.constantFrom('config', 'catalog', 'state'),
+    at: fc.nat(),
+    op: fc.constantFrom('replace', 'replace', 'delete', 'rename', 'wrap'),
+    value: hostile,
+  }),
   { minLength: 1, maxLength: 3 },
 );
 
@@ -80,8 +115,7 @@ function mutate(root: Json, m: Mutation, skip: (key: string | number | undefined
   else if (m.op === 'delete') {
     if (Array.isArray(parent)) parent.splice(Number(key), 1);
     else delete p[key];
-  }
-  else if (!Array.isArray(parent) && typeof m.value === 'string') {
+  } else if (!Array.isArray(parent) && typeof m.value === 'string') {
     p[m.value] = p[key]!;
     delete p[key];
   } else p[key] = m.value;
@@ -101,22 +135,38 @@ describe.skipIf(nativeSkipReason)('fuzzed config, catalog and state files', () =
   const dir = mkdtempSync(join(tmpdir(), 'tap-fuzz-'));
   const write = (name: string, value: Json): string => {
     const path = join(dir, name);
-    writeFileSync(path, JSON.stringify(value, (_k, v: unknown) => (v === HUGE ? 'x'.repeat(200_000) : v)));
+    writeFileSync(
+      path,
+      JSON.stringify(value, (_k, v: unknown) => (v === HUGE ? 'x'.repeat(200_000) : v)),
+    );
     return path;
   };
   beforeAll(async () => {
     cluster = startOwnCluster();
     await cluster.sql(`CREATE DATABASE fz`);
-    await cluster.sql(`CREATE TABLE t(id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 30) g;
+    await cluster.sql(
+      `CREATE TABLE t(id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 30) g;
       CREATE TABLE u(id int PRIMARY KEY, ts timestamptz NOT NULL, doc jsonb);
       INSERT INTO u SELECT g, '2024-01-01'::timestamptz + g * interval '1 hour', jsonb_build_object('g', g) FROM generate_series(1, 30) g;
       CREATE ROLE ${ROLE} LOGIN; GRANT SELECT ON t, u TO ${ROLE};
-      ALTER ROLE ${ROLE} SET log_statement = 'all';`, [], 'fz');
+      ALTER ROLE ${ROLE} SET log_statement = 'all';`,
+      [],
+      'fz',
+    );
     await cluster.sql(`ALTER SYSTEM SET log_line_prefix = '%u|'`);
     await cluster.sql('SELECT pg_reload_conf()');
     const config = { url: cluster.url(ROLE, undefined, 'fz'), state_every_n_rows: 7, filter_schemas: ['public'], decoder: 'auto' };
-    const catalog = select(await discover(write('config.json', config)), { 'public-t': {}, 'public-u': { method: 'INCREMENTAL', key: 'ts' } });
-    const state = { currently_syncing: 'public-t', bookmarks: { 'public-t': { version: 1700000000000, last_pk_fetched: { id: 3 } }, 'public-u': { replication_key: 'ts', replication_key_value: '2024-01-01T05:00:00Z' } } };
+    const catalog = select(await discover(write('config.json', config)), {
+      'public-t': {},
+      'public-u': { method: 'INCREMENTAL', key: 'ts' },
+    });
+    const state = {
+      currently_syncing: 'public-t',
+      bookmarks: {
+        'public-t': { version: 1700000000000, last_pk_fetched: { id: 3 } },
+        'public-u': { replication_key: 'ts', replication_key_value: '2024-01-01T05:00:00Z' },
+      },
+    };
     base = { config, catalog: catalog as unknown as Json, state };
   });
   afterAll(() => cluster?.destroy());
@@ -124,7 +174,14 @@ describe.skipIf(nativeSkipReason)('fuzzed config, catalog and state files', () =
   it(`${RUNS} mutated inputs: exit 0/2/3/4, stdout empty or valid Singer, no JavaScript error, only reads on the server (seed ${SEED})`, async () => {
     console.log(`input fuzz: seed ${SEED}, ${RUNS} runs (replay with FUZZ_SEED=${SEED})`);
     // the unmutated inputs sync (so the log below holds the statements of a real sync too)
-    const clean = await runTap(['--config', write('config.json', base.config), '--catalog', write('catalog.json', base.catalog), '--state', write('state.json', base.state)]);
+    const clean = await runTap([
+      '--config',
+      write('config.json', base.config),
+      '--catalog',
+      write('catalog.json', base.catalog),
+      '--state',
+      write('state.json', base.state),
+    ]);
     expect(clean.code, clean.stderr).toBe(0);
     expect(singerProblems(clean.stdout, { complete: true })).toEqual([]);
     const codes = new Map<number | null, number>();
@@ -136,12 +193,21 @@ describe.skipIf(nativeSkipReason)('fuzzed config, catalog and state files', () =
         for (const m of ms) files[m.file] = mutate(files[m.file], m, (k) => m.file === 'config' && k === 'url');
         const discoverRun = ms.every((m) => m.file === 'config') && ms[0]!.at % 3 === 0;
         const args = ['--config', write('config.json', files.config)];
-        const run: TapRun = await runTap(discoverRun ? [...args, '--discover'] : [...args, '--catalog', write('catalog.json', files.catalog), '--state', write('state.json', files.state)], { timeoutMs: 60_000 });
+        const run: TapRun = await runTap(
+          discoverRun
+            ? [...args, '--discover']
+            : [...args, '--catalog', write('catalog.json', files.catalog), '--state', write('state.json', files.state)],
+          { timeoutMs: 60_000 },
+        );
         codes.set(run.code, (codes.get(run.code) ?? 0) + 1);
         const context = `mutations ${JSON.stringify(ms).slice(0, 600)}\nstderr: ${run.stderr.slice(-1500)}`;
         expect([0, 2, 3, 4], context).toContain(run.code);
         expect(run.stderr, context).not.toMatch(JS_ERROR);
-        if (run.code !== 0) expect(run.stderr.split('\n').filter((l) => l.startsWith('CRITICAL')), context).toHaveLength(1);
+        if (run.code !== 0)
+          expect(
+            run.stderr.split('\n').filter((l) => l.startsWith('CRITICAL')),
+            context,
+          ).toHaveLength(1);
         if (!discoverRun && run.stdout.length > 0) expect(singerProblems(run.stdout, { complete: run.code === 0 }), context).toEqual([]);
         if (discoverRun && run.code === 0) expect(() => JSON.parse(run.stdout)).not.toThrow();
         if (run.code !== 0 && run.code !== null) expect(run.stdout, context).toBe('');
@@ -155,7 +221,9 @@ describe.skipIf(nativeSkipReason)('fuzzed config, catalog and state files', () =
       else if (line.startsWith('\t') && statements.length > 0) statements[statements.length - 1] += '\n' + line;
     }
     const notRead = statements.filter((s) => !READ_ONLY.test(s.trimStart()) || WRITE.test(s));
-    console.log(`input fuzz: ${RUNS} runs in ${((Date.now() - started) / 1000).toFixed(0)} s, exit codes ${JSON.stringify(Object.fromEntries(codes))}, ${statements.length} statements logged, first words ${[...new Set(statements.map((s) => s.split(/\s/)[0]))].join(', ')}`);
+    console.log(
+      `input fuzz: ${RUNS} runs in ${((Date.now() - started) / 1000).toFixed(0)} s, exit codes ${JSON.stringify(Object.fromEntries(codes))}, ${statements.length} statements logged, first words ${[...new Set(statements.map((s) => s.split(/\s/)[0]))].join(', ')}`,
+    );
     expect(statements.some((s) => s.startsWith('COPY (SELECT'))).toBe(true); // the log does catch the tap's statements
     expect(notRead).toEqual([]);
   });

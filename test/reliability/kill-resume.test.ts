@@ -66,7 +66,9 @@ async function killTrials(t: Trials): Promise<void> {
   for (const [i, killAt] of killPoints(t.seed, TRIALS, total).entries()) {
     const method = i % 2 === 0 ? 'FULL_TABLE' : 'INCREMENTAL';
     const dup = await killAndResume({ config: t.config, catalog: i % 2 === 0 ? full : incremental, key: t.key, source: t.source, killAt });
-    console.log(`${t.label} trial ${i + 1} (${method}): killed after message ${killAt}/${total}, ${dup} duplicates (bound: ${t.bound}, ${t.boundWhy})`);
+    console.log(
+      `${t.label} trial ${i + 1} (${method}): killed after message ${killAt}/${total}, ${dup} duplicates (bound: ${t.bound}, ${t.boundWhy})`,
+    );
     expect(dup).toBeLessThanOrEqual(t.bound);
   }
 }
@@ -79,10 +81,22 @@ describeOnEngines('SIGKILL at random points, then resume from the last STATE: a 
     db = await engine.open();
     await createMetricsHypertable(db, 'metrics', 6, 20); // 12 chunks (6 days x 2 hash partitions), 1,728 rows
     const source = (await db.sql<{ note: string }>('SELECT note FROM metrics')).map((r) => r.note);
-    const chunkRows = Number((await db.sql<{ n: string }>('SELECT max(n) AS n FROM (SELECT count(*) AS n FROM metrics GROUP BY tableoid) c'))[0]!.n);
+    const chunkRows = Number(
+      (await db.sql<{ n: string }>('SELECT max(n) AS n FROM (SELECT count(*) AS n FROM metrics GROUP BY tableoid) c'))[0]!.n,
+    );
     const config = tmpJson({ url: db.url, state_every_n_rows: EVERY });
     // a resumed run reads again the chunk it was in
-    await killTrials({ label: 'hypertable', config, stream: 'public-metrics', replicationKey: 'ts', key: 'note', source, seed: 8, bound: chunkRows, boundWhy: 'one chunk' });
+    await killTrials({
+      label: 'hypertable',
+      config,
+      stream: 'public-metrics',
+      replicationKey: 'ts',
+      key: 'note',
+      source,
+      seed: 8,
+      bound: chunkRows,
+      boundWhy: 'one chunk',
+    });
   }, 300_000); // 21 tap runs and 10 resumes: 22 s alone on the embedded engine, past 120 s on a loaded machine
 });
 
@@ -97,6 +111,16 @@ describe.skipIf(nativeSkipReason)('SIGKILL at random points, then resume from th
     const source = (await db.sql<{ id: number }>('SELECT id FROM items')).map((r) => String(r.id));
     const config = tmpJson({ url: db.url, state_every_n_rows: EVERY });
     // records after the last STATE come again, plus (INCREMENTAL, >=) the row holding the bookmark value
-    await killTrials({ label: 'plain table', config, stream: 'public-items', replicationKey: 'updated_at', key: 'id', source, seed: 15, bound: EVERY + 1, boundWhy: 'state_every_n_rows + 1' });
+    await killTrials({
+      label: 'plain table',
+      config,
+      stream: 'public-items',
+      replicationKey: 'updated_at',
+      key: 'id',
+      source,
+      seed: 15,
+      bound: EVERY + 1,
+      boundWhy: 'state_every_n_rows + 1',
+    });
   });
 });

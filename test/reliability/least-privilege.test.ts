@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { embeddedDatabase, nativeSkipReason, nativeTimescaleDatabase, nativeTimescaleSkipReason, type TestDatabase } from '../helpers/databases.js';
+import {
+  embeddedDatabase,
+  nativeSkipReason,
+  nativeTimescaleDatabase,
+  nativeTimescaleSkipReason,
+  type TestDatabase,
+} from '../helpers/databases.js';
 import { createMetricsHypertable, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import { records, runTap, select, tmpJson, type Selection, type TapRun } from '../helpers/run-tap.js';
 import { startOwnCluster, type OwnCluster } from './own-cluster.js';
@@ -22,7 +28,8 @@ function loggedStatements(log: string, app: string): string[] {
 }
 
 const READ_ONLY = /^(SELECT|WITH|COPY \(SELECT|SET |SHOW |BEGIN|COMMIT|ROLLBACK)/;
-const WRITE = /(^|;\s*)(INSERT|UPDATE|DELETE|MERGE|CREATE|ALTER|DROP|TRUNCATE|GRANT|REVOKE|LOCK|VACUUM|ANALYZE|CLUSTER|REINDEX|COMMENT|REFRESH|CALL|DO|SELECT\s.*\bINTO\b)/im;
+const WRITE =
+  /(^|;\s*)(INSERT|UPDATE|DELETE|MERGE|CREATE|ALTER|DROP|TRUNCATE|GRANT|REVOKE|LOCK|VACUUM|ANALYZE|CLUSTER|REINDEX|COMMENT|REFRESH|CALL|DO|SELECT\s.*\bINTO\b)/im;
 
 /**
  * A role with SELECT on the user tables and USAGE on their schema, nothing more, on a cluster of this
@@ -37,7 +44,8 @@ describe.skipIf(nativeSkipReason)('least privilege on native PostgreSQL', () => 
   beforeAll(async () => {
     cluster = startOwnCluster();
     await cluster.sql(`CREATE DATABASE lp`);
-    await cluster.sql(`REVOKE ALL ON SCHEMA public FROM PUBLIC;
+    await cluster.sql(
+      `REVOKE ALL ON SCHEMA public FROM PUBLIC;
       CREATE SCHEMA app;
       CREATE TABLE app.orders(id int PRIMARY KEY, placed_at timestamptz NOT NULL, total numeric);
       INSERT INTO app.orders SELECT g, '2024-01-01'::timestamptz + g * interval '1 hour', g * 1.5 FROM generate_series(1, 500) g;
@@ -47,8 +55,12 @@ describe.skipIf(nativeSkipReason)('least privilege on native PostgreSQL', () => 
       INSERT INTO app.events SELECT g, 'e' || g FROM generate_series(1, 600) g;
       CREATE ROLE tap_reader LOGIN PASSWORD '${PASSWORD}';
       GRANT USAGE ON SCHEMA app TO tap_reader;
-      GRANT SELECT ON app.orders, app.events, app.events_1, app.events_2 TO tap_reader;`, [], 'lp');
-    for (const setting of [`log_statement = 'all'`, `log_line_prefix = '%a|'`, `log_connections = on`]) await cluster.sql(`ALTER SYSTEM SET ${setting}`);
+      GRANT SELECT ON app.orders, app.events, app.events_1, app.events_2 TO tap_reader;`,
+      [],
+      'lp',
+    );
+    for (const setting of [`log_statement = 'all'`, `log_line_prefix = '%a|'`, `log_connections = on`])
+      await cluster.sql(`ALTER SYSTEM SET ${setting}`);
     await cluster.setHostAuth(['host all all 127.0.0.1/32 scram-sha-256']);
     const probe = { module: PROBE, options: { sql: 'SELECT current_user AS who' } };
     config = tmpJson({ url: cluster.url('tap_reader', PASSWORD, 'lp'), application_name: APP, state_every_n_rows: 100, plugins: [probe] });
@@ -61,7 +73,10 @@ describe.skipIf(nativeSkipReason)('least privilege on native PostgreSQL', () => 
     expect(discovered.code, discovered.stderr).toBe(0);
     const catalog = JSON.parse(discovered.stdout);
     expect(catalog.streams.map((s: { tap_stream_id: string }) => s.tap_stream_id).sort()).toEqual(['app-events', 'app-orders']);
-    const selections: Record<string, Selection>[] = [{ 'app-orders': {}, 'app-events': {} }, { 'app-orders': { method: 'INCREMENTAL', key: 'placed_at' } }];
+    const selections: Record<string, Selection>[] = [
+      { 'app-orders': {}, 'app-events': {} },
+      { 'app-orders': { method: 'INCREMENTAL', key: 'placed_at' } },
+    ];
     for (const sel of selections) {
       const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, sel))]);
       runs.push(run);
@@ -78,7 +93,9 @@ describe.skipIf(nativeSkipReason)('least privilege on native PostgreSQL', () => 
     expect(statements.length).toBeGreaterThan(10);
     const notRead = statements.filter((s) => !READ_ONLY.test(s.trimStart()) || WRITE.test(s));
     expect(notRead).toEqual([]);
-    console.log(`least privilege: ${statements.length} statements logged for the tap, all reads; first words: ${[...new Set(statements.map((s) => s.split(/\s/)[0]))].join(', ')}`);
+    console.log(
+      `least privilege: ${statements.length} statements logged for the tap, all reads; first words: ${[...new Set(statements.map((s) => s.split(/\s/)[0]))].join(', ')}`,
+    );
     expect(log).not.toContain(PASSWORD);
     for (const run of runs) expect(run.stderr + run.stdout).not.toContain(PASSWORD);
   });
@@ -115,9 +132,15 @@ describe('least privilege on the embedded TimescaleDB: no access to the Timescal
     }
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('PROBE [{"who":"tap_reader"}]');
-    expect(run.stderr).toMatch(/WARN public-metrics: cannot list the chunks of this hypertable \(permission denied for schema _timescaledb_catalog\): it is read in one query/);
+    expect(run.stderr).toMatch(
+      /WARN public-metrics: cannot list the chunks of this hypertable \(permission denied for schema _timescaledb_catalog\): it is read in one query/,
+    );
     expect(run.stderr).toMatch(/public-metrics: FULL_TABLE with reader timescaledb-chunks/);
-    expect(records(run.messages).map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'metrics'));
+    expect(
+      records(run.messages)
+        .map((r) => r.note)
+        .sort(),
+    ).toEqual(await sourceNotes(db, 'metrics'));
   });
 });
 
@@ -126,61 +149,72 @@ describe('least privilege on the embedded TimescaleDB: no access to the Timescal
  * database where another compression-enabled hypertable sits in a schema the role cannot use: first
  * with TimescaleDB's catalog readable (as it is by default), then with it revoked from PUBLIC.
  */
-describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('least privilege on native TimescaleDB: its catalog readable, then revoked', () => {
-  let db: TestDatabase;
-  let config: string;
-  const role = `tap_lp_${Math.random().toString(36).slice(2, 8)}`;
-  beforeAll(async () => {
-    db = await nativeTimescaleDatabase();
-    await createMetricsHypertable(db, 'metrics', 4, 60);
-    await db.sql(`ALTER TABLE metrics SET (timescaledb.compress);
+describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)(
+  'least privilege on native TimescaleDB: its catalog readable, then revoked',
+  () => {
+    let db: TestDatabase;
+    let config: string;
+    const role = `tap_lp_${Math.random().toString(36).slice(2, 8)}`;
+    beforeAll(async () => {
+      db = await nativeTimescaleDatabase();
+      await createMetricsHypertable(db, 'metrics', 4, 60);
+      await db.sql(`ALTER TABLE metrics SET (timescaledb.compress);
       SELECT compress_chunk(c) FROM show_chunks('metrics', older_than => '2024-01-03'::timestamptz) c;
       CREATE SCHEMA hidden; CREATE TABLE hidden.secret (ts timestamptz NOT NULL, v int);
       SELECT create_hypertable('hidden.secret', by_range('ts')); ALTER TABLE hidden.secret SET (timescaledb.compress);
       REVOKE ALL ON SCHEMA public FROM PUBLIC; ANALYZE metrics;
       CREATE ROLE ${role} LOGIN; GRANT USAGE ON SCHEMA public TO ${role}; GRANT SELECT ON metrics TO ${role};`);
-    config = tmpJson({ url: db.url.replace('//postgres@', `//${role}@`), timescaledb_chunk_discovery_interval_minutes: 0 });
-  });
-  afterAll(async () => {
-    await db?.close();
-    const admin = new pg.Client({ connectionString: inject('nativeUrl') });
-    await admin.connect();
-    await admin.query(`DROP ROLE IF EXISTS ${role}`);
-    await admin.end();
-  });
+      config = tmpJson({ url: db.url.replace('//postgres@', `//${role}@`), timescaledb_chunk_discovery_interval_minutes: 0 });
+    });
+    afterAll(async () => {
+      await db?.close();
+      const admin = new pg.Client({ connectionString: inject('nativeUrl') });
+      await admin.connect();
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
+    });
 
-  it('catalog readable: discovery lists the readable hypertable with one warning for what it cannot see; the sync reads it chunk by chunk', async () => {
-    const discovered = await runTap(['--config', config, '--discover']);
-    expect(discovered.code, discovered.stderr).toBe(0);
-    const catalog = JSON.parse(discovered.stdout);
-    expect(catalog.streams.map((s: { tap_stream_id: string }) => s.tap_stream_id)).toEqual(['public-metrics']);
-    expect(discovered.stderr.match(/^WARN /gm) ?? []).toHaveLength(discovered.stderr.includes('compression metadata left out') ? 1 : 0);
-    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-metrics': {} }))]);
-    expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toContain('public-metrics: FULL_TABLE with reader timescaledb-chunks');
-    expect(run.stderr).not.toContain('cannot list the chunks');
-    expect(records(run.messages).map((r) => r.note).sort()).toEqual(await sourceNotes(db, 'metrics'));
-  });
+    it('catalog readable: discovery lists the readable hypertable with one warning for what it cannot see; the sync reads it chunk by chunk', async () => {
+      const discovered = await runTap(['--config', config, '--discover']);
+      expect(discovered.code, discovered.stderr).toBe(0);
+      const catalog = JSON.parse(discovered.stdout);
+      expect(catalog.streams.map((s: { tap_stream_id: string }) => s.tap_stream_id)).toEqual(['public-metrics']);
+      expect(discovered.stderr.match(/^WARN /gm) ?? []).toHaveLength(discovered.stderr.includes('compression metadata left out') ? 1 : 0);
+      const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-metrics': {} }))]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toContain('public-metrics: FULL_TABLE with reader timescaledb-chunks');
+      expect(run.stderr).not.toContain('cannot list the chunks');
+      expect(
+        records(run.messages)
+          .map((r) => r.note)
+          .sort(),
+      ).toEqual(await sourceNotes(db, 'metrics'));
+    });
 
-  it('catalog revoked: discovery still works (with a warning), and INCREMENTAL reads the hypertable in one query that keeps late_arrival_lookback', async () => {
-    await db.sql(`REVOKE SELECT ON ALL TABLES IN SCHEMA _timescaledb_catalog FROM PUBLIC`);
-    const discovered = await runTap(['--config', config, '--discover']);
-    expect(discovered.code, discovered.stderr).toBe(0);
-    expect(discovered.stderr).toMatch(/WARN .*(permission denied)/);
-    const catalog = JSON.parse(discovered.stdout);
-    expect(catalog.streams.map((s: { tap_stream_id: string }) => s.tap_stream_id)).toEqual(['public-metrics']);
-    await db.sql(`INSERT INTO metrics VALUES ('2024-01-04 12:00+00', 1, 0, 'late-inside'), ('2024-01-02 00:00+00', 1, 0, 'late-outside')`);
-    const state = tmpJson({ bookmarks: { 'public-metrics': { replication_key: 'ts', replication_key_value: '2024-01-04T23:00:00Z' } } });
-    const cat = tmpJson(select(catalog, { 'public-metrics': { method: 'INCREMENTAL', key: 'ts' } }));
-    const withLookback = tmpJson({ ...JSON.parse(readFileSync(config, 'utf8')), late_arrival_lookback: '1 day' });
-    const run = await runTap(['--config', withLookback, '--catalog', cat, '--state', state]);
-    expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/WARN public-metrics: cannot list the chunks of this hypertable \(permission denied .*\): it is read in one query .*late_arrival_lookback still applies/);
-    const notes = records(run.messages).map((r) => r.note);
-    expect(notes).toContain('late-inside');
-    expect(notes).not.toContain('late-outside');
-    expect(notes.sort()).toEqual(
-      (await db.sql<{ note: string }>(`SELECT note FROM metrics WHERE ts >= '2024-01-03T23:00:00Z'`)).map((r) => r.note).sort(),
-    );
-  });
-});
+    it('catalog revoked: discovery still works (with a warning), and INCREMENTAL reads the hypertable in one query that keeps late_arrival_lookback', async () => {
+      await db.sql(`REVOKE SELECT ON ALL TABLES IN SCHEMA _timescaledb_catalog FROM PUBLIC`);
+      const discovered = await runTap(['--config', config, '--discover']);
+      expect(discovered.code, discovered.stderr).toBe(0);
+      expect(discovered.stderr).toMatch(/WARN .*(permission denied)/);
+      const catalog = JSON.parse(discovered.stdout);
+      expect(catalog.streams.map((s: { tap_stream_id: string }) => s.tap_stream_id)).toEqual(['public-metrics']);
+      await db.sql(
+        `INSERT INTO metrics VALUES ('2024-01-04 12:00+00', 1, 0, 'late-inside'), ('2024-01-02 00:00+00', 1, 0, 'late-outside')`,
+      );
+      const state = tmpJson({ bookmarks: { 'public-metrics': { replication_key: 'ts', replication_key_value: '2024-01-04T23:00:00Z' } } });
+      const cat = tmpJson(select(catalog, { 'public-metrics': { method: 'INCREMENTAL', key: 'ts' } }));
+      const withLookback = tmpJson({ ...JSON.parse(readFileSync(config, 'utf8')), late_arrival_lookback: '1 day' });
+      const run = await runTap(['--config', withLookback, '--catalog', cat, '--state', state]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toMatch(
+        /WARN public-metrics: cannot list the chunks of this hypertable \(permission denied .*\): it is read in one query .*late_arrival_lookback still applies/,
+      );
+      const notes = records(run.messages).map((r) => r.note);
+      expect(notes).toContain('late-inside');
+      expect(notes).not.toContain('late-outside');
+      expect(notes.sort()).toEqual(
+        (await db.sql<{ note: string }>(`SELECT note FROM metrics WHERE ts >= '2024-01-03T23:00:00Z'`)).map((r) => r.note).sort(),
+      );
+    });
+  },
+);

@@ -30,7 +30,10 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED killed mid-stream (native Postgre
     await db.sql(`DO $$ BEGIN FOR i IN 1..${CHANGES} LOOP UPDATE counters SET n = 1 WHERE id = i; COMMIT; END LOOP; END $$`);
 
     let seen = 0;
-    const killed = await runTapUntilKilled(['--config', tap.config, '--catalog', tap.catalog, '--state', tmpJson(first.state)], (m) => m.type === 'RECORD' && ++seen === 1500);
+    const killed = await runTapUntilKilled(
+      ['--config', tap.config, '--catalog', tap.catalog, '--state', tmpJson(first.state)],
+      (m) => m.type === 'RECORD' && ++seen === 1500,
+    );
     expect(killed.killed).toBe(true);
     const before = records(killed.messages).map((r) => r.id as number);
     const state = lastState(killed.messages)!;
@@ -50,8 +53,14 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED killed mid-stream (native Postgre
   });
 
   it('a connection lost mid-stream is retried from the last emitted lsn: every change arrives', async () => {
-    await db.sql(`CREATE TABLE lost (id int PRIMARY KEY, n int NOT NULL); INSERT INTO lost SELECT g, 0 FROM generate_series(1, ${CHANGES}) g;`);
-    const tap = await logBasedTap(db, ['public-lost'], { state_every_n_rows: 100, retry_initial_delay_ms: 100, application_name: 'tap-lost' });
+    await db.sql(
+      `CREATE TABLE lost (id int PRIMARY KEY, n int NOT NULL); INSERT INTO lost SELECT g, 0 FROM generate_series(1, ${CHANGES}) g;`,
+    );
+    const tap = await logBasedTap(db, ['public-lost'], {
+      state_every_n_rows: 100,
+      retry_initial_delay_ms: 100,
+      application_name: 'tap-lost',
+    });
     const first = await tap.run();
     expect(first.code, first.stderr).toBe(0);
     await db.sql(`DO $$ BEGIN FOR i IN 1..${CHANGES} LOOP UPDATE lost SET n = 1 WHERE id = i; COMMIT; END LOOP; END $$`);
@@ -59,7 +68,9 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED killed mid-stream (native Postgre
     // cut the session that reads the slot, once, while it reads
     let cut = 0;
     for (let i = 0; i < 400 && cut === 0; i++) {
-      const rows = await db.sql(`SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE application_name = 'tap-lost' AND query LIKE 'COPY (SELECT lsn::text%' AND state = 'active'`);
+      const rows = await db.sql(
+        `SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE application_name = 'tap-lost' AND query LIKE 'COPY (SELECT lsn::text%' AND state = 'active'`,
+      );
       cut = rows.length;
       if (cut === 0) await new Promise((r) => setTimeout(r, 25));
     }

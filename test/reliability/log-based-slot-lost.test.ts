@@ -27,10 +27,14 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED with an invalidated slot (own clu
       await cluster.sql('SELECT pg_switch_wal()');
       await cluster.sql('CHECKPOINT');
     }
-    const [{ status }] = await cluster.sql(`SELECT wal_status AS status FROM pg_replication_slots WHERE slot_name = 'tap_timescaledb_postgres'`);
+    const [{ status }] = await cluster.sql(
+      `SELECT wal_status AS status FROM pg_replication_slots WHERE slot_name = 'tap_timescaledb_postgres'`,
+    );
     expect(status).toBe('lost');
     const run = await tap.run(first.state);
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/CRITICAL replication slot tap_timescaledb_postgres was invalidated: the server removed WAL it still needed \(max_slot_wal_keep_size\).*Remove the lsn bookmark of public-t/);
+    expect(run.stderr).toMatch(
+      /CRITICAL replication slot tap_timescaledb_postgres was invalidated: the server removed WAL it still needed \(max_slot_wal_keep_size\).*Remove the lsn bookmark of public-t/,
+    );
   });
 });

@@ -57,13 +57,18 @@ describe.skipIf(nativeSkipReason)('signals and pipes', () => {
     const warm = samples.slice(20); // after the first 2 s
     const first = warm[0]!;
     const max = Math.max(...warm);
-    console.log(`slow reader: RSS ${samples[0]!.toFixed(0)} MB at start, ${first.toFixed(0)} MB at 2 s, max ${max.toFixed(0)} MB, ${samples.at(-1)!.toFixed(0)} MB at 10 s`);
+    console.log(
+      `slow reader: RSS ${samples[0]!.toFixed(0)} MB at start, ${first.toFixed(0)} MB at 2 s, max ${max.toFixed(0)} MB, ${samples.at(-1)!.toFixed(0)} MB at 10 s`,
+    );
     expect(stillRunning).toBe(true); // held back by the pipe, not finished
     expect(max).toBeLessThan(200);
     expect(max - first).toBeLessThan(20); // no steady growth: nothing piles up in the tap's memory
   });
 
-  for (const [signal, exit] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+  for (const [signal, exit] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const) {
     it(`${signal} mid-sync: STATE for what is complete, exit ${exit}, only complete lines; a resume loses nothing`, async () => {
       const tap = new TapProcess(['--config', config, '--catalog', catalog]);
       let states = 0;

@@ -35,13 +35,22 @@ describe.skipIf(nativeSkipReason)(`STATE volume over ${TABLES} small tables (nat
     expect(singerProblems(run.stdout, { complete: true })).toEqual([]);
     expect(records(run.messages)).toHaveLength(2 * TABLES);
     const states = run.messages.filter((m) => m.type === 'STATE');
-    console.log(`${TABLES} tables in ${seconds.toFixed(1)} s: ${states.length} STATE messages, ${states.reduce((n, m) => n + JSON.stringify(m).length, 0)} bytes`);
+    console.log(
+      `${TABLES} tables in ${seconds.toFixed(1)} s: ${states.length} STATE messages, ${states.reduce((n, m) => n + JSON.stringify(m).length, 0)} bytes`,
+    );
     expect(states.length).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
     const last = lastState(run.messages)!;
     expect(Object.keys(last.bookmarks)).toHaveLength(TABLES);
     expect(Object.values(last.bookmarks).every((b: any) => b.replication_key_value === 2)).toBe(true);
     // resumed from it: only the row holding each bookmark (INCREMENTAL's >=) comes again
-    const again = await runTap(['--config', config, '--catalog', tmpJson(all({ method: 'INCREMENTAL', key: 'id' })), '--state', tmpJson(last)]);
+    const again = await runTap([
+      '--config',
+      config,
+      '--catalog',
+      tmpJson(all({ method: 'INCREMENTAL', key: 'id' })),
+      '--state',
+      tmpJson(last),
+    ]);
     expect(again.code, again.stderr).toBe(0);
     expect(records(again.messages).every((r) => r.id === 2)).toBe(true);
   });

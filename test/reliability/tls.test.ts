@@ -17,7 +17,23 @@ function makeCertificates(dir: string): void {
   ssl('req', '-x509', ...ec, '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-days', '2', '-subj', '/CN=some other CA');
   ssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.ext');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'san.ext',
+  );
 }
 
 /**
@@ -40,9 +56,15 @@ describe.skipIf(nativeSkipReason)('TLS (a cluster with ssl = on)', () => {
     for (const f of ['server.crt', 'server.key']) {
       copyFileSync(join(certs, f), join(cluster.dir, f));
       chmodSync(join(cluster.dir, f), 0o600);
-      if (process.getuid?.() === 0) chownSync(join(cluster.dir, f), Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })));
+      if (process.getuid?.() === 0)
+        chownSync(
+          join(cluster.dir, f),
+          Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })),
+          Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })),
+        );
     }
-    for (const setting of [`ssl = on`, `ssl_cert_file = 'server.crt'`, `ssl_key_file = 'server.key'`]) await cluster.sql(`ALTER SYSTEM SET ${setting}`);
+    for (const setting of [`ssl = on`, `ssl_cert_file = 'server.crt'`, `ssl_key_file = 'server.key'`])
+      await cluster.sql(`ALTER SYSTEM SET ${setting}`);
     await cluster.sql('CREATE TABLE public.secure(id int PRIMARY KEY); INSERT INTO public.secure VALUES (1), (2), (3)');
     await cluster.setHostAuth(['hostssl all all 127.0.0.1/32 trust', 'hostnossl all all 127.0.0.1/32 reject']);
     const path = tmpJson({ host: '127.0.0.1', port: cluster.port, user: 'postgres', database: 'postgres', sslmode: 'require' });
@@ -96,7 +118,9 @@ describe.skipIf(nativeSkipReason)('TLS (a cluster with ssl = on)', () => {
   it('sslmode disable against a server that accepts only TLS: exit 2, says to set sslmode', async () => {
     const r = await run({ sslmode: 'disable' });
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/^CRITICAL 127\.0\.0\.1:\d+ refused the connection of user "postgres": the server accepts only TLS connections from here: set sslmode to require, verify-ca or verify-full \(.*no encryption\)$/m);
+    expect(r.stderr).toMatch(
+      /^CRITICAL 127\.0\.0\.1:\d+ refused the connection of user "postgres": the server accepts only TLS connections from here: set sslmode to require, verify-ca or verify-full \(.*no encryption\)$/m,
+    );
     expect(r.stdout).toBe('');
   });
 });

@@ -27,13 +27,26 @@ function feed(text: string, cuts: number[]): LineCounter {
 }
 
 describe('bench LineCounter', () => {
-  const lines = ['{"type":"SCHEMA","stream":"s"}', compact(1), spaced(2), state(1), compact(3), '{"type":"ACTIVATE_VERSION"}', state(2), 'x', ''];
+  const lines = [
+    '{"type":"SCHEMA","stream":"s"}',
+    compact(1),
+    spaced(2),
+    state(1),
+    compact(3),
+    '{"type":"ACTIVATE_VERSION"}',
+    state(2),
+    'x',
+    '',
+  ];
   const text = lines.join('\n') + '\n';
 
   it('counts lines, RECORD lines and bytes, and keeps the last STATE, at every cut of the output', () => {
     for (let a = 0; a <= text.length; a += 3) {
       for (const b of [a, a + 1, a + 17, a + 40]) {
-        const c = feed(text, [a, Math.min(b, text.length)].sort((x, y) => x - y));
+        const c = feed(
+          text,
+          [a, Math.min(b, text.length)].sort((x, y) => x - y),
+        );
         expect([c.lines, c.records, c.bytes]).toEqual([lines.length, 3, Buffer.byteLength(text)]);
         expect(c.lastState).toBe(state(2));
       }
@@ -41,7 +54,10 @@ describe('bench LineCounter', () => {
   });
 
   it('counts one byte at a time as a whole', () => {
-    const c = feed(text, Array.from({ length: text.length }, (_, i) => i));
+    const c = feed(
+      text,
+      Array.from({ length: text.length }, (_, i) => i),
+    );
     expect([c.lines, c.records]).toEqual([lines.length, 3]);
     expect(c.lastState).toBe(state(2));
   });
@@ -60,7 +76,9 @@ describe('bench LineCounter', () => {
       const expected = feed(input, []);
       for (const block of [1, 2, 3, 7, 17, 40, 1 << 20]) {
         const stateFile = join(dir, `state-${t}-${block}`);
-        const out = execFileSync(native!, [stateFile, String(block)], { input }).toString().trim();
+        const out = execFileSync(native!, [stateFile, String(block)], { input })
+          .toString()
+          .trim();
         expect(out, `block ${block}`).toBe(`${expected.lines} ${expected.records} ${expected.bytes}`);
         expect(existsSync(stateFile) ? readFileSync(stateFile, 'utf8') : undefined).toBe(expected.lastState);
       }

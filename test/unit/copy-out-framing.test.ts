@@ -25,7 +25,8 @@ function copyOut(rows: readonly string[], options: { notice?: boolean; error?: b
   const parts: Buffer[] = [copyOutResponse(2)];
   rows.forEach((row, i) => {
     parts.push(message('d', row));
-    if (options.notice && i === 0) parts.push(message('N', `${cstr('SNOTICE')}${cstr('Mhello')}\0`), message('S', `${cstr('TimeZone')}${cstr('UTC')}`));
+    if (options.notice && i === 0)
+      parts.push(message('N', `${cstr('SNOTICE')}${cstr('Mhello')}\0`), message('S', `${cstr('TimeZone')}${cstr('UTC')}`));
   });
   const tail = options.error
     ? Buffer.concat([message('E', `${cstr('SFATAL')}${cstr('C57P01')}${cstr('Mterminating connection')}\0`)])
@@ -79,7 +80,11 @@ describe('CopyOut framing (the fast reader strips CopyData headers in place)', (
     const { stream } = copyOut(rows);
     const expected = await transcode([Buffer.from(rows.join(''))]);
     // an oracle of its own: the big row decodes whole, after a batch that already holds rows
-    const records = expected.toString().trimEnd().split('\n').map((l) => JSON.parse(l) as { record: { n: number; t: string } });
+    const records = expected
+      .toString()
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { record: { n: number; t: string } });
     expect(records.map((r) => r.record.n)).toEqual([1, 22, 333, 4, 7, 1, 22, 333, 4]);
     expect(records[4]!.record.t).toBe('x\n"'.repeat(300_000));
     const bigStart = stream.indexOf(Buffer.from(big)) - 5;
@@ -109,7 +114,10 @@ describe('CopyOut framing (the fast reader strips CopyData headers in place)', (
 async function transcode(chunks: Buffer[]): Promise<Buffer> {
   const options: EncodeOptions = {
     stream: 's',
-    columns: [{ name: 'n', kind: 'integer' }, { name: 't', kind: 'string' }],
+    columns: [
+      { name: 'n', kind: 'integer' },
+      { name: 't', kind: 'string' },
+    ],
     timeExtracted: '2024-01-01T00:00:00.000Z',
     track: [0],
     maxRows: 3,

@@ -7,7 +7,10 @@ import { jsonValueText } from '../../src/core/postgres/value-json.js';
 
 /** PostgreSQL's COPY text escaping (CopyAttributeOutText): backslash, and \b \f \n \r \t \v as escapes. */
 function copyText(value: string): string {
-  return value.replace(/[\\\b\f\n\r\t\v]/g, (c) => ({ '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' })[c]!);
+  return value.replace(
+    /[\\\b\f\n\r\t\v]/g,
+    (c) => ({ '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' })[c]!,
+  );
 }
 
 /** CSV with FORCE_QUOTE *: every non-NULL value quoted, quotes doubled. */
@@ -17,20 +20,57 @@ function copyCsv(value: string | null): string {
 
 // a small deterministic PRNG, so a failure can be replayed
 function rng(seed: number) {
-  return () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  return () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
 }
 
-const NASTY = ['', ' ', '"', '\\', '\\N', 'N', '\t', '\n', '\r\n', '\b\f\v', '\u0001\u001f', 'ünïcödé', '😀 emoji', '\u2028\u2029', '{"a":1}', 'a,b', "it's", '\u007f'];
+const NASTY = [
+  '',
+  ' ',
+  '"',
+  '\\',
+  '\\N',
+  'N',
+  '\t',
+  '\n',
+  '\r\n',
+  '\b\f\v',
+  '\u0001\u001f',
+  'ünïcödé',
+  '😀 emoji',
+  '\u2028\u2029',
+  '{"a":1}',
+  'a,b',
+  "it's",
+  '\u007f',
+];
 const KINDS: [ValueKind, (r: () => number) => string][] = [
   ['integer', (r) => String(Math.floor((r() - 0.5) * 1e6)) + (r() < 0.1 ? '123456789012345678' : '')],
-  ['number', (r) => (r() < 0.1 ? ['NaN', 'Infinity', '-Infinity'][Math.floor(r() * 3)]! : r() < 0.5 ? (r() * 1e6).toFixed(6) : String(r() * 1e300))],
+  [
+    'number',
+    (r) => (r() < 0.1 ? ['NaN', 'Infinity', '-Infinity'][Math.floor(r() * 3)]! : r() < 0.5 ? (r() * 1e6).toFixed(6) : String(r() * 1e300)),
+  ],
   ['boolean', (r) => (r() < 0.5 ? 't' : 'f')],
   ['string', (r) => Array.from({ length: Math.floor(r() * 5) }, () => NASTY[Math.floor(r() * NASTY.length)]).join(r() < 0.5 ? 'x' : '')],
   ['json', (r) => (r() < 0.5 ? `{"k": [1, 2, {"s": "a\\"b\\\\c\\nd"}], "u": "ü"}` : `{\n  "pretty": true,\n\t"n": null\n}`)],
-  ['timestamptz', (r) => (r() < 0.1 ? 'infinity' : `2024-0${1 + Math.floor(r() * 9)}-1${Math.floor(r() * 9)} 1${Math.floor(r() * 9)}:0${Math.floor(r() * 9)}:59${r() < 0.5 ? '.' + String(Math.floor(r() * 999999)).padStart(6, '0') : ''}+00`)],
+  [
+    'timestamptz',
+    (r) =>
+      r() < 0.1
+        ? 'infinity'
+        : `2024-0${1 + Math.floor(r() * 9)}-1${Math.floor(r() * 9)} 1${Math.floor(r() * 9)}:0${Math.floor(r() * 9)}:59${r() < 0.5 ? '.' + String(Math.floor(r() * 999999)).padStart(6, '0') : ''}+00`,
+  ],
   ['timestamp', (r) => (r() < 0.1 ? '0044-03-15 12:00:00 BC' : `2024-12-31 23:59:5${Math.floor(r() * 9)}${r() < 0.5 ? '.5' : ''}`)],
   ['date', (r) => (r() < 0.1 ? '-infinity' : r() < 0.1 ? '10000-01-01' : `2024-02-2${Math.floor(r() * 9)}`)],
-  ['bytea', (r) => '\\x' + Array.from({ length: Math.floor(r() * 6) }, () => Math.floor(r() * 256).toString(16).padStart(2, '0')).join('')],
+  [
+    'bytea',
+    (r) =>
+      '\\x' +
+      Array.from({ length: Math.floor(r() * 6) }, () =>
+        Math.floor(r() * 256)
+          .toString(16)
+          .padStart(2, '0'),
+      ).join(''),
+  ],
 ];
 
 async function collect(gen: AsyncGenerator<{ bytes: Buffer; rows: number; last?: readonly string[] }>) {
@@ -46,7 +86,7 @@ async function collect(gen: AsyncGenerator<{ bytes: Buffer; rows: number; last?:
 }
 
 async function* chunked(data: Buffer, sizes: () => number): AsyncGenerator<Buffer> {
-  for (let i = 0; i < data.length; ) {
+  for (let i = 0; i < data.length;) {
     const n = Math.max(1, sizes());
     yield data.subarray(i, i + n);
     i += n;
@@ -61,17 +101,44 @@ describe('the COPY-text transcoder produces exactly the reference JSON', () => {
       const rows: (string | null)[][] = Array.from({ length: 400 }, () => KINDS.map(([, gen]) => (r() < 0.1 ? null : gen(r))));
       // one row much larger than a 64 kB network chunk
       rows.push(KINDS.map(([kind, gen]) => (kind === 'string' ? 'ü\t"\\'.repeat(40000) : gen(r))));
-      const options: EncodeOptions = { stream: 'the "stream"', columns, version: 7, timeExtracted: '2024-01-01T00:00:00.000Z', track: [0, 5], maxRows: 97 };
+      const options: EncodeOptions = {
+        stream: 'the "stream"',
+        columns,
+        version: 7,
+        timeExtracted: '2024-01-01T00:00:00.000Z',
+        track: [0, 5],
+        maxRows: 97,
+      };
       const expected = rows
-        .map((row) => recordPrefix(options.stream) + row.map((v, i) => `${i === 0 ? '' : ','}${JSON.stringify(columns[i]!.name)}:${v === null ? 'null' : jsonValueText(columns[i]!.kind, v)}`).join('') + recordSuffix(options))
+        .map(
+          (row) =>
+            recordPrefix(options.stream) +
+            row
+              .map(
+                (v, i) =>
+                  `${i === 0 ? '' : ','}${JSON.stringify(columns[i]!.name)}:${v === null ? 'null' : jsonValueText(columns[i]!.kind, v)}`,
+              )
+              .join('') +
+            recordSuffix(options),
+        )
         .join('');
       const text = Buffer.from(rows.map((row) => row.map((v) => (v === null ? '\\N' : copyText(v))).join('\t') + '\n').join(''), 'utf8');
       const csv = Buffer.from(rows.map((row) => row.map(copyCsv).join(',') + '\n').join(''), 'utf8');
 
-      const fast = await collect(new CopyTextTranscoder().encode(chunked(text, () => Math.floor(r() * 70000)), options));
+      const fast = await collect(
+        new CopyTextTranscoder().encode(
+          chunked(text, () => Math.floor(r() * 70000)),
+          options,
+        ),
+      );
       expect(fast.rows).toBe(rows.length);
       expect(fast.text).toBe(expected);
-      const general = await collect(new CsvRecordEncoder().encode(chunked(csv, () => Math.floor(r() * 70000)), options));
+      const general = await collect(
+        new CsvRecordEncoder().encode(
+          chunked(csv, () => Math.floor(r() * 70000)),
+          options,
+        ),
+      );
       expect(general.text).toBe(expected);
       expect(fast.last).toEqual(general.last);
       for (const line of fast.text.trimEnd().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
@@ -79,12 +146,35 @@ describe('the COPY-text transcoder produces exactly the reference JSON', () => {
   }
 
   it('turns every timestamp that is not plain ISO into what jsonValueText gives (the digits and separators are checked while copied)', async () => {
-    const values = ['2024-01-01 10:00:00+00', '2024-01-01 10:00:00.123456+00', '2024-01-01 10:00:00', '2024-01-01 10:00:00.5', '2024-01-01 10:00:00.+00',
-      '2024-01-01 10:00:00+05:30', '2024-01-01 10:00:00.5+01', '2024-01-01T10:00:00+00', '2024-01-01 10:0a:00+00', '2024/01-01 10:00:00+00',
-      '2024-01-01 10:00:00.12a4+00', '2024-01-01 10:00:0', '12345-01-01 10:00:00+00', '2024-01-01 10:00:00 BC', 'infinity', '+00', '', ':024-01-01 10:00:00+00', '2024-01-01 10:00:00/+00'];
+    const values = [
+      '2024-01-01 10:00:00+00',
+      '2024-01-01 10:00:00.123456+00',
+      '2024-01-01 10:00:00',
+      '2024-01-01 10:00:00.5',
+      '2024-01-01 10:00:00.+00',
+      '2024-01-01 10:00:00+05:30',
+      '2024-01-01 10:00:00.5+01',
+      '2024-01-01T10:00:00+00',
+      '2024-01-01 10:0a:00+00',
+      '2024/01-01 10:00:00+00',
+      '2024-01-01 10:00:00.12a4+00',
+      '2024-01-01 10:00:0',
+      '12345-01-01 10:00:00+00',
+      '2024-01-01 10:00:00 BC',
+      'infinity',
+      '+00',
+      '',
+      ':024-01-01 10:00:00+00',
+      '2024-01-01 10:00:00/+00',
+    ];
     for (const kind of ['timestamptz', 'timestamp'] as const) {
       const options: EncodeOptions = { stream: 's', columns: [{ name: 't', kind }], timeExtracted: 't', track: [], maxRows: 1000 };
-      const got = await collect(new CopyTextTranscoder().encode(chunked(Buffer.from(values.map((v) => `${v}\n`).join('')), () => 7), options));
+      const got = await collect(
+        new CopyTextTranscoder().encode(
+          chunked(Buffer.from(values.map((v) => `${v}\n`).join('')), () => 7),
+          options,
+        ),
+      );
       expect(got.text).toBe(values.map((v) => `${recordPrefix('s')}"t":${jsonValueText(kind, v)}${recordSuffix(options)}`).join(''));
     }
   });
@@ -92,16 +182,54 @@ describe('the COPY-text transcoder produces exactly the reference JSON', () => {
   it('yields at most maxRows rows per batch, so STATE can follow every N rows', async () => {
     const text = Buffer.from(Array.from({ length: 1000 }, (_, i) => `${i}\n`).join(''));
     const sizes: number[] = [];
-    for await (const b of new CopyTextTranscoder().encode(chunked(text, () => 1000), {
-      stream: 's', columns: [{ name: 'i', kind: 'integer' }], timeExtracted: 't', track: [0], maxRows: 300,
-    })) sizes.push(b.rows);
+    for await (const b of new CopyTextTranscoder().encode(
+      chunked(text, () => 1000),
+      {
+        stream: 's',
+        columns: [{ name: 'i', kind: 'integer' }],
+        timeExtracted: 't',
+        track: [0],
+        maxRows: 300,
+      },
+    ))
+      sizes.push(b.rows);
     expect(sizes).toEqual([300, 300, 300, 100]);
   });
 
   it('fails loudly when a row has more or fewer fields than the columns', async () => {
-    const opts = { stream: 's', columns: [{ name: 'a', kind: 'integer' as const }, { name: 'b', kind: 'integer' as const }], timeExtracted: 't', track: [], maxRows: 10 };
-    await expect(collect(new CopyTextTranscoder().encode(chunked(Buffer.from('1\t2\t3\n'), () => 100), opts))).rejects.toThrow(/more fields/);
-    await expect(collect(new CopyTextTranscoder().encode(chunked(Buffer.from('1\n'), () => 100), opts))).rejects.toThrow(/fewer fields/);
-    await expect(collect(new CopyTextTranscoder().encode(chunked(Buffer.from('1\t2'), () => 100), opts))).rejects.toThrow(/middle of a row/);
+    const opts = {
+      stream: 's',
+      columns: [
+        { name: 'a', kind: 'integer' as const },
+        { name: 'b', kind: 'integer' as const },
+      ],
+      timeExtracted: 't',
+      track: [],
+      maxRows: 10,
+    };
+    await expect(
+      collect(
+        new CopyTextTranscoder().encode(
+          chunked(Buffer.from('1\t2\t3\n'), () => 100),
+          opts,
+        ),
+      ),
+    ).rejects.toThrow(/more fields/);
+    await expect(
+      collect(
+        new CopyTextTranscoder().encode(
+          chunked(Buffer.from('1\n'), () => 100),
+          opts,
+        ),
+      ),
+    ).rejects.toThrow(/fewer fields/);
+    await expect(
+      collect(
+        new CopyTextTranscoder().encode(
+          chunked(Buffer.from('1\t2'), () => 100),
+          opts,
+        ),
+      ),
+    ).rejects.toThrow(/middle of a row/);
   });
 });

@@ -24,7 +24,19 @@ const FORGERIES: unknown[] = [
   'NaN',
 ];
 
-const HOSTILE_NAMES = ['t', '"', '\\', '\n', '"},"record":{"id":666},"x":{"', '\u0000', '\u2028', '😀', 'a\r\nb', '</script>', "'; DROP TABLE t; --"];
+const HOSTILE_NAMES = [
+  't',
+  '"',
+  '\\',
+  '\n',
+  '"},"record":{"id":666},"x":{"',
+  '\u0000',
+  '\u2028',
+  '😀',
+  'a\r\nb',
+  '</script>',
+  "'; DROP TABLE t; --",
+];
 
 async function encode(encoder: CopyTextTranscoder | CsvRecordEncoder, data: string, options: EncodeOptions): Promise<string> {
   async function* input(): AsyncGenerator<Buffer> {
@@ -57,9 +69,19 @@ describe('hostile input never reaches the output bytes unencoded', () => {
       for (const stream of HOSTILE_NAMES) {
         const columns = HOSTILE_NAMES.map((n, i) => ({ name: `${n}${i}`, kind: 'string' as const }));
         const encoder = make();
-        const row = (i: number) => columns.map((_, c) => (encoder.name.includes('csv') ? `"v${i}.${c}"` : `v${i}.${c}`)).join(encoder.name.includes('csv') ? ',' : '\t');
+        const row = (i: number) =>
+          columns
+            .map((_, c) => (encoder.name.includes('csv') ? `"v${i}.${c}"` : `v${i}.${c}`))
+            .join(encoder.name.includes('csv') ? ',' : '\t');
         const data = [row(1), row(2)].join('\n') + '\n';
-        const out = await encode(encoder, data, { stream, columns, version: 7, timeExtracted: '2024-01-01T00:00:00Z', track: [], maxRows: 100 });
+        const out = await encode(encoder, data, {
+          stream,
+          columns,
+          version: 7,
+          timeExtracted: '2024-01-01T00:00:00Z',
+          track: [],
+          maxRows: 100,
+        });
         const lines = out.split('\n');
         expect(lines.pop()).toBe('');
         expect(lines).toHaveLength(2);

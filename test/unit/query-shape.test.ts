@@ -40,7 +40,11 @@ describe('query shaping', () => {
     expect(shaped.columns.map((c) => c.name)).toEqual(['id', 'secret', 'twice']);
     expect(shaped.columns.map((c) => c.codec.selectExpr(c.name))).toEqual(['"id"', '(md5("secret"))', '("id" * 2)']);
     expect(shaped.columns.map((c) => c.computed ?? false)).toEqual([false, true, true]);
-    expect(shaped.entry.schema.properties).toEqual({ id: { type: 'integer' }, secret: { type: ['string', 'null'] }, twice: { type: 'integer' } });
+    expect(shaped.entry.schema.properties).toEqual({
+      id: { type: 'integer' },
+      secret: { type: ['string', 'null'] },
+      twice: { type: 'integer' },
+    });
   });
 
   it('types a computed column from its kind when no schema or SQL type is given', () => {

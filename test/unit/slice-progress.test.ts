@@ -3,7 +3,12 @@ import { compareKeyValues, SliceProgress } from '../../src/plugins/timescaledb/s
 import type { Slice } from '../../src/plugins/timescaledb/partition-slices.js';
 
 const slice = (lower: number, upper: number, part: string): Slice => ({
-  key: `${lower}:${upper}|${part}`, lowerOrd: BigInt(lower), upperOrd: BigInt(upper), chunks: [part], compressed: false, partial: false,
+  key: `${lower}:${upper}|${part}`,
+  lowerOrd: BigInt(lower),
+  upperOrd: BigInt(upper),
+  chunks: [part],
+  compressed: false,
+  partial: false,
 });
 
 describe('SliceProgress: done_before over slices that share a range (space partitions)', () => {

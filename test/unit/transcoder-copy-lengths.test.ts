@@ -37,10 +37,22 @@ describe('the transcoder copies runs of every length exactly', () => {
   for (const nameLength of [1, 7, 31, 32, 33, 70]) {
     it(`values of 0 to 100 bytes, column and stream names of ${nameLength} bytes`, async () => {
       const columns = VALUES.map(([kind], i) => ({ name: `${i}${text(nameLength - 1, 'n')}`, kind }));
-      const options: EncodeOptions = { stream: text(nameLength, 's'), columns, version: 1, timeExtracted: '2024-01-01T00:00:00.000Z', track: [], maxRows: 1000 };
+      const options: EncodeOptions = {
+        stream: text(nameLength, 's'),
+        columns,
+        version: 1,
+        timeExtracted: '2024-01-01T00:00:00.000Z',
+        track: [],
+        maxRows: 1000,
+      };
       const rows = Array.from({ length: 101 }, (_, n) => VALUES.map(([, gen]) => gen(n)));
       const expected = rows
-        .map((row) => recordPrefix(options.stream) + row.map((v, i) => `${i === 0 ? '' : ','}${JSON.stringify(columns[i]!.name)}:${jsonValueText(columns[i]!.kind, v)}`).join('') + recordSuffix(options))
+        .map(
+          (row) =>
+            recordPrefix(options.stream) +
+            row.map((v, i) => `${i === 0 ? '' : ','}${JSON.stringify(columns[i]!.name)}:${jsonValueText(columns[i]!.kind, v)}`).join('') +
+            recordSuffix(options),
+        )
         .join('');
       const out = await encode(rows, options);
       expect(out).toBe(expected);

@@ -16,7 +16,11 @@ export const optionsSchema: JsonSchema = {
   type: 'object',
   required: ['columns'],
   properties: {
-    columns: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } }, description: 'tap_stream_id -> the columns to mask' },
+    columns: {
+      type: 'object',
+      additionalProperties: { type: 'array', items: { type: 'string' } },
+      description: 'tap_stream_id -> the columns to mask',
+    },
   },
   additionalProperties: false,
 };

@@ -32,7 +32,9 @@ export function createPlugin(options: RowBudgetOptions): TapPlugin {
       const rows = (written.get(key) ?? 0) + event.rows;
       written.set(key, rows);
       if (rows >= options.max_rows) {
-        throw new StopSyncError(`row budget of ${options.max_rows}${options.per === 'stream' ? ' per stream' : ''} reached after ${rows} rows`);
+        throw new StopSyncError(
+          `row budget of ${options.max_rows}${options.per === 'stream' ? ' per stream' : ''} reached after ${rows} rows`,
+        );
       }
     },
   };

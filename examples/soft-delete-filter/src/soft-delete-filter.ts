@@ -29,13 +29,16 @@ export function createPlugin(options: SoftDeleteOptions): TapPlugin {
     name: 'soft-delete-filter',
     optionsSchema,
     register(_container, ctx) {
-      ctx.readers.wrap(hasColumn, withShape('soft-delete-filter', {
-        // IS NOT TRUE keeps rows whose flag is NULL: only rows marked deleted are left out
-        where: [`${quoteIdent(options.column)} IS NOT TRUE`],
-        columns: options.extracted_by_column
-          ? [{ name: options.extracted_by_column, sql: 'current_user', kind: 'string', schema: { type: 'string' } }]
-          : [],
-      }));
+      ctx.readers.wrap(
+        hasColumn,
+        withShape('soft-delete-filter', {
+          // IS NOT TRUE keeps rows whose flag is NULL: only rows marked deleted are left out
+          where: [`${quoteIdent(options.column)} IS NOT TRUE`],
+          columns: options.extracted_by_column
+            ? [{ name: options.extracted_by_column, sql: 'current_user', kind: 'string', schema: { type: 'string' } }]
+            : [],
+        }),
+      );
     },
   };
 }

@@ -35,10 +35,14 @@ function rootDir(root: string): string {
   try {
     url = new URL(root);
   } catch {
-    throw new ConfigurationError(`invalid config: batch_config.storage.root ${JSON.stringify(root)} is not a URL; give file:///absolute/dir`);
+    throw new ConfigurationError(
+      `invalid config: batch_config.storage.root ${JSON.stringify(root)} is not a URL; give file:///absolute/dir`,
+    );
   }
   if (url.protocol !== 'file:') {
-    throw new ConfigurationError(`invalid config: batch_config.storage.root ${root}: only file:// roots are supported; give file:///absolute/dir`);
+    throw new ConfigurationError(
+      `invalid config: batch_config.storage.root ${root}: only file:// roots are supported; give file:///absolute/dir`,
+    );
   }
   return fileURLToPath(url);
 }

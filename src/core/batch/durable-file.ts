@@ -26,7 +26,12 @@ export class DurableFile {
     // a stream over a path, not over a FileHandle: FileHandle#close waits forever for a stream made with autoClose false
     const file = createWriteStream(`${path}.part`, { flags: 'wx', highWaterMark: 1024 * 1024 });
     await once(file, 'open');
-    if (!gzip) return new DurableFile(path, file, once(file, 'close').then(() => undefined));
+    if (!gzip)
+      return new DurableFile(
+        path,
+        file,
+        once(file, 'close').then(() => undefined),
+      );
     // level 1: the files are a hand-over to a loader, and gzip's default level 6 costs 3x the CPU for ~10% smaller files
     const gz = createGzip({ level: 1, chunkSize: 256 * 1024 });
     return new DurableFile(path, gz, pipeline(gz, file));

@@ -40,7 +40,8 @@ export class RecordLineCutter {
       }
       const close = end - tail;
       const te = close + 1 + this.versionPart;
-      if (close < start + plen || lines[close] !== 0x7d || lines.compare(TIME_EXTRACTED, 0, tlen, te, te + tlen) !== 0) throw this.notOurs(lines, start, end);
+      if (close < start + plen || lines[close] !== 0x7d || lines.compare(TIME_EXTRACTED, 0, tlen, te, te + tlen) !== 0)
+        throw this.notOurs(lines, start, end);
       o += lines.copy(out, o, start + plen - 1, close + 1);
       out[o++] = NL;
       start = end + 1;

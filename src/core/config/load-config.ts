@@ -11,11 +11,7 @@ import type { ConnectionSettings, TapConfig } from './tap-config.js';
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 /** Reads a JSON file, naming the file and the fix when it is missing or malformed. */
-export async function readJsonFile(
-  path: string,
-  what: string,
-  makeError: (m: string) => Error,
-): Promise<unknown> {
+export async function readJsonFile(path: string, what: string, makeError: (m: string) => Error): Promise<unknown> {
   let text: string;
   let size: number;
   try {
@@ -26,7 +22,9 @@ export async function readJsonFile(
     throw makeError(`cannot read the ${what} file ${path}: ${(err as Error).message}`);
   }
   if (size > MAX_INPUT_BYTES) {
-    throw makeError(`the ${what} file ${path} is ${size} bytes, more than the ${MAX_INPUT_BYTES} a ${what} file may be; pass the right file`);
+    throw makeError(
+      `the ${what} file ${path} is ${size} bytes, more than the ${MAX_INPUT_BYTES} a ${what} file may be; pass the right file`,
+    );
   }
   let value: unknown;
   try {
@@ -36,7 +34,9 @@ export async function readJsonFile(
   }
   const deep = tooDeep(value);
   if (deep !== undefined) {
-    throw makeError(`the ${what} file ${path} nests deeper than ${MAX_INPUT_DEPTH} levels at ${deep.slice(0, 200)}; fix the file or pass another`);
+    throw makeError(
+      `the ${what} file ${path} nests deeper than ${MAX_INPUT_DEPTH} levels at ${deep.slice(0, 200)}; fix the file or pass another`,
+    );
   }
   return value;
 }

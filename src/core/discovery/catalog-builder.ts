@@ -14,7 +14,19 @@ import type { Catalog, CatalogEntry, MetadataEntry } from '../singer/catalog.js'
 
 /** Types a replication key can be ordered by and compared with `>=` in a way users expect. */
 const REPLICATION_KEY_TYPES = new Set([
-  'timestamptz', 'timestamp', 'date', 'int2', 'int4', 'int8', 'numeric', 'float4', 'float8', 'uuid', 'text', 'varchar', 'bpchar',
+  'timestamptz',
+  'timestamp',
+  'date',
+  'int2',
+  'int4',
+  'int8',
+  'numeric',
+  'float4',
+  'float8',
+  'uuid',
+  'text',
+  'varchar',
+  'bpchar',
 ]);
 const TIME_TYPES = new Set(['timestamptz', 'timestamp', 'date']);
 
@@ -73,7 +85,10 @@ function catalogEntry(rel: RelationInfo, id: string, columns: ColumnInfo[], keys
   for (const col of columns) {
     const typeCodec = codecFor(col.type, !col.notNull || isView);
     // a column the role may not read (column-level grants) is listed, but cannot be selected
-    const denied = col.readable === false ? `no SELECT privilege on this column: GRANT SELECT (${quoteIdent(col.name)}) ON ${qualifiedName(rel.schema, rel.name)} to read it` : undefined;
+    const denied =
+      col.readable === false
+        ? `no SELECT privilege on this column: GRANT SELECT (${quoteIdent(col.name)}) ON ${qualifiedName(rel.schema, rel.name)} to read it`
+        : undefined;
     const codec = denied ? { ...typeCodec, unsupported: denied } : typeCodec;
     properties[col.name] = codec.schema;
     const md: Record<string, unknown> = {

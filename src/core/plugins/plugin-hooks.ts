@@ -1,14 +1,7 @@
 import { PluginError, isStopSync } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { StreamPlan } from '../readers/stream-plan.js';
-import type {
-  BatchEvent,
-  PartitionEvents,
-  StreamEndEvent,
-  StreamStartEvent,
-  SyncEndEvent,
-  TapPlugin,
-} from './tap-plugin.js';
+import type { BatchEvent, PartitionEvents, StreamEndEvent, StreamStartEvent, SyncEndEvent, TapPlugin } from './tap-plugin.js';
 
 /**
  * Calls a hook on every loaded plugin, in load order. The exception policy:
@@ -57,12 +50,14 @@ export class PluginHooks {
   partitions(plan: StreamPlan): PartitionEvents {
     return {
       start: async (e) => {
-        for (const p of this.plugins) if (p.onPartitionStart) await this.guard(p, 'onPartitionStart', () => p.onPartitionStart!({ ...e, plan }));
+        for (const p of this.plugins)
+          if (p.onPartitionStart) await this.guard(p, 'onPartitionStart', () => p.onPartitionStart!({ ...e, plan }));
       },
       end: async (e) => {
         // a failed partition's end is reported while its error is on its way: do not replace that error
         const afterFailure = e.status === 'failed';
-        for (const p of this.plugins) if (p.onPartitionEnd) await this.guard(p, 'onPartitionEnd', () => p.onPartitionEnd!({ ...e, plan }), afterFailure);
+        for (const p of this.plugins)
+          if (p.onPartitionEnd) await this.guard(p, 'onPartitionEnd', () => p.onPartitionEnd!({ ...e, plan }), afterFailure);
       },
     };
   }
@@ -77,7 +72,7 @@ export class PluginHooks {
 
   private failed(plugin: TapPlugin, hook: string, err: unknown, logOnly: boolean): void {
     const message = err instanceof Error ? err.message : String(err);
-    if (logOnly || (plugin.bestEffort && !(isStopSync(err)))) {
+    if (logOnly || (plugin.bestEffort && !isStopSync(err))) {
       this.log.warn(`plugin ${plugin.name}: ${hook} failed: ${message}`);
       return;
     }

@@ -35,7 +35,9 @@ export async function loadPlugins(
   const names = new Set<string>();
   const seen = new Set<string>();
   for (const spec of specs) {
-    const imported = spec.builtin ? { plugin: spec.builtin, options: spec.options ?? {} } : await importPlugin(spec.module!, spec.options ?? {}, cwd);
+    const imported = spec.builtin
+      ? { plugin: spec.builtin, options: spec.options ?? {} }
+      : await importPlugin(spec.module!, spec.options ?? {}, cwd);
     const plugin = imported.plugin;
     seen.add(plugin.name);
     if (disabled.includes(plugin.name)) {
@@ -43,7 +45,9 @@ export async function loadPlugins(
       continue;
     }
     if (names.has(plugin.name)) {
-      throw new PluginError(`plugin ${plugin.name} is loaded twice${spec.module ? ` (again from ${spec.module})` : ''}: remove the duplicate`);
+      throw new PluginError(
+        `plugin ${plugin.name} is loaded twice${spec.module ? ` (again from ${spec.module})` : ''}: remove the duplicate`,
+      );
     }
     names.add(plugin.name);
     const options = structuredClone(imported.options);
@@ -55,7 +59,11 @@ export async function loadPlugins(
   return out;
 }
 
-async function importPlugin(specifier: string, options: Record<string, unknown>, cwd: string): Promise<{ plugin: TapPlugin; options: Record<string, unknown> }> {
+async function importPlugin(
+  specifier: string,
+  options: Record<string, unknown>,
+  cwd: string,
+): Promise<{ plugin: TapPlugin; options: Record<string, unknown> }> {
   const isPath = specifier.startsWith('.') || isAbsolute(specifier);
   let url: string;
   try {
@@ -75,7 +83,12 @@ async function importPlugin(specifier: string, options: Record<string, unknown>,
   }
   // a factory gets its options validated, with defaults, against the schema the module exports with it
   const exported = mod.default ?? mod.plugin;
-  const factory = typeof mod.createPlugin === 'function' ? mod.createPlugin : typeof exported === 'function' && !isPlugin(exported) ? exported : undefined;
+  const factory =
+    typeof mod.createPlugin === 'function'
+      ? mod.createPlugin
+      : typeof exported === 'function' && !isPlugin(exported)
+        ? exported
+        : undefined;
   let validated = options;
   let candidate: unknown = exported;
   if (factory) {
@@ -85,7 +98,10 @@ async function importPlugin(specifier: string, options: Record<string, unknown>,
       candidate = await withDeadline(Promise.resolve((factory as (o: unknown) => unknown)(validated)), specifier, 'create the plugin');
     } catch (err) {
       if (err instanceof PluginError) throw err;
-      throw new PluginError(`plugin module ${specifier} failed to create its plugin: ${String((err as Error)?.message ?? err).split('\n')[0]}`, { cause: err });
+      throw new PluginError(
+        `plugin module ${specifier} failed to create its plugin: ${String((err as Error)?.message ?? err).split('\n')[0]}`,
+        { cause: err },
+      );
     }
   }
   if (!isPlugin(candidate)) {
@@ -130,7 +146,12 @@ async function withDeadline<T>(work: Promise<T>, specifier: string, what: string
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new PluginError(`plugin module ${specifier} did not ${what} within ${ms / 1000} s (a top-level await or a factory that never settles?): fix or remove the plugin`)),
+      () =>
+        reject(
+          new PluginError(
+            `plugin module ${specifier} did not ${what} within ${ms / 1000} s (a top-level await or a factory that never settles?): fix or remove the plugin`,
+          ),
+        ),
       ms,
     );
   });

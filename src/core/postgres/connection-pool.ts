@@ -99,7 +99,9 @@ export class ConnectionPool {
         client.release(true);
         const e = err as { code?: string; message?: string };
         if (e.code === '22023' || e.code === '22007') {
-          throw new ConfigurationError(`${e.message} (SQLSTATE ${e.code}): statement_timeout and lock_timeout take a PostgreSQL interval, like '30min', '10s' or '0'`);
+          throw new ConfigurationError(
+            `${e.message} (SQLSTATE ${e.code}): statement_timeout and lock_timeout take a PostgreSQL interval, like '30min', '10s' or '0'`,
+          );
         }
         throw translateQueryError(err, 'setting up the session');
       }
@@ -223,7 +225,7 @@ export function translateConnectError(err: unknown, s: ConnectionSettings): Erro
   if (e.code === '28000' && /pg_hba\.conf/.test(e.message ?? '')) {
     const fix = /no encryption/.test(e.message!)
       ? 'the server accepts only TLS connections from here: set sslmode to require, verify-ca or verify-full'
-      : 'the server\'s pg_hba.conf does not let this user connect from here to this database (or without TLS): check user, database and sslmode, or ask for an entry';
+      : "the server's pg_hba.conf does not let this user connect from here to this database (or without TLS): check user, database and sslmode, or ask for an entry";
     return new ConfigurationError(`${where} refused the connection of user "${s.user}": ${fix} (${e.message})`);
   }
   switch (e.code) {

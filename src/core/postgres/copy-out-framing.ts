@@ -9,7 +9,13 @@
 export const ERROR_RESPONSE = 0x45;
 const COPY_DATA = 0x64;
 /** Messages that do not end the copy: the server may send them at any time (protocol-flow.html#PROTOCOL-ASYNC). */
-const CONTINUING = new Set([0x48 /* CopyOutResponse */, COPY_DATA, 0x53 /* ParameterStatus */, 0x4e /* NoticeResponse */, 0x41 /* NotificationResponse */]);
+const CONTINUING = new Set([
+  0x48 /* CopyOutResponse */,
+  COPY_DATA,
+  0x53 /* ParameterStatus */,
+  0x4e /* NoticeResponse */,
+  0x41 /* NotificationResponse */,
+]);
 
 export type FramingState = 'copying' | 'done' | 'error';
 

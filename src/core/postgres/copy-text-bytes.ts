@@ -2,9 +2,16 @@
  * Byte-level pieces of the COPY-text transcoder: copies without per-call allocations, JSON escapes,
  * the timestamp rewrite, and the slow path that decodes one row into strings (for bookmarks).
  */
-export const TAB = 9, NL = 10, CR = 13, BS = 92, QUOTE = 34, SPACE = 32;
+export const TAB = 9,
+  NL = 10,
+  CR = 13,
+  BS = 92,
+  QUOTE = 34,
+  SPACE = 32;
 const HEX = Buffer.from('0123456789abcdef');
-export const NULL = Buffer.from('null'), TRUE = Buffer.from('true'), FALSE = Buffer.from('false');
+export const NULL = Buffer.from('null'),
+  TRUE = Buffer.from('true'),
+  FALSE = Buffer.from('false');
 
 /**
  * `src[from..to)` into `out` at `o`; returns the length. A row is a dozen runs of a few bytes (a
@@ -36,20 +43,36 @@ export function numberOrNull(s: Buffer, f: number, out: Buffer, v: number, o: nu
 export function escapeByte(b: number, out: Buffer, o: number): number {
   out[o++] = BS;
   switch (b) {
-    case QUOTE: out[o++] = QUOTE; return o;
-    case BS: out[o++] = BS; return o;
-    case NL: out[o++] = 110; return o;
-    case CR: out[o++] = 114; return o;
-    case TAB: out[o++] = 116; return o;
-    case 8: out[o++] = 98; return o;
-    case 12: out[o++] = 102; return o;
+    case QUOTE:
+      out[o++] = QUOTE;
+      return o;
+    case BS:
+      out[o++] = BS;
+      return o;
+    case NL:
+      out[o++] = 110;
+      return o;
+    case CR:
+      out[o++] = 114;
+      return o;
+    case TAB:
+      out[o++] = 116;
+      return o;
+    case 8:
+      out[o++] = 98;
+      return o;
+    case 12:
+      out[o++] = 102;
+      return o;
   }
   if (b >= SPACE) {
     // a printable byte from an unusual escape: write it plainly
     out[o - 1] = b;
     return o;
   }
-  out[o++] = 117; out[o++] = 48; out[o++] = 48;
+  out[o++] = 117;
+  out[o++] = 48;
+  out[o++] = 48;
   out[o++] = HEX[b >> 4]!;
   out[o++] = HEX[b & 15]!;
   return o;
@@ -64,8 +87,18 @@ export function isHex(b: number): boolean {
 }
 
 export function isDate(s: Buffer, f: number): boolean {
-  return isDigit(s[f]) && isDigit(s[f + 1]) && isDigit(s[f + 2]) && isDigit(s[f + 3]) && s[f + 4] === 45 &&
-    isDigit(s[f + 5]) && isDigit(s[f + 6]) && s[f + 7] === 45 && isDigit(s[f + 8]) && isDigit(s[f + 9]);
+  return (
+    isDigit(s[f]) &&
+    isDigit(s[f + 1]) &&
+    isDigit(s[f + 2]) &&
+    isDigit(s[f + 3]) &&
+    s[f + 4] === 45 &&
+    isDigit(s[f + 5]) &&
+    isDigit(s[f + 6]) &&
+    s[f + 7] === 45 &&
+    isDigit(s[f + 8]) &&
+    isDigit(s[f + 9])
+  );
 }
 
 /** '2024-01-01 10:00:00[.ffffff][+00]' -> "2024-01-01T10:00:00[.ffffff]Z"; anything else (infinity, BC, year > 9999) -> null */
@@ -115,13 +148,20 @@ export function unescapeCopyText(f: string): string {
     if (oct) return String.fromCharCode(parseInt(oct, 8) & 0xff);
     if (hex) return String.fromCharCode(parseInt(hex, 16));
     switch (c) {
-      case 'n': return '\n';
-      case 't': return '\t';
-      case 'r': return '\r';
-      case 'b': return '\b';
-      case 'f': return '\f';
-      case 'v': return '\v';
-      default: return c;
+      case 'n':
+        return '\n';
+      case 't':
+        return '\t';
+      case 'r':
+        return '\r';
+      case 'b':
+        return '\b';
+      case 'f':
+        return '\f';
+      case 'v':
+        return '\v';
+      default:
+        return c;
     }
   });
 }

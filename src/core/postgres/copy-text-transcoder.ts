@@ -1,12 +1,39 @@
 import type { ValueKind } from './type-mapping.js';
 import { jsonValueText } from './value-json.js';
-import { copyAll, copyBytes, decodeFields, escapeByte, FALSE, isDate, isHex, NULL, numberOrNull, timestamp, TRUE } from './copy-text-bytes.js';
+import {
+  copyAll,
+  copyBytes,
+  decodeFields,
+  escapeByte,
+  FALSE,
+  isDate,
+  isHex,
+  NULL,
+  numberOrNull,
+  timestamp,
+  TRUE,
+} from './copy-text-bytes.js';
 import { BATCH_BYTES, releaseBatchBuffer, takeBatchBuffer } from '../singer/output-buffers.js';
 import { recordPrefix, recordSuffix, type EncodeOptions, type RecordBatch, type RecordEncoder } from './record-encoder.js';
 
 // local, not imported: an imported binding is a memory load in the hot loops, a local const folds away
-const TAB = 9, NL = 10, CR = 13, BS = 92, QUOTE = 34, SPACE = 32;
-const KIND: Record<ValueKind, number> = { integer: 0, number: 1, boolean: 2, string: 3, json: 4, timestamptz: 5, timestamp: 5, date: 6, bytea: 7 };
+const TAB = 9,
+  NL = 10,
+  CR = 13,
+  BS = 92,
+  QUOTE = 34,
+  SPACE = 32;
+const KIND: Record<ValueKind, number> = {
+  integer: 0,
+  number: 1,
+  boolean: 2,
+  string: 3,
+  json: 4,
+  timestamptz: 5,
+  timestamp: 5,
+  date: 6,
+  bytea: 7,
+};
 
 /**
  * The fast decoder: reads `COPY … TO STDOUT` in text format (tab-separated, `\N` for NULL, backslash
@@ -218,7 +245,8 @@ class RowWriter {
           return o;
         }
         return o + copyAll(NULL, out, o);
-      default: { // bytea: \\x0aff -> "0aff"
+      default: {
+        // bytea: \\x0aff -> "0aff"
         out[o++] = QUOTE;
         const from = e - f >= 3 && s[f] === BS && s[f + 1] === BS && s[f + 2] === 120 ? f + 3 : f;
         o = this.string(s, from, e, o, false);

@@ -55,10 +55,7 @@ export async function listRelations(client: pg.ClientBase, schemas?: readonly st
 }
 
 /** Finds relations by schema and name (sync resolves catalog streams to live relations with this). */
-export async function findRelations(
-  client: pg.ClientBase,
-  names: readonly { schema: string; name: string }[],
-): Promise<RelationInfo[]> {
+export async function findRelations(client: pg.ClientBase, names: readonly { schema: string; name: string }[]): Promise<RelationInfo[]> {
   if (names.length === 0) return [];
   const { rows } = await client.query<{ oid: number; schema: string; name: string; relkind: string; reltuples: number; rls: boolean }>(
     `SELECT c.oid::int8::float8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind, c.reltuples::float8 AS reltuples,
@@ -68,7 +65,12 @@ export async function findRelations(
        JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = w.name`,
     [names.map((n) => n.schema), names.map((n) => n.name)],
   );
-  return rows.map(({ rls, ...r }) => ({ ...r, oid: Number(r.oid), rowEstimate: r.reltuples >= 0 ? Math.round(r.reltuples) : null, rowSecurity: rls }));
+  return rows.map(({ rls, ...r }) => ({
+    ...r,
+    oid: Number(r.oid),
+    rowEstimate: r.reltuples >= 0 ? Math.round(r.reltuples) : null,
+    rowSecurity: rls,
+  }));
 }
 
 /** The columns of these relations with their types, domains resolved to their base type (any depth). */

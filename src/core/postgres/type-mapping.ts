@@ -85,7 +85,12 @@ function baseCodec(t: PgTypeInfo): Omit<ColumnCodec, 'schema'> & { base: JsonSch
   // intervals have both (PT0.5S, P-1D); a target checking formats would reject those rows
   if (n === 'interval') return plain('string', { type: 'string' });
   // PostgreSQL prints a whole-hour offset as '-08'; RFC 3339 (and Python's format checkers) want '-08:00'
-  if (n === 'timetz') return plain('string', { type: 'string', format: 'time' }, (c) => `regexp_replace(${quoteIdent(c)}::text, '([+-][0-9]{2})$', '\\1:00')`);
+  if (n === 'timetz')
+    return plain(
+      'string',
+      { type: 'string', format: 'time' },
+      (c) => `regexp_replace(${quoteIdent(c)}::text, '([+-][0-9]{2})$', '\\1:00')`,
+    );
   if (STRING_FORMAT[n]) return plain('string', { type: 'string', format: STRING_FORMAT[n] });
   if (t.typtype === 'p') return { ...plain('string', { type: 'string' }), unsupported: `pseudo-type ${t.sqlType} has no value to read` };
   // text, varchar, char, name, citext, inet, cidr, macaddr, bit, varbit, xml, tsvector, geometric types, composites:

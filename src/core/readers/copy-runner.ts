@@ -53,7 +53,8 @@ export class CopyRunner {
     let sql = `SELECT ${cols || 'NULL'} FROM ${from}`;
     const where = parts.shaped === false ? parts.where : shapedWhere(plan, parts.where);
     if (where) sql += ` WHERE ${where}`;
-    if (parts.orderBy && parts.orderBy.length > 0) sql += ` ORDER BY ${parts.orderBy.map((c) => quoteIdent(c) + (parts.orderNullsFirst ? ' NULLS FIRST' : '')).join(', ')}`;
+    if (parts.orderBy && parts.orderBy.length > 0)
+      sql += ` ORDER BY ${parts.orderBy.map((c) => quoteIdent(c) + (parts.orderNullsFirst ? ' NULLS FIRST' : '')).join(', ')}`;
     return sql;
   }
 

@@ -31,13 +31,25 @@ export interface QueryShape {
 }
 
 const KIND_SQL: Record<ValueKind, string> = {
-  integer: 'int8', number: 'numeric', boolean: 'bool', string: 'text', json: 'jsonb',
-  timestamptz: 'timestamptz', timestamp: 'timestamp', date: 'date', bytea: 'bytea',
+  integer: 'int8',
+  number: 'numeric',
+  boolean: 'bool',
+  string: 'text',
+  json: 'jsonb',
+  timestamptz: 'timestamptz',
+  timestamp: 'timestamp',
+  date: 'date',
+  bytea: 'bytea',
 };
 const KIND_SCHEMA: Record<ValueKind, JsonSchema> = {
-  integer: { type: ['integer', 'null'] }, number: { type: ['number', 'null'] }, boolean: { type: ['boolean', 'null'] },
-  string: { type: ['string', 'null'] }, json: {}, bytea: { type: ['string', 'null'] },
-  timestamptz: { type: ['string', 'null'], format: 'date-time' }, timestamp: { type: ['string', 'null'], format: 'date-time' },
+  integer: { type: ['integer', 'null'] },
+  number: { type: ['number', 'null'] },
+  boolean: { type: ['boolean', 'null'] },
+  string: { type: ['string', 'null'] },
+  json: {},
+  bytea: { type: ['string', 'null'] },
+  timestamptz: { type: ['string', 'null'], format: 'date-time' },
+  timestamp: { type: ['string', 'null'], format: 'date-time' },
   date: { type: ['string', 'null'], format: 'date' },
 };
 
@@ -78,4 +90,3 @@ export function shapedWhere(plan: StreamPlan, where: string | undefined): string
   if (all.length === 0) return undefined;
   return all.length === 1 ? all[0] : all.map((w) => `(${w})`).join(' AND ');
 }
-

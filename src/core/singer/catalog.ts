@@ -37,16 +37,13 @@ export function streamMetadata(entry: CatalogEntry): Record<string, unknown> {
 /** The metadata of one column (`['properties', name]`). */
 export function columnMetadata(entry: CatalogEntry, column: string): Record<string, unknown> {
   return (
-    entry.metadata.find((m) => m.breadcrumb.length === 2 && m.breadcrumb[0] === 'properties' && m.breadcrumb[1] === column)
-      ?.metadata ?? {}
+    entry.metadata.find((m) => m.breadcrumb.length === 2 && m.breadcrumb[0] === 'properties' && m.breadcrumb[1] === column)?.metadata ?? {}
   );
 }
 
 /** Sets keys on the metadata at a breadcrumb, creating the entry when missing. */
 export function setMetadata(entry: CatalogEntry, breadcrumb: string[], values: Record<string, unknown>): void {
-  const found = entry.metadata.find(
-    (m) => m.breadcrumb.length === breadcrumb.length && m.breadcrumb.every((b, i) => b === breadcrumb[i]),
-  );
+  const found = entry.metadata.find((m) => m.breadcrumb.length === breadcrumb.length && m.breadcrumb.every((b, i) => b === breadcrumb[i]));
   if (found) Object.assign(found.metadata, values);
   else entry.metadata.push({ breadcrumb, metadata: { ...values } });
 }
@@ -105,7 +102,8 @@ export function assertCatalog(input: unknown, path: string): Catalog {
     if (typeof s !== 'object' || s === null) fail(`has a stream #${i} that is not an object`);
     if (typeof s.tap_stream_id !== 'string') fail(`has a stream #${i} without tap_stream_id`);
     const props: unknown = typeof s.schema === 'object' && s.schema !== null ? s.schema.properties : undefined;
-    if (typeof props !== 'object' || props === null || Array.isArray(props)) fail(`stream ${s.tap_stream_id} has no schema.properties object`);
+    if (typeof props !== 'object' || props === null || Array.isArray(props))
+      fail(`stream ${s.tap_stream_id} has no schema.properties object`);
     if (s.metadata !== undefined && !Array.isArray(s.metadata)) fail(`stream ${s.tap_stream_id} has metadata that is not a list`);
     if (!Array.isArray(s.metadata)) s.metadata = [];
     for (const m of s.metadata) {
@@ -118,7 +116,9 @@ export function assertCatalog(input: unknown, path: string): Catalog {
   // the checks above name the commonest mistakes in words; the schema types every other field the tap uses
   const problems = inputProblems(catalogInputSchema, input);
   if (problems.length > 0) {
-    throw new CatalogError(`the catalog ${path} is malformed: ${problems.join('; ')}; fix these fields or run --discover to make a new one`);
+    throw new CatalogError(
+      `the catalog ${path} is malformed: ${problems.join('; ')}; fix these fields or run --discover to make a new one`,
+    );
   }
   return input as Catalog;
 }

@@ -26,7 +26,12 @@ export function stateForOutput(state: TapState): TapState {
  * boundary within STATE_BOUNDARY_INTERVAL_MS of the last STATE (the next STATE, at the latest the
  * sync's last, carries the same bookmarks).
  */
-export async function writeState(writer: MessageWriter, state: TapState, occasion: StateOccasion = 'checkpoint', now = Date.now()): Promise<boolean> {
+export async function writeState(
+  writer: MessageWriter,
+  state: TapState,
+  occasion: StateOccasion = 'checkpoint',
+  now = Date.now(),
+): Promise<boolean> {
   const last = lastWritten.get(writer);
   if (last && occasion === 'boundary' && now - last.at < STATE_BOUNDARY_INTERVAL_MS) return false;
   const value = stateForOutput(state);

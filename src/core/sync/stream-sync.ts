@@ -39,7 +39,9 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
   const plan0 = strategy.prepare ? await strategy.prepare(planned) : planned;
   let bookmark: StreamBookmark = { ...(state.bookmarks[id] ?? {}) };
   if (plan0.method === 'INCREMENTAL' && bookmark.replication_key && bookmark.replication_key !== plan0.replicationKey) {
-    log.warn(`${id}: the state's replication key ${bookmark.replication_key} differs from ${plan0.replicationKey}; starting from the beginning`);
+    log.warn(
+      `${id}: the state's replication key ${bookmark.replication_key} differs from ${plan0.replicationKey}; starting from the beginning`,
+    );
     bookmark = {};
   }
   await checkBookmarkValues(deps.pool, plan0, bookmark);
@@ -52,13 +54,19 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
   await writer.write({
     type: 'SCHEMA',
     stream: plan.stream,
-    schema: { type: 'object', properties: Object.fromEntries(plan.columns.map((c) => [c.name, plan.entry.schema.properties[c.name] ?? c.codec.schema])) },
+    schema: {
+      type: 'object',
+      properties: Object.fromEntries(plan.columns.map((c) => [c.name, plan.entry.schema.properties[c.name] ?? c.codec.schema])),
+    },
     key_properties: plan.keyProperties,
     bookmark_properties: plan.replicationKey ? [plan.replicationKey] : [],
   });
-  if (plan.method === 'FULL_TABLE' && fresh && config.activateVersion) await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
+  if (plan.method === 'FULL_TABLE' && fresh && config.activateVersion)
+    await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
   await emitState(writer, state, 'boundary');
-  log.info(`${id}: ${plan.method}${plan.replicationKey ? ` on ${plan.replicationKey}` : ''} with reader ${strategy.name}${fresh ? '' : ' (resuming)'}`);
+  log.info(
+    `${id}: ${plan.method}${plan.replicationKey ? ` on ${plan.replicationKey}` : ''} with reader ${strategy.name}${fresh ? '' : ' (resuming)'}`,
+  );
 
   const out = (deps.sink ?? new StdoutRecordSink(writer, config.stateEveryNRows)).forStream(plan);
   const started = Date.now();
@@ -71,7 +79,16 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
     for (;;) {
       try {
         let sinceState = 0;
-        const ctx = { plan, bookmark, pool: deps.pool, config, log, copy: deps.copy, partitions: hooks.partitions(plan), signal: deps.signal };
+        const ctx = {
+          plan,
+          bookmark,
+          pool: deps.pool,
+          config,
+          log,
+          copy: deps.copy,
+          partitions: hooks.partitions(plan),
+          signal: deps.signal,
+        };
         for await (const batch of strategy.reader.read(ctx)) {
           await out.write(batch);
           rows += batch.rows;
@@ -94,7 +111,8 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
         }
         break;
       } catch (err) {
-        if (deps.signal.aborted || !isRetriable(err) || ++failures >= config.retry.attempts) throw await givenUp(err, failures, id, deps, state, out);
+        if (deps.signal.aborted || !isRetriable(err) || ++failures >= config.retry.attempts)
+          throw await givenUp(err, failures, id, deps, state, out);
         retries++;
         const delay = Math.min(config.retry.maxDelayMs, config.retry.initialDelayMs * 2 ** (failures - 1));
         log.warn(`${id}: ${(err as Error).message}; retry ${failures}/${config.retry.attempts - 1} in ${delay} ms from the last bookmark`);
@@ -134,7 +152,14 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
  * The error a stream fails with: STATE first (the bookmark covers every record written, so a rerun
  * resumes there instead of at the last periodic STATE), and a message that names the stream.
  */
-async function givenUp(err: unknown, failures: number, id: string, deps: StreamSyncDeps, state: TapState, out: StreamOutput): Promise<unknown> {
+async function givenUp(
+  err: unknown,
+  failures: number,
+  id: string,
+  deps: StreamSyncDeps,
+  state: TapState,
+  out: StreamOutput,
+): Promise<unknown> {
   if (err instanceof InterruptedError || err instanceof OutputClosedError) return err;
   // no STATE unless the rows it covers are durable (a disk that failed the file fails this too)
   await out
@@ -166,7 +191,10 @@ function pluginStop(err: StopSyncError, id: string): StopSyncError {
 
 /** The error of a stream stopped by a signal (its exit code follows the signal), after STATE was written. */
 function stopped(id: string, signal: AbortSignal, when = ''): InterruptedError {
-  return new InterruptedError(`stopped by ${String(signal.reason ?? 'a signal')} during ${id}${when}; STATE holds what is complete`, signal.reason);
+  return new InterruptedError(
+    `stopped by ${String(signal.reason ?? 'a signal')} during ${id}${when}; STATE holds what is complete`,
+    signal.reason,
+  );
 }
 
 /** Writes STATE (see state-output.ts for when a STATE that says nothing new is skipped). */

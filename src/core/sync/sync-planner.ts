@@ -3,14 +3,7 @@ import { CatalogError } from '../errors.js';
 import { findRelations, listColumns, listPrimaryKeys } from '../postgres/pg-catalog.js';
 import { codecFor } from '../postgres/type-mapping.js';
 import { isReplicationKeyType } from '../discovery/catalog-builder.js';
-import {
-  keyProperties,
-  replicationKey,
-  replicationMethod,
-  selectedColumns,
-  streamMetadata,
-  type CatalogEntry,
-} from '../singer/catalog.js';
+import { keyProperties, replicationKey, replicationMethod, selectedColumns, streamMetadata, type CatalogEntry } from '../singer/catalog.js';
 import type { PlannedColumn, StreamPlan } from '../readers/stream-plan.js';
 import type { JsonSchema } from '../config/config-schema.js';
 import { streamIdentityProblem } from './stream-identity.js';
@@ -25,40 +18,56 @@ export async function planStreams(client: pg.ClientBase, entries: readonly Catal
   const ids = entries.map((e) => e.tap_stream_id);
   const shared = [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))];
   if (shared.length > 0) {
-    throw new CatalogError(`the catalog selects several streams with the tap_stream_id ${shared.join(', ')}; give each its own tap_stream_id and stream (or run --discover, which quotes ambiguous names)`);
+    throw new CatalogError(
+      `the catalog selects several streams with the tap_stream_id ${shared.join(', ')}; give each its own tap_stream_id and stream (or run --discover, which quotes ambiguous names)`,
+    );
   }
   const names = entries.map((e) => ({ schema: schemaOf(e), name: tableOf(e) }));
   const misnamed = entries.map((e, i) => streamIdentityProblem(e, names[i]!.schema, names[i]!.name)).filter((p) => p !== undefined);
   if (misnamed.length > 0) throw new CatalogError(`the catalog does not match the database: ${misnamed.join('; ')}`);
   const relations = await findRelations(client, names);
   const relByName = new Map(relations.map((r) => [`${r.schema}\u0000${r.name}`, r]));
-  const columns = await listColumns(client, relations.map((r) => r.oid));
-  const pks = await listPrimaryKeys(client, relations.map((r) => r.oid));
+  const columns = await listColumns(
+    client,
+    relations.map((r) => r.oid),
+  );
+  const pks = await listPrimaryKeys(
+    client,
+    relations.map((r) => r.oid),
+  );
   const problems: string[] = [];
   const plans: StreamPlan[] = [];
   for (const [i, entry] of entries.entries()) {
     const rel = relByName.get(`${names[i]!.schema}\u0000${names[i]!.name}`);
     if (!rel) {
-      problems.push(`stream ${entry.tap_stream_id}: table "${names[i]!.schema}"."${names[i]!.name}" no longer exists (deselect the stream or run --discover)`);
+      problems.push(
+        `stream ${entry.tap_stream_id}: table "${names[i]!.schema}"."${names[i]!.name}" no longer exists (deselect the stream or run --discover)`,
+      );
       continue;
     }
     const live = new Map(columns.filter((c) => c.relOid === rel.oid).map((c) => [c.name, c]));
     const wanted = selectedColumns(entry);
     const missing = wanted.filter((c) => !live.has(c));
     if (missing.length > 0) {
-      problems.push(`stream ${entry.tap_stream_id}: column(s) ${missing.map((c) => `"${c}"`).join(', ')} no longer exist (deselect them or run --discover)`);
+      problems.push(
+        `stream ${entry.tap_stream_id}: column(s) ${missing.map((c) => `"${c}"`).join(', ')} no longer exist (deselect them or run --discover)`,
+      );
       continue;
     }
     const denied = wanted.filter((c) => live.get(c)!.readable === false);
     if (denied.length > 0) {
-      problems.push(`stream ${entry.tap_stream_id}: the role may not read column(s) ${denied.map((c) => `"${c}"`).join(', ')} of "${rel.schema}"."${rel.name}" (deselect them, or GRANT SELECT (${denied.map((c) => `"${c}"`).join(', ')}) on the table)`);
+      problems.push(
+        `stream ${entry.tap_stream_id}: the role may not read column(s) ${denied.map((c) => `"${c}"`).join(', ')} of "${rel.schema}"."${rel.name}" (deselect them, or GRANT SELECT (${denied.map((c) => `"${c}"`).join(', ')}) on the table)`,
+      );
       continue;
     }
     const planned: PlannedColumn[] = wanted.map((name) => {
       const c = live.get(name)!;
       return { name, type: c.type, codec: codecFor(c.type, !c.notNull) };
     });
-    const invalid = planned.map((c) => columnSchemaProblem(entry.tap_stream_id, c.name, entry.schema.properties[c.name])).filter((p) => p !== undefined);
+    const invalid = planned
+      .map((c) => columnSchemaProblem(entry.tap_stream_id, c.name, entry.schema.properties[c.name]))
+      .filter((p) => p !== undefined);
     if (invalid.length > 0) {
       problems.push(...invalid);
       continue;
@@ -118,7 +127,9 @@ function checkReplicationKey(entry: CatalogEntry, key: string | undefined, plann
  */
 function typeDrift(entry: CatalogEntry, col: PlannedColumn): string | undefined {
   const jsonTypes = (schema: JsonSchema | undefined): string[] | undefined =>
-    schema?.type === undefined ? undefined : ([] as unknown[]).concat(schema.type).filter((t): t is string => typeof t === 'string' && t !== 'null');
+    schema?.type === undefined
+      ? undefined
+      : ([] as unknown[]).concat(schema.type).filter((t): t is string => typeof t === 'string' && t !== 'null');
   const declared = jsonTypes(entry.schema.properties[col.name]);
   const live = jsonTypes(col.codec.schema);
   if (!declared || !live || live.every((t) => declared.includes(t) || (t === 'integer' && declared.includes('number')))) return undefined;

@@ -71,7 +71,11 @@ export class CompressionPlugin implements TapPlugin {
       if (md['timescaledb.compression-enabled'] !== true) continue;
       const schema = String(md['schema-name']);
       const s = settings?.get(`${schema}\u0000${entry.table_name}`);
-      if (settings) setMetadata(entry, [], { 'timescaledb.compression.segmentby': s?.segmentby ?? null, 'timescaledb.compression.orderby': s?.orderby ?? null });
+      if (settings)
+        setMetadata(entry, [], {
+          'timescaledb.compression.segmentby': s?.segmentby ?? null,
+          'timescaledb.compression.orderby': s?.orderby ?? null,
+        });
       try {
         const stats = await compressionStats(ctx.client, schema, entry.table_name);
         setMetadata(entry, [], {
@@ -84,7 +88,9 @@ export class CompressionPlugin implements TapPlugin {
       }
     }
     if (unreadable.length > 0) {
-      this.log.warn(`compression metadata left out of the catalog, TimescaleDB's catalog not readable by this role: ${unreadable.slice(0, 3).join('; ')}${unreadable.length > 3 ? `; and ${unreadable.length - 3} more` : ''}`);
+      this.log.warn(
+        `compression metadata left out of the catalog, TimescaleDB's catalog not readable by this role: ${unreadable.slice(0, 3).join('; ')}${unreadable.length > 3 ? `; and ${unreadable.length - 3} more` : ''}`,
+      );
     }
   }
 
@@ -117,7 +123,9 @@ export class CompressionPlugin implements TapPlugin {
       return;
     }
     const data = {
-      ...Object.fromEntries(kinds.map((k) => [k, (({ chunks, rows, spans }) => ({ chunks, rows, seconds: coveredMs(spans) / 1000 }))(this.report.get(k)!)])),
+      ...Object.fromEntries(
+        kinds.map((k) => [k, (({ chunks, rows, spans }) => ({ chunks, rows, seconds: coveredMs(spans) / 1000 }))(this.report.get(k)!)]),
+      ),
       compressed_skipped: this.skipped,
     };
     this.container.resolve<SyncReport>(SYNC_REPORT).add({ plugin: this.name, line, data });

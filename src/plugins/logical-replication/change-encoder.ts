@@ -16,7 +16,12 @@ export type ChangeRow = readonly (string | null)[];
  * literals in one `COPY (SELECT <the stream's expressions> FROM (VALUES …)) TO STDOUT` per batch, so a
  * change and a copied row of the same value are the same JSON, without a second implementation of them.
  */
-export async function* encodeChanges(copy: CopyRunner, client: pg.PoolClient, plan: StreamPlan, rows: readonly ChangeRow[]): AsyncGenerator<RecordBatch> {
+export async function* encodeChanges(
+  copy: CopyRunner,
+  client: pg.PoolClient,
+  plan: StreamPlan,
+  rows: readonly ChangeRow[],
+): AsyncGenerator<RecordBatch> {
   if (rows.length === 0) return;
   const encoder = copy.encoderFor(plan);
   const asIs = plan.columns.every((c) => c.codec.selectExpr(c.name) === quoteIdent(c.name));

@@ -35,7 +35,9 @@ export class LogBasedReader implements TableReader {
     try {
       from = bookmarkLsn(ctx.bookmark.lsn);
     } catch (err) {
-      throw new StateError(`the state's bookmark for ${ctx.plan.tapStreamId} has ${(err as Error).message}: remove the bookmark to make a new initial copy`);
+      throw new StateError(
+        `the state's bookmark for ${ctx.plan.tapStreamId} has ${(err as Error).message}: remove the bookmark to make a new initial copy`,
+      );
     }
     await this.deps.service.prepare(ctx.plan, from === undefined);
     if (from === undefined) yield* this.initialCopy(ctx);
@@ -125,7 +127,9 @@ export class LogBasedReader implements TableReader {
                 for (const r of message.relations) {
                   const rel = r ? await relations.resolve(r.schema, r.name) : undefined;
                   if (rel && rel.schema === plan.relation.schema && rel.name === plan.relation.name && !rel.compressedChunk) {
-                    log.warn(`${plan.tapStreamId}: ${r!.schema}.${r!.name} was truncated at ${formatLsn(tx.commit)}: a TRUNCATE carries no rows, so its rows are not deleted in the target (run a FULL_TABLE sync to match)`);
+                    log.warn(
+                      `${plan.tapStreamId}: ${r!.schema}.${r!.name} was truncated at ${formatLsn(tx.commit)}: a TRUNCATE carries no rows, so its rows are not deleted in the target (run a FULL_TABLE sync to match)`,
+                    );
                   }
                 }
               }
@@ -151,7 +155,12 @@ export class LogBasedReader implements TableReader {
   }
 }
 
-type RowChange = { tag: 'insert' | 'update' | 'delete'; new?: Record<string, unknown> | null; old?: Record<string, unknown> | null; key?: Record<string, unknown> | null };
+type RowChange = {
+  tag: 'insert' | 'update' | 'delete';
+  new?: Record<string, unknown> | null;
+  old?: Record<string, unknown> | null;
+  key?: Record<string, unknown> | null;
+};
 
 /** The change's values in the plan's column order: the new row, or for a delete the key (or the whole old row) and the deletion time. */
 function changeRow(plan: StreamPlan, change: RowChange, lsn: bigint, commitAt: string): ChangeRow {
@@ -182,7 +191,10 @@ function commitTime(micros: unknown): string {
 function compressedChange(plan: StreamPlan, schema: string, chunk: string, tag: string): FatalSyncError {
   const [what, setting] =
     tag === 'insert'
-      ? ['rows were written compressed directly', 'timescaledb.enable_direct_compress_insert and timescaledb.enable_direct_compress_copy = off']
+      ? [
+          'rows were written compressed directly',
+          'timescaledb.enable_direct_compress_insert and timescaledb.enable_direct_compress_copy = off',
+        ]
       : ['whole compressed batches were changed directly', 'timescaledb.enable_compressed_direct_batch_delete = off'];
   return new FatalSyncError(
     `${plan.tapStreamId}: hypertable ${plan.relation.schema}.${plan.relation.name} has compressed chunk ${schema}.${chunk} where ${what} (${tag.toUpperCase()} outside TimescaleDB's compression markers): the WAL holds compressed batches, not rows, so they cannot be emitted one by one. Set ${setting} for the writers (ALTER DATABASE … SET …), then remove the stream's bookmark to make a new initial copy`,

@@ -48,7 +48,8 @@ export class LogicalReplicationPlugin implements TapPlugin {
 
   /** With wal_level = logical, tables, partitioned tables and hypertables may be read LOG_BASED (views may not). */
   async enrichCatalog(catalog: Catalog, ctx: DiscoveryContext): Promise<void> {
-    const level = (await ctx.client.query<{ wal_level: string }>('SHOW wal_level').catch(() => ({ rows: [{ wal_level: 'unknown' }] }))).rows[0]!.wal_level;
+    const level = (await ctx.client.query<{ wal_level: string }>('SHOW wal_level').catch(() => ({ rows: [{ wal_level: 'unknown' }] })))
+      .rows[0]!.wal_level;
     for (const entry of catalog.streams) {
       const md = streamMetadata(entry);
       if (md['is-view'] === true) continue;

@@ -31,7 +31,9 @@ export class RelationMap {
   }
 
   private async lookup(schema: string, name: string): Promise<WalRelation | undefined> {
-    this.timescale ??= this.use(async (c) => (await c.query(`SELECT to_regclass('_timescaledb_catalog.chunk') IS NOT NULL AS ok`)).rows[0].ok as boolean);
+    this.timescale ??= this.use(
+      async (c) => (await c.query(`SELECT to_regclass('_timescaledb_catalog.chunk') IS NOT NULL AS ok`)).rows[0].ok as boolean,
+    );
     if (await this.timescale) {
       const chunk = await this.chunkOwner(schema, name);
       if (chunk) return chunk;

@@ -5,11 +5,13 @@ export const replicationConfigSchema: Record<string, JsonSchema> = {
   replication_slot: {
     type: 'string',
     pattern: '^[a-z0-9_]{1,63}$',
-    description: "Logical replication slot of LOG_BASED streams (pgoutput); default tap_timescaledb_<database>, lowercased, other characters as '_'. Created when missing and the role may.",
+    description:
+      "Logical replication slot of LOG_BASED streams (pgoutput); default tap_timescaledb_<database>, lowercased, other characters as '_'. Created when missing and the role may.",
   },
   publication: {
     type: 'string',
-    description: "Publication the slot is read with; default tap_timescaledb. Created when missing and the role may (FOR TABLES IN SCHEMA of the selected tables' schemas and the chunks' schemas).",
+    description:
+      "Publication the slot is read with; default tap_timescaledb. Created when missing and the role may (FOR TABLES IN SCHEMA of the selected tables' schemas and the chunks' schemas).",
     default: 'tap_timescaledb',
   },
 };

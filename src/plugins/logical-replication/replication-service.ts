@@ -38,7 +38,9 @@ export class ReplicationService {
   /** What the server must allow before anything of the stream is written: wal_level (once), replica identity, direct batch deletes. */
   async check(plan: StreamPlan): Promise<void> {
     if (plan.relation.relkind === 'v' || plan.relation.relkind === 'm') {
-      throw new ConfigurationError(`${plan.tapStreamId} is a view: logical decoding has no changes for views (nor continuous aggregates); read it FULL_TABLE or INCREMENTAL`);
+      throw new ConfigurationError(
+        `${plan.tapStreamId} is a view: logical decoding has no changes for views (nor continuous aggregates); read it FULL_TABLE or INCREMENTAL`,
+      );
     }
     this.checked ??= this.pool.use(checkWalLevel);
     await this.checked;
@@ -59,7 +61,9 @@ export class ReplicationService {
       } else if (slot.wal_status === 'lost') {
         throw this.slotGone('was invalidated: the server removed WAL it still needed (max_slot_wal_keep_size)', plan);
       } else if (slot.plugin !== 'pgoutput') {
-        throw new ConfigurationError(`replication slot ${this.settings.slot} uses the ${slot.plugin ?? 'physical'} plugin, LOG_BASED reads pgoutput: drop it (SELECT pg_drop_replication_slot(${quoteLiteral(this.settings.slot)})) or set replication_slot to another name`);
+        throw new ConfigurationError(
+          `replication slot ${this.settings.slot} uses the ${slot.plugin ?? 'physical'} plugin, LOG_BASED reads pgoutput: drop it (SELECT pg_drop_replication_slot(${quoteLiteral(this.settings.slot)})) or set replication_slot to another name`,
+        );
       }
     });
   }
@@ -107,7 +111,9 @@ export class ReplicationService {
         await new Promise((r) => setTimeout(r, 50));
       }
       const flushed = parseLsn((await c.query<{ l: string }>('SELECT pg_current_wal_flush_lsn()::text AS l')).rows[0]!.l);
-      this.log.warn(`the WAL up to ${formatLsn(insert)} was not flushed after 5 s: this run reads up to ${formatLsn(flushed)}, the next run the rest`);
+      this.log.warn(
+        `the WAL up to ${formatLsn(insert)} was not flushed after 5 s: this run reads up to ${formatLsn(flushed)}, the next run the rest`,
+      );
       return flushed;
     });
     return this.stop;
@@ -121,11 +127,17 @@ export class ReplicationService {
 
   private async createSlot(c: pg.ClientBase): Promise<void> {
     try {
-      const { rows } = await c.query<{ lsn: string }>(`SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')`, [this.settings.slot]);
-      this.log.info(`created replication slot ${this.settings.slot} at ${rows[0]!.lsn} (it holds WAL until the tap confirms it: drop it when you stop using LOG_BASED)`);
+      const { rows } = await c.query<{ lsn: string }>(`SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')`, [
+        this.settings.slot,
+      ]);
+      this.log.info(
+        `created replication slot ${this.settings.slot} at ${rows[0]!.lsn} (it holds WAL until the tap confirms it: drop it when you stop using LOG_BASED)`,
+      );
     } catch (err) {
       if (isPermission(err)) {
-        throw new ConfigurationError(`the tap's role may not create replication slot ${this.settings.slot}: give it REPLICATION (ALTER ROLE <tap user> REPLICATION) or have a DBA run SELECT pg_create_logical_replication_slot(${quoteLiteral(this.settings.slot)}, 'pgoutput')`);
+        throw new ConfigurationError(
+          `the tap's role may not create replication slot ${this.settings.slot}: give it REPLICATION (ALTER ROLE <tap user> REPLICATION) or have a DBA run SELECT pg_create_logical_replication_slot(${quoteLiteral(this.settings.slot)}, 'pgoutput')`,
+        );
       }
       throw translateQueryError(err, `creating replication slot ${this.settings.slot}`);
     }
@@ -150,12 +162,17 @@ export class ReplicationService {
     const missing = have?.all ? [] : wanted.filter((s) => !(have?.schemas ?? []).includes(s));
     if (missing.length > 0) {
       const list = missing.map(quoteIdent).join(', ');
-      const sql = have ? `ALTER PUBLICATION ${quoteIdent(pub)} ADD TABLES IN SCHEMA ${list}` : `CREATE PUBLICATION ${quoteIdent(pub)} FOR TABLES IN SCHEMA ${list}`;
+      const sql = have
+        ? `ALTER PUBLICATION ${quoteIdent(pub)} ADD TABLES IN SCHEMA ${list}`
+        : `CREATE PUBLICATION ${quoteIdent(pub)} FOR TABLES IN SCHEMA ${list}`;
       try {
         await c.query(sql);
         this.log.info(`publication ${pub}: ${sql}`);
       } catch (err) {
-        if (isPermission(err)) throw new ConfigurationError(`publication ${pub} does not cover ${plan.tapStreamId} and the tap's role may not change it: have a DBA run ${sql}`);
+        if (isPermission(err))
+          throw new ConfigurationError(
+            `publication ${pub} does not cover ${plan.tapStreamId} and the tap's role may not change it: have a DBA run ${sql}`,
+          );
         throw translateQueryError(err, sql);
       }
     }
@@ -205,7 +222,9 @@ export class ReplicationService {
 async function checkWalLevel(c: pg.ClientBase): Promise<void> {
   const level = (await c.query<{ wal_level: string }>('SHOW wal_level')).rows[0]!.wal_level;
   if (level !== 'logical') {
-    throw new ConfigurationError(`LOG_BASED needs wal_level = logical, and the server has ${level}: run ALTER SYSTEM SET wal_level = logical and restart the server, or use FULL_TABLE or INCREMENTAL`);
+    throw new ConfigurationError(
+      `LOG_BASED needs wal_level = logical, and the server has ${level}: run ALTER SYSTEM SET wal_level = logical and restart the server, or use FULL_TABLE or INCREMENTAL`,
+    );
   }
 }
 
@@ -225,7 +244,8 @@ async function rowSchemas(c: pg.ClientBase, plan: StreamPlan): Promise<string[]>
     [plan.relation.oid],
   );
   const schemas = new Set(rows.map((r) => r.s));
-  if (!(await c.query<{ ok: boolean }>(`SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL AS ok`)).rows[0]!.ok) return [...schemas].sort();
+  if (!(await c.query<{ ok: boolean }>(`SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL AS ok`)).rows[0]!.ok)
+    return [...schemas].sort();
   const ht = await c.query<{ s: string }>(
     `SELECT h.associated_schema_name::text AS s FROM _timescaledb_catalog.hypertable h
       WHERE (h.schema_name = $1 AND h.table_name = $2)
@@ -248,4 +268,3 @@ function safeLsn(value: unknown): bigint | undefined {
 function isPermission(err: unknown): boolean {
   return (err as { code?: string }).code === '42501';
 }
-

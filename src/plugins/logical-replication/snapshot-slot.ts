@@ -30,7 +30,9 @@ export async function exportSnapshot(settings: ConnectionSettings): Promise<Expo
     database: settings.database,
     application_name: `${settings.applicationName} initial copy`,
     // the replication connection follows sslmode's strict choices; prefer/allow take the plain connection
-    ssl: ['require', 'verify-ca', 'verify-full'].includes(settings.sslmode) ? { rejectUnauthorized: settings.sslmode !== 'require' } : false,
+    ssl: ['require', 'verify-ca', 'verify-full'].includes(settings.sslmode)
+      ? { rejectUnauthorized: settings.sslmode !== 'require' }
+      : false,
     replication: 'database',
   } as pg.ClientConfig);
   client.on('error', () => undefined);

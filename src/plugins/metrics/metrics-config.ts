@@ -7,7 +7,8 @@ export const metricsConfigSchema: Record<string, JsonSchema> = {
     type: 'string',
     enum: ['singer', 'json'],
     default: 'singer',
-    description: "METRIC lines on stderr: 'singer' (INFO METRIC: {json}, as singer-python) or 'json' (singer-sdk's structured JSON log records, for Meltano).",
+    description:
+      "METRIC lines on stderr: 'singer' (INFO METRIC: {json}, as singer-python) or 'json' (singer-sdk's structured JSON log records, for Meltano).",
   },
   metrics_interval_seconds: {
     type: 'number',
@@ -19,7 +20,8 @@ export const metricsConfigSchema: Record<string, JsonSchema> = {
     type: 'string',
     enum: ['auto', 'off'],
     default: 'auto',
-    description: "'auto': a live progress bar per stream when stderr is a terminal, else a plain progress line every progress_interval_seconds; 'off': neither.",
+    description:
+      "'auto': a live progress bar per stream when stderr is a terminal, else a plain progress line every progress_interval_seconds; 'off': neither.",
   },
   progress_interval_seconds: {
     type: 'number',

@@ -106,7 +106,9 @@ export class MetricsPlugin implements TapPlugin {
       try {
         writeFileSync(path, JSON.stringify(summary, null, 2) + '\n');
       } catch (err) {
-        this.log.warn(`metrics: cannot write the metrics file ${path} (${(err as Error).message}): check the directory exists and is writable`);
+        this.log.warn(
+          `metrics: cannot write the metrics file ${path} (${(err as Error).message}): check the directory exists and is writable`,
+        );
       }
     }
   }
@@ -115,9 +117,11 @@ export class MetricsPlugin implements TapPlugin {
   private start(): void {
     const { progress, progressIntervalMs, intervalMs } = this.settings;
     this.display =
-      progress === 'off' ? new NoProgress(this.log, progressIntervalMs)
-      : process.stderr.isTTY ? new TerminalProgress()
-      : new PlainProgress(this.log, progressIntervalMs);
+      progress === 'off'
+        ? new NoProgress(this.log, progressIntervalMs)
+        : process.stderr.isTTY
+          ? new TerminalProgress()
+          : new PlainProgress(this.log, progressIntervalMs);
     const every = (ms: number, fn: () => void): void => {
       this.timers.push(setInterval(fn, ms).unref());
     };

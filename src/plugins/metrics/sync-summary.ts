@@ -23,7 +23,13 @@ export interface StreamSummary {
   readonly rows_per_second: number;
   readonly bytes_per_second: number;
   readonly retries: number;
-  readonly chunks: { readonly plain: number; readonly compressed: number; readonly partial: number; readonly failed: number; readonly skipped: number };
+  readonly chunks: {
+    readonly plain: number;
+    readonly compressed: number;
+    readonly partial: number;
+    readonly failed: number;
+    readonly skipped: number;
+  };
   readonly skipped_chunks: readonly { readonly chunk: string; readonly reason: string }[];
 }
 
@@ -73,7 +79,8 @@ export function summaryLines(summary: SyncSummary, sections: readonly ReportSect
   for (const [id, s] of Object.entries(summary.streams)) {
     const c = s.chunks;
     const read = c.plain + c.compressed + c.partial;
-    const chunks = read + c.failed + c.skipped === 0 ? '' : `, ${read} chunks (${c.plain} plain, ${c.compressed} compressed, ${c.partial} partial)`;
+    const chunks =
+      read + c.failed + c.skipped === 0 ? '' : `, ${read} chunks (${c.plain} plain, ${c.compressed} compressed, ${c.partial} partial)`;
     const skipped = c.skipped === 0 ? '' : `, ${c.skipped} skipped (${[...new Set(s.skipped_chunks.map((k) => k.reason))].join('; ')})`;
     const failed = c.failed === 0 ? '' : `, ${c.failed} failed`;
     lines.push(

@@ -68,10 +68,18 @@ export class ChunkReader implements TableReader {
     let bookmark: StreamBookmark = { ...ctx.bookmark };
     const saved = progressOf(bookmark);
     const progress = new SliceProgress(saved);
-    const filterValue = incremental ? (progressive ? bookmark.replication_key_value : saved.filter_value ?? bookmark.replication_key_value) : undefined;
+    const filterValue = incremental
+      ? progressive
+        ? bookmark.replication_key_value
+        : (saved.filter_value ?? bookmark.replication_key_value)
+      : undefined;
     let maxValue = progressive ? undefined : saved.max_value;
-    const threshold = onRange && filterValue !== undefined && filterValue !== null ? await this.thresholdOrd(ctx, filterValue, source) : null;
-    const rowFilter = incremental && filterValue !== undefined && filterValue !== null ? this.rowFilter(ctx, key!, filterValue, onRange, threshold) : undefined;
+    const threshold =
+      onRange && filterValue !== undefined && filterValue !== null ? await this.thresholdOrd(ctx, filterValue, source) : null;
+    const rowFilter =
+      incremental && filterValue !== undefined && filterValue !== null
+        ? this.rowFilter(ctx, key!, filterValue, onRange, threshold)
+        : undefined;
 
     const wanted = (s: Slice): boolean => !progress.isDone(s) && (threshold === null || s.upperOrd === null || s.upperOrd > threshold);
     const snapshot = (): StreamBookmark => {
@@ -80,7 +88,10 @@ export class ChunkReader implements TableReader {
     };
     const read = new Set<string>();
     const skippedByPrune = all.filter((s) => !progress.isDone(s) && !wanted(s)).length;
-    if (skippedByPrune > 0) log.info(`${plan.tapStreamId}: ${skippedByPrune} chunk(s) end before the bookmark${this.settings.lookback ? ' and lookback' : ''}: not read`);
+    if (skippedByPrune > 0)
+      log.info(
+        `${plan.tapStreamId}: ${skippedByPrune} chunk(s) end before the bookmark${this.settings.lookback ? ' and lookback' : ''}: not read`,
+      );
 
     for (let round = 0; ; round++) {
       const todo = all.filter((s) => wanted(s) && !read.has(s.key));
@@ -96,7 +107,8 @@ export class ChunkReader implements TableReader {
             const value = bookmarkValue(last);
             if (progressive) {
               const current = bookmark.replication_key_value;
-              if (current === undefined || current === null || compareKeyValues(value, current) >= 0) bookmark = { ...bookmark, replication_key: key, replication_key_value: value };
+              if (current === undefined || current === null || compareKeyValues(value, current) >= 0)
+                bookmark = { ...bookmark, replication_key: key, replication_key_value: value };
             } else if (maxValue === undefined || maxValue === null || compareKeyValues(value, maxValue) > 0) {
               maxValue = value;
             }
@@ -112,7 +124,12 @@ export class ChunkReader implements TableReader {
       all = sortSlices(await source.list(true));
     }
     if (incremental && !progressive) {
-      const best = maxValue !== undefined && maxValue !== null && (filterValue === undefined || filterValue === null || compareKeyValues(maxValue, filterValue) > 0) ? maxValue : filterValue;
+      const best =
+        maxValue !== undefined &&
+        maxValue !== null &&
+        (filterValue === undefined || filterValue === null || compareKeyValues(maxValue, filterValue) > 0)
+          ? maxValue
+          : filterValue;
       bookmark = { ...bookmark, replication_key: key };
       if (best !== undefined && best !== null) bookmark.replication_key_value = best;
     }
@@ -120,7 +137,14 @@ export class ChunkReader implements TableReader {
     if (incremental) yield { bytes: Buffer.alloc(0), rows: 0, bookmark, checkpoint: true };
   }
 
-  private async *readSlice(ctx: ReadContext, slice: Slice, source: SliceSource, rowFilter: string | undefined, orderBy: string | undefined, total: number): AsyncGenerator<Item> {
+  private async *readSlice(
+    ctx: ReadContext,
+    slice: Slice,
+    source: SliceSource,
+    rowFilter: string | undefined,
+    orderBy: string | undefined,
+    total: number,
+  ): AsyncGenerator<Item> {
     const { plan, log } = ctx;
     const id = slice.chunks.join(',') || slice.key;
     // the kind as listed; replaced by the kind at read time once the slice's transaction has begun
@@ -129,7 +153,9 @@ export class ChunkReader implements TableReader {
     const now = (await source.list()).find((s) => s.key === slice.key);
     const gone = slice.chunks.filter((c) => !now?.chunks.includes(c));
     if (gone.length > 0) {
-      log.warn(`${plan.tapStreamId}: chunk ${gone.join(', ')} was dropped since discovery (retention or a merge): its rows are no longer in the database`);
+      log.warn(
+        `${plan.tapStreamId}: chunk ${gone.join(', ')} was dropped since discovery (retention or a merge): its rows are no longer in the database`,
+      );
     }
     if (!now) {
       await ctx.partitions.end({ partition: info, total, rows: 0, durationMs: 0, status: 'skipped', reason: 'dropped' });
@@ -158,15 +184,30 @@ export class ChunkReader implements TableReader {
       const current = (await this.settings.status?.(client, slice)) ?? slice;
       info = { ...info, compressed: current.compressed, partial: current.partial };
       const checked = { ...slice, compressed: current.compressed || slice.compressed };
-      await this.settings.verify?.(client, checked, ctx.copy.selectSql(plan, { where: slice.where, from: slice.from, shaped: false }), snapshot !== undefined);
-      for await (const batch of ctx.copy.run(client, plan, select, { track: orderBy ? [orderBy] : [], label: `chunk ${id} of ${plan.tapStreamId}` })) {
+      await this.settings.verify?.(
+        client,
+        checked,
+        ctx.copy.selectSql(plan, { where: slice.where, from: slice.from, shaped: false }),
+        snapshot !== undefined,
+      );
+      for await (const batch of ctx.copy.run(client, plan, select, {
+        track: orderBy ? [orderBy] : [],
+        label: `chunk ${id} of ${plan.tapStreamId}`,
+      })) {
         rows += batch.rows;
         yield { slice, batch };
       }
       await client.query('COMMIT');
       ok = true;
     } catch (err) {
-      await ctx.partitions.end({ partition: info, total, rows, durationMs: Date.now() - started, status: 'failed', reason: (err as Error).message });
+      await ctx.partitions.end({
+        partition: info,
+        total,
+        rows,
+        durationMs: Date.now() - started,
+        status: 'failed',
+        reason: (err as Error).message,
+      });
       throw translateQueryError(err, `reading chunk ${id} of ${plan.tapStreamId}`);
     } finally {
       if (client) ctx.pool.release(client, !ok);
@@ -189,9 +230,10 @@ export class ChunkReader implements TableReader {
       // a uuid has no arithmetic: the smallest uuid of the millisecond bookmark - lookback
       if (threshold !== null) bound = `${typedLiteral(uuidV7LowerBound(threshold), 'uuid')}`;
     } else if (onRange && lookback) {
-      bound = /^-?\d+$/.test(lookback) && !isTimeType(col.type.typname)
-        ? `(${bound} - ${BigInt(lookback).toString()})`
-        : `(${bound} - ${typedLiteral(lookback, 'interval')})::${col.type.sqlType}`;
+      bound =
+        /^-?\d+$/.test(lookback) && !isTimeType(col.type.typname)
+          ? `(${bound} - ${BigInt(lookback).toString()})`
+          : `(${bound} - ${typedLiteral(lookback, 'interval')})::${col.type.sqlType}`;
     }
     return `${quoteIdent(key)} >= ${bound}`;
   }
@@ -205,7 +247,9 @@ export class ChunkReader implements TableReader {
     const where = `${ctx.plan.tapStreamId}'s time column ${source.rangeColumn}`;
     if (source.rangeKind === 'integer') {
       if (!/^-?\d+$/.test(lookback.trim())) {
-        throw new ConfigurationError(`late_arrival_lookback "${lookback}" is not an integer, and ${where} is: give the window in the column's own units, e.g. "100"`);
+        throw new ConfigurationError(
+          `late_arrival_lookback "${lookback}" is not an integer, and ${where} is: give the window in the column's own units, e.g. "100"`,
+        );
       }
       return ord - BigInt(lookback.trim());
     }
@@ -214,7 +258,9 @@ export class ChunkReader implements TableReader {
         const { rows } = await c.query<{ us: string }>(`SELECT (extract(epoch FROM $1::interval) * 1000000)::int8::text AS us`, [lookback]);
         return BigInt(rows[0]!.us);
       } catch (err) {
-        throw new ConfigurationError(`late_arrival_lookback "${lookback}" is not a PostgreSQL interval (${(err as Error).message}), and ${where} is a time: give e.g. "2 hours" or "3 days"`);
+        throw new ConfigurationError(
+          `late_arrival_lookback "${lookback}" is not a PostgreSQL interval (${(err as Error).message}), and ${where} is a time: give e.g. "2 hours" or "3 days"`,
+        );
       }
     });
     return ord - micros;
@@ -223,7 +269,9 @@ export class ChunkReader implements TableReader {
 
 /** True when no two slices overlap (each starts at or after the end of the one before, in range order). */
 function disjoint(sorted: readonly Slice[]): boolean {
-  return sorted.every((s, i) => i === 0 || (sorted[i - 1]!.upperOrd !== null && s.lowerOrd !== null && s.lowerOrd >= sorted[i - 1]!.upperOrd!));
+  return sorted.every(
+    (s, i) => i === 0 || (sorted[i - 1]!.upperOrd !== null && s.lowerOrd !== null && s.lowerOrd >= sorted[i - 1]!.upperOrd!),
+  );
 }
 
 function isTimeType(typname: string): boolean {

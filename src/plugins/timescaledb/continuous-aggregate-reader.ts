@@ -74,18 +74,26 @@ export class ContinuousAggregateReader implements TableReader {
   }
 
   /** bookmark - window as text of the bucket's type, computed by the server (interval arithmetic, months included). */
-  private async lowerBound(ctx: ReadContext, saved: unknown, window: string | null | undefined, sqlType: string, cagg: ContinuousAggregateInfo): Promise<string> {
+  private async lowerBound(
+    ctx: ReadContext,
+    saved: unknown,
+    window: string | null | undefined,
+    sqlType: string,
+    cagg: ContinuousAggregateInfo,
+  ): Promise<string> {
     const value = typeof saved === 'string' ? saved : JSON.stringify(saved);
     const integer = ['smallint', 'integer', 'bigint'].includes(cagg.bucketType);
     if (window === undefined || window === null) return value;
     return ctx.pool.use(async (c) => {
       try {
-        const sql = integer ? `SELECT ($1::${sqlType} - $2::int8)::${sqlType}::text AS b` : `SELECT ($1::${sqlType} - $2::interval)::${sqlType}::text AS b`;
+        const sql = integer
+          ? `SELECT ($1::${sqlType} - $2::int8)::${sqlType}::text AS b`
+          : `SELECT ($1::${sqlType} - $2::interval)::${sqlType}::text AS b`;
         const { rows } = await c.query<{ b: string }>(sql, [value, window.trim()]);
         return rows[0]!.b;
       } catch (err) {
         throw new ConfigurationError(
-          `${ctx.plan.tapStreamId}: cannot subtract the window "${window}" from the bookmark ${value} (${(err as Error).message}): give late_arrival_lookback as ${integer ? 'an integer in the bucket column\'s units' : 'an interval like "2 hours"'}`,
+          `${ctx.plan.tapStreamId}: cannot subtract the window "${window}" from the bookmark ${value} (${(err as Error).message}): give late_arrival_lookback as ${integer ? "an integer in the bucket column's units" : 'an interval like "2 hours"'}`,
         );
       }
     });

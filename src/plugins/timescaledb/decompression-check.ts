@@ -12,7 +12,13 @@ import { compressedRelations } from './timescale-catalog.js';
  * compressed relation of every compressed chunk in the slice; when it does not, the sync stops before
  * reading.
  */
-export async function checkDecompression(client: pg.ClientBase, slice: Slice, rangeSelect: string, license: string | null, inSnapshot = false): Promise<void> {
+export async function checkDecompression(
+  client: pg.ClientBase,
+  slice: Slice,
+  rangeSelect: string,
+  license: string | null,
+  inSnapshot = false,
+): Promise<void> {
   if (!slice.compressed) return;
   const compressed = await compressedRelations(client, slice.chunks);
   if (compressed.size === 0) return; // decompressed since it was listed: nothing compressed to miss
@@ -32,9 +38,10 @@ export async function checkDecompression(client: pg.ClientBase, slice: Slice, ra
         'or avoid it by not decompressing chunks during a consistent_snapshot sync (pause the compression jobs) or setting consistent_snapshot to false',
     );
   }
-  const why = license === null
-    ? "the setting timescaledb.license does not exist in this session: TimescaleDB's library is not loaded"
-    : `its plan does not scan the chunk's compressed data, although timescaledb.license is ${license}: TimescaleDB is not active in this session`;
+  const why =
+    license === null
+      ? "the setting timescaledb.license does not exist in this session: TimescaleDB's library is not loaded"
+      : `its plan does not scan the chunk's compressed data, although timescaledb.license is ${license}: TimescaleDB is not active in this session`;
   throw new FatalSyncError(
     `chunk ${missed.join(', ')} is compressed, but this database session would not decompress it (${why}), so reading it would return only the rows inserted since its compression: ` +
       "load TimescaleDB with its community license (shared_preload_libraries = 'timescaledb', timescaledb.license = 'timescale'), decompress the chunk (decompress_chunk), or set compressed_chunks to skip",

@@ -59,12 +59,16 @@ export async function hypertableSlices(client: pg.ClientBase, ht: HypertableInfo
   const others = expected > 0 ? await listChunkDimensions(client, ht.schema, ht.name, fn !== null) : [];
   const byChunk = new Map<string, ChunkDimensionRow[]>();
   for (const d of others) byChunk.set(d.chunk, [...(byChunk.get(d.chunk) ?? []), d]);
-  const perChunk = others.length > 0 && rows.every((r) => {
-    const dims = byChunk.get(r.chunk) ?? [];
-    return dims.length === expected && dims.every((d) => d.condition !== null);
-  });
+  const perChunk =
+    others.length > 0 &&
+    rows.every((r) => {
+      const dims = byChunk.get(r.chunk) ?? [];
+      return dims.length === expected && dims.every((d) => d.condition !== null);
+    });
   if (fn && rows.length > 0 && !perChunk) {
-    throw new Error(`the time dimension is partitioned by ${fn}(${ht.timeColumn}) and a chunk has no constraint on it to select its rows by`);
+    throw new Error(
+      `the time dimension is partitioned by ${fn}(${ht.timeColumn}) and a chunk has no constraint on it to select its rows by`,
+    );
   }
   const byKey = new Map<string, { rows: typeof rows; dims: ChunkDimensionRow[] }>();
   for (const r of rows) {
@@ -171,7 +175,9 @@ function boundOrd(text: string, typname: string): bigint | null {
   if (['int2', 'int4', 'int8'].includes(typname)) return /^-?\d+$/.test(value) ? BigInt(value) : null;
   if (['timestamptz', 'timestamp', 'date'].includes(typname)) {
     const iso = value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00');
-    const ms = Date.parse(typname === 'timestamptz' || /[zZ]|[+-]\d\d:\d\d$/.test(iso) ? iso : iso + (iso.length === 10 ? 'T00:00:00Z' : 'Z'));
+    const ms = Date.parse(
+      typname === 'timestamptz' || /[zZ]|[+-]\d\d:\d\d$/.test(iso) ? iso : iso + (iso.length === 10 ? 'T00:00:00Z' : 'Z'),
+    );
     return Number.isNaN(ms) ? null : BigInt(ms) * 1000n;
   }
   return null;

@@ -17,7 +17,14 @@ export function applyHypertableDefaults(entry: CatalogEntry, ht: HypertableInfo,
 /** The bookmark-form (JSON) value of a watermark's text, as a record of the bucket column would carry it. */
 export function watermarkValue(text: string | null, bucketType: string): unknown {
   if (text === null) return null;
-  const kind = bucketType === 'timestamp with time zone' ? 'timestamptz' : bucketType === 'timestamp without time zone' ? 'timestamp' : bucketType === 'date' ? 'date' : 'integer';
+  const kind =
+    bucketType === 'timestamp with time zone'
+      ? 'timestamptz'
+      : bucketType === 'timestamp without time zone'
+        ? 'timestamp'
+        : bucketType === 'date'
+          ? 'date'
+          : 'integer';
   return bookmarkValue(jsonValueText(kind, text));
 }
 
@@ -36,10 +43,16 @@ export function describeContinuousAggregate(entry: CatalogEntry, cagg: Continuou
   const defaults = valid.includes(cagg.bucketColumn) ? { 'replication-method': 'INCREMENTAL', 'replication-key': cagg.bucketColumn } : {};
   setMetadata(entry, [], {
     'table-key-properties': key,
-    'valid-replication-keys': valid.includes(cagg.bucketColumn) ? [cagg.bucketColumn, ...valid.filter((k) => k !== cagg.bucketColumn)] : valid,
+    'valid-replication-keys': valid.includes(cagg.bucketColumn)
+      ? [cagg.bucketColumn, ...valid.filter((k) => k !== cagg.bucketColumn)]
+      : valid,
     ...defaults,
     'timescaledb.continuous_aggregate': {
-      source: { schema: cagg.source.schema, name: cagg.source.name, kind: cagg.source.continuousAggregate ? 'continuous_aggregate' : 'hypertable' },
+      source: {
+        schema: cagg.source.schema,
+        name: cagg.source.name,
+        kind: cagg.source.continuousAggregate ? 'continuous_aggregate' : 'hypertable',
+      },
       bucket_column: cagg.bucketColumn,
       bucket_width: cagg.bucketWidth,
       group_by: cagg.groupBy,

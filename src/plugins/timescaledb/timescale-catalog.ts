@@ -96,8 +96,15 @@ export async function listInternalRelations(client: pg.ClientBase): Promise<Set<
 
 /** Schemas that hold only TimescaleDB internals. */
 export const INTERNAL_SCHEMAS = new Set([
-  '_timescaledb_internal', '_timescaledb_catalog', '_timescaledb_config', '_timescaledb_cache',
-  '_timescaledb_functions', '_timescaledb_debug', 'timescaledb_information', 'timescaledb_experimental', 'timescaledb_osm',
+  '_timescaledb_internal',
+  '_timescaledb_catalog',
+  '_timescaledb_config',
+  '_timescaledb_cache',
+  '_timescaledb_functions',
+  '_timescaledb_debug',
+  'timescaledb_information',
+  'timescaledb_experimental',
+  'timescaledb_osm',
 ]);
 
 export interface ChunkRow {
@@ -189,7 +196,12 @@ export interface ChunkDimensionRow {
  * `chunk.dropped`, 2.28 has no such column (it deletes the row), and 2.28's chunk_constraint is a view
  * over dimension_slice.chunk_id; both answer this query the same.
  */
-export async function listChunkDimensions(client: pg.ClientBase, schema: string, table: string, withPrimary = false): Promise<ChunkDimensionRow[]> {
+export async function listChunkDimensions(
+  client: pg.ClientBase,
+  schema: string,
+  table: string,
+  withPrimary = false,
+): Promise<ChunkDimensionRow[]> {
   const { rows } = await client.query(
     `SELECT format('%I.%I', ch.schema_name, ch.table_name) AS chunk, d.id AS dimension_id,
             ds.range_start::text AS lower, ds.range_end::text AS upper,
@@ -256,7 +268,12 @@ export async function compressionStats(client: pg.ClientBase, schema: string, ta
   );
   const r = rows[0] ?? {};
   const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-  return { totalChunks: num(r.total_chunks) ?? 0, compressedChunks: num(r.number_compressed_chunks) ?? 0, beforeBytes: num(r.before), afterBytes: num(r.after) };
+  return {
+    totalChunks: num(r.total_chunks) ?? 0,
+    compressedChunks: num(r.number_compressed_chunks) ?? 0,
+    beforeBytes: num(r.before),
+    afterBytes: num(r.after),
+  };
 }
 
 function atLeast(version: string, major: number, minor: number): boolean {
@@ -291,7 +308,10 @@ export async function hypertableRowEstimate(client: pg.ClientBase, schema: strin
  * _timescaledb_catalog.chunk.compressed_chunk_id and status bits 1 (compressed) and 8 (partial): checked
  * on 2.23 (embedded) and 2.28 (native).
  */
-export async function chunkCompression(client: pg.ClientBase, chunks: readonly string[]): Promise<{ compressed: boolean; partial: boolean }> {
+export async function chunkCompression(
+  client: pg.ClientBase,
+  chunks: readonly string[],
+): Promise<{ compressed: boolean; partial: boolean }> {
   const { rows } = await client.query<{ compressed: boolean; partial: boolean }>(
     `SELECT coalesce(bool_or(c.compressed_chunk_id IS NOT NULL OR (c.status & 1) <> 0), false) AS compressed,
             coalesce(bool_or((c.status & 8) <> 0), false) AS partial
@@ -366,7 +386,10 @@ export async function listContinuousAggregates(client: pg.ClientBase): Promise<C
       bucketWidth: r.bucket_width,
       groupBy: groupByColumns(r.query_tree ?? '').filter((c) => c !== r.bucket_column),
       materializedOnly: r.materialized_only === true,
-      policy: r.job_id === null ? null : { jobId: Number(r.job_id), startOffset: r.start_offset, endOffset: r.end_offset, scheduleInterval: r.schedule_interval },
+      policy:
+        r.job_id === null
+          ? null
+          : { jobId: Number(r.job_id), startOffset: r.start_offset, endOffset: r.end_offset, scheduleInterval: r.schedule_interval },
     });
   }
   return out;
@@ -390,7 +413,10 @@ function groupByColumns(tree: string): string[] {
  * internal time (µs since the Unix epoch for time types, the value for integers); its minimum means "empty".
  * Checked on 2.23 (embedded) and 2.28 (native).
  */
-export async function continuousAggregateWatermark(client: pg.ClientBase, cagg: Pick<ContinuousAggregateInfo, 'matHypertableId' | 'bucketType'>): Promise<string | null> {
+export async function continuousAggregateWatermark(
+  client: pg.ClientBase,
+  cagg: Pick<ContinuousAggregateInfo, 'matHypertableId' | 'bucketType'>,
+): Promise<string | null> {
   const convert: Record<string, string> = {
     'timestamp with time zone': '_timescaledb_functions.to_timestamp(w)',
     'timestamp without time zone': '_timescaledb_functions.to_timestamp_without_timezone(w)',
@@ -404,7 +430,9 @@ export async function continuousAggregateWatermark(client: pg.ClientBase, cagg: 
     );
     return rows[0]?.w ?? null;
   }
-  const { rows } = await client.query<{ w: string }>(`SELECT w::text AS w FROM _timescaledb_functions.cagg_watermark($1) w`, [cagg.matHypertableId]);
+  const { rows } = await client.query<{ w: string }>(`SELECT w::text AS w FROM _timescaledb_functions.cagg_watermark($1) w`, [
+    cagg.matHypertableId,
+  ]);
   const min: Record<string, bigint> = { smallint: -(2n ** 15n), integer: -(2n ** 31n), bigint: -(2n ** 63n) };
   const w = rows[0]?.w;
   return w === undefined || BigInt(w) <= (min[cagg.bucketType] ?? -(2n ** 63n)) ? null : w;

@@ -7,12 +7,14 @@ export const timescaledbConfigSchema: Record<string, JsonSchema> = {
     type: ['string', 'boolean'],
     enum: ['auto', 'true', 'false', true, false],
     default: 'auto',
-    description: "TimescaleDB support: 'auto' when the extension is installed, true (an error without it), false (hypertables read by the default reader as plain tables; chunks stay out of the catalog).",
+    description:
+      "TimescaleDB support: 'auto' when the extension is installed, true (an error without it), false (hypertables read by the default reader as plain tables; chunks stay out of the catalog).",
   },
   timescaledb_chunk_discovery_interval_minutes: {
     type: 'number',
     minimum: 0,
-    description: 'How long a hypertable’s chunk list is cached during a sync before it is looked up again (alias chunk_discovery_interval_minutes).',
+    description:
+      'How long a hypertable’s chunk list is cached during a sync before it is looked up again (alias chunk_discovery_interval_minutes).',
     default: 5,
   },
   chunk_discovery_interval_minutes: { type: 'number', minimum: 0, description: 'Alias of timescaledb_chunk_discovery_interval_minutes.' },
@@ -32,7 +34,8 @@ export const timescaledbConfigSchema: Record<string, JsonSchema> = {
   },
   late_arrival_lookback: {
     type: ['string', 'integer'],
-    description: "INCREMENTAL on a hypertable's time column re-reads this window before the bookmark for late inserts (an interval like '2 hours'; an integer for integer time).",
+    description:
+      "INCREMENTAL on a hypertable's time column re-reads this window before the bookmark for late inserts (an interval like '2 hours'; an integer for integer time).",
   },
 };
 
@@ -49,7 +52,8 @@ export function timescaleSettings(raw: Readonly<Record<string, unknown>>): Times
   const minutes = (raw.chunk_discovery_interval_minutes ?? raw.timescaledb_chunk_discovery_interval_minutes ?? 5) as number;
   // an integer is the window of an integer time column, in its own units (JSON 150 or "150")
   const lookback = raw.late_arrival_lookback === undefined ? undefined : String(raw.late_arrival_lookback);
-  if (lookback !== undefined && lookback.trim() === '') throw new ConfigurationError('late_arrival_lookback is empty: give an interval like "2 hours", or leave it out');
+  if (lookback !== undefined && lookback.trim() === '')
+    throw new ConfigurationError('late_arrival_lookback is empty: give an interval like "2 hours", or leave it out');
   return {
     support,
     cacheMs: minutes * 60_000,
@@ -64,12 +68,17 @@ export function timescaleSettings(raw: Readonly<Record<string, unknown>>): Times
  * (its interval syntax is too rich to copy). Run before the first stream is written: checked only when a
  * chunk's threshold was computed, a bad value exited 2 after SCHEMA and STATE were out.
  */
-export async function checkLookbackInterval(client: { query(text: string, values: unknown[]): Promise<unknown> }, lookback: string | undefined): Promise<void> {
+export async function checkLookbackInterval(
+  client: { query(text: string, values: unknown[]): Promise<unknown> },
+  lookback: string | undefined,
+): Promise<void> {
   if (lookback === undefined || /^-?\d+$/.test(lookback.trim())) return;
   try {
     await client.query('SELECT $1::interval', [lookback]);
   } catch (err) {
     if (!/^22/.test((err as { code?: string }).code ?? '')) throw err; // only a value the type rejects (SQLSTATE class 22)
-    throw new ConfigurationError(`late_arrival_lookback "${lookback}" is not a PostgreSQL interval (${(err as Error).message}): give e.g. "2 hours" or "3 days", or an integer for integer time columns`);
+    throw new ConfigurationError(
+      `late_arrival_lookback "${lookback}" is not a PostgreSQL interval (${(err as Error).message}): give e.g. "2 hours" or "3 days", or an integer for integer time columns`,
+    );
   }
 }

@@ -10,7 +10,18 @@ import { setMetadata, streamMetadata } from '../../core/singer/catalog.js';
 import { ChunkReader, type SliceSource } from './chunk-reader.js';
 import { hypertableSlices, nativePartitionSlices, type Slice } from './partition-slices.js';
 import { checkLookbackInterval, timescaledbConfigSchema, timescaleSettings, type TimescaleSettings } from './timescaledb-config.js';
-import { chunkCompression, embeddedEngine, extensionInfo, hypertableRowEstimate, INTERNAL_SCHEMAS, listHypertables, listInternalRelations, timePartitioningFunction, type ExtensionInfo, type HypertableInfo } from './timescale-catalog.js';
+import {
+  chunkCompression,
+  embeddedEngine,
+  extensionInfo,
+  hypertableRowEstimate,
+  INTERNAL_SCHEMAS,
+  listHypertables,
+  listInternalRelations,
+  timePartitioningFunction,
+  type ExtensionInfo,
+  type HypertableInfo,
+} from './timescale-catalog.js';
 import { continuousAggregateWatermark, listContinuousAggregates, type ContinuousAggregateInfo } from './timescale-catalog.js';
 import { applyHypertableDefaults, describeContinuousAggregate } from './time-series-defaults.js';
 import { ContinuousAggregateReader } from './continuous-aggregate-reader.js';
@@ -81,7 +92,10 @@ export class TimescaleDbPlugin implements TapPlugin {
       name: 'timescaledb-continuous-aggregate',
       precedence: 100,
       claims: async (plan) => plan.method === 'INCREMENTAL' && plan.replicationKey === (await this.aggregate(plan))?.bucketColumn,
-      reader: new ContinuousAggregateReader({ aggregate: async (rc) => (await this.aggregate(rc.plan))!, lookback: this.settings.lookback }),
+      reader: new ContinuousAggregateReader({
+        aggregate: async (rc) => (await this.aggregate(rc.plan))!,
+        lookback: this.settings.lookback,
+      }),
     });
   }
 
@@ -107,7 +121,8 @@ export class TimescaleDbPlugin implements TapPlugin {
         // the root's reltuples (what the core put there) is 0 for a hypertable: its rows live in chunks
         setMetadata(entry, [], { 'row-count': await hypertableRowEstimate(ctx.client, ht.schema, ht.name) });
       } catch (err) {
-        if (!estimateWarned) this.log.warn(`cannot estimate hypertables' row counts (${(err as Error).message}): row-count left as PostgreSQL has it`);
+        if (!estimateWarned)
+          this.log.warn(`cannot estimate hypertables' row counts (${(err as Error).message}): row-count left as PostgreSQL has it`);
         estimateWarned = true;
       }
       const md = streamMetadata(entry);
@@ -198,7 +213,9 @@ export class TimescaleDbPlugin implements TapPlugin {
     if (!this.snapshots) return undefined;
     if (await this.onEmbeddedEngine()) {
       if (!this.snapshotWarned) {
-        this.log.warn('consistent_snapshot is not available on the embedded engine: it takes one connection at a time, and the exporting transaction would hold it; each chunk is read in its own snapshot');
+        this.log.warn(
+          'consistent_snapshot is not available on the embedded engine: it takes one connection at a time, and the exporting transaction would hold it; each chunk is read in its own snapshot',
+        );
       }
       this.snapshotWarned = true;
       return undefined;
@@ -227,17 +244,23 @@ export class TimescaleDbPlugin implements TapPlugin {
       const extension = await extensionInfo(client);
       if (!extension) {
         if (this.settings.support === 'true') {
-          throw new ConfigurationError('timescaledb_support is true but the database has no timescaledb extension: set it to "auto" or install the extension');
+          throw new ConfigurationError(
+            'timescaledb_support is true but the database has no timescaledb extension: set it to "auto" or install the extension',
+          );
         }
         return { hypertables: new Map() };
       }
       this.license = extension.license;
-      const license = extension.license === null ? 'license not set: its library is not loaded in this session' : `${extension.license} license`;
+      const license =
+        extension.license === null ? 'license not set: its library is not loaded in this session' : `${extension.license} license`;
       this.log.info(`TimescaleDB ${extension.version} (${license})${extension.embedded ? ' on the embedded engine' : ''}`);
       if (this.settings.support === 'false') {
         // chunks and internal schemas stay hidden from discovery (they are never streams); hypertables are plain tables
         this.log.info(`timescaledb_support is false: ${this.disabledNotice}`);
-        if (this.settings.lookback) this.log.warn(`late_arrival_lookback applies to native partitioned tables only while timescaledb_support is false: hypertables are read from their bookmark`);
+        if (this.settings.lookback)
+          this.log.warn(
+            `late_arrival_lookback applies to native partitioned tables only while timescaledb_support is false: hypertables are read from their bookmark`,
+          );
         return { extension, hypertables: new Map() };
       }
       try {
@@ -262,7 +285,8 @@ export class TimescaleDbPlugin implements TapPlugin {
     const wanted = this.settings.maxConcurrent;
     if (wanted <= 1) return 1;
     if (await this.onEmbeddedEngine()) {
-      if (!this.clampWarned) this.log.warn(`max_concurrent_chunks ${wanted} clamped to 1: the embedded engine takes one connection at a time`);
+      if (!this.clampWarned)
+        this.log.warn(`max_concurrent_chunks ${wanted} clamped to 1: the embedded engine takes one connection at a time`);
       this.clampWarned = true;
       return 1;
     }
@@ -285,8 +309,19 @@ export class TimescaleDbPlugin implements TapPlugin {
     }
     const first = await this.pool.use((c) => nativePartitionSlices(c, plan.relation.oid));
     const t = first.key.typname;
-    const kind = t === null ? null : ['int2', 'int4', 'int8'].includes(t) ? 'integer' : ['timestamptz', 'timestamp', 'date'].includes(t) ? 'time' : null;
-    return this.cached(kind ? first.key.column : null, kind, async () => (await this.pool.use((c) => nativePartitionSlices(c, plan.relation.oid))).slices);
+    const kind =
+      t === null
+        ? null
+        : ['int2', 'int4', 'int8'].includes(t)
+          ? 'integer'
+          : ['timestamptz', 'timestamp', 'date'].includes(t)
+            ? 'time'
+            : null;
+    return this.cached(
+      kind ? first.key.column : null,
+      kind,
+      async () => (await this.pool.use((c) => nativePartitionSlices(c, plan.relation.oid))).slices,
+    );
   }
 
   private cached(rangeColumn: string | null, rangeKind: SliceSource['rangeKind'], load: () => Promise<Slice[]>): SliceSource {
