@@ -56,7 +56,6 @@ export const TYPE_CASES: readonly TypeCase[] = [
   { column: 'c_float8', sqlType: 'double precision', rows: ['0.1', "'Infinity'"], json: ['0.1', 'null'], schema: n('number') },
   { column: 'c_float8_edge', sqlType: 'double precision', rows: ["'NaN'", '1e-300'], json: ['null', '1e-300'], schema: n('number') },
   { column: 'c_bool', sqlType: 'boolean', rows: ['true', 'false'], json: ['true', 'false'], schema: n('boolean') },
-  // eslint-disable-next-line no-control-regex -- \x01 is part of the hostile text under test
   {
     column: 'c_text',
     sqlType: 'text',
@@ -65,6 +64,7 @@ export const TYPE_CASES: readonly TypeCase[] = [
         .replace(/\t/g, '\\t')
         .replace(/\n/g, '\\n')
         .replace(/\r/g, '\\r')
+        // eslint-disable-next-line no-control-regex -- \x01 is part of the hostile text under test
         .replace(/\u0001/g, '\\x01')}'`,
       "''",
     ],
