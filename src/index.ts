@@ -28,7 +28,7 @@ export { TOKENS } from './core/container.js';
 export { SYNC_REPORT, type SyncReport, type ReportSection } from './plugins/metrics/sync-report.js';
 export { streamMetadata, columnMetadata, setMetadata, isSelected, selectedColumns } from './core/singer/catalog.js';
 export { quoteIdent, quoteLiteral, qualifiedName, typedLiteral } from './core/postgres/sql.js';
-export { bookmarkValue } from './core/postgres/value-json.js';
+export { bookmarkValue, jsonValueText } from './core/postgres/value-json.js';
 export { copyTableStrategy, CopyTableReader } from './core/readers/copy-table-reader.js';
 export { TapError, ConfigurationError, CatalogError, StateError, FatalSyncError, RetriableSyncError, PluginError } from './core/errors.js';
 export { StopSyncError, isStopSync } from './core/errors.js';
