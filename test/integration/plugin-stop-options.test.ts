@@ -105,7 +105,13 @@ describe('a plugin that stops the sync, and plugin options', () => {
     const plugin = about.plugins.find((p: { name: string }) => p.name === 'row-budget');
     expect(plugin.options.required).toEqual(['max_rows']);
     expect(plugin.options.properties.per).toMatchObject({ enum: ['sync', 'stream'], default: 'sync' });
-    expect(about.plugins.map((p: { name: string }) => p.name)).toEqual(['timescaledb', 'compression', 'metrics', 'logical-replication', 'row-budget']);
+    expect(about.plugins.map((p: { name: string }) => p.name)).toEqual([
+      'timescaledb',
+      'compression',
+      'metrics',
+      'logical-replication',
+      'row-budget',
+    ]);
     const optionsFile = join(root, 'budget.json');
     writeFileSync(optionsFile, JSON.stringify({ max_rows: 5 }));
     const md = await run(['--about', '--format', 'markdown', '--plugin', PKG, '--plugin-options', `${PKG}=@${optionsFile}`]);
