@@ -112,10 +112,12 @@ export class CompressionPlugin implements TapPlugin {
   onSyncEnd(): void {
     if (this.report.size === 0 && this.skipped === 0) return;
     const kinds = (['uncompressed', 'compressed', 'partially_compressed'] as const).filter((k) => this.report.has(k));
-    const parts = kinds.map((k) => {
-      const r = this.report.get(k)!;
-      return `${r.chunks} ${k.replace('_', ' ')} (${r.rows} rows, ${(coveredMs(r.spans) / 1000).toFixed(1)} s)`;
+    // one summary per kind, for the log line and the report's data alike
+    const byKind = kinds.map((k) => {
+      const { chunks, rows, spans } = this.report.get(k)!;
+      return { kind: k, chunks, rows, seconds: coveredMs(spans) / 1000 };
     });
+    const parts = byKind.map((r) => `${r.chunks} ${r.kind.replace('_', ' ')} (${r.rows} rows, ${r.seconds.toFixed(1)} s)`);
     if (this.skipped > 0) parts.push(`${this.skipped} compressed skipped`);
     const line = `compression: chunks read: ${parts.join(', ')}`;
     if (!this.container.isRegistered(SYNC_REPORT, true)) {
@@ -123,9 +125,7 @@ export class CompressionPlugin implements TapPlugin {
       return;
     }
     const data = {
-      ...Object.fromEntries(
-        kinds.map((k) => [k, (({ chunks, rows, spans }) => ({ chunks, rows, seconds: coveredMs(spans) / 1000 }))(this.report.get(k)!)]),
-      ),
+      ...Object.fromEntries(byKind.map(({ kind, chunks, rows, seconds }) => [kind, { chunks, rows, seconds }])),
       compressed_skipped: this.skipped,
     };
     this.container.resolve<SyncReport>(SYNC_REPORT).add({ plugin: this.name, line, data });
