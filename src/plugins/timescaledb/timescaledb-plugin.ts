@@ -21,8 +21,10 @@ import {
   timePartitioningFunction,
   type ExtensionInfo,
   type HypertableInfo,
+  continuousAggregateWatermark,
+  listContinuousAggregates,
+  type ContinuousAggregateInfo,
 } from './timescale-catalog.js';
-import { continuousAggregateWatermark, listContinuousAggregates, type ContinuousAggregateInfo } from './timescale-catalog.js';
 import { applyHypertableDefaults, describeContinuousAggregate } from './time-series-defaults.js';
 import { ContinuousAggregateReader } from './continuous-aggregate-reader.js';
 import type pg from 'pg';
