@@ -35,7 +35,7 @@ export const timescaledbConfigSchema: Record<string, JsonSchema> = {
   late_arrival_lookback: {
     type: ['string', 'integer'],
     description:
-      "INCREMENTAL on a hypertable's time column re-reads this window before the bookmark for late inserts (an interval like '2 hours'; an integer for integer time).",
+      "INCREMENTAL on the time column of a hypertable or a partitioned table, or on a continuous aggregate's bucket (where it replaces the refresh policy's start_offset), re-reads this window before the bookmark for late inserts (an interval like '2 hours'; an integer for integer time).",
   },
 };
 
