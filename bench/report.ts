@@ -48,7 +48,8 @@ export function summarize(
     rows,
     seconds: secs,
     rowsPerSec: rows / secs,
-    mbPerSec: median(runs.map((r) => r.bytes / r.seconds)) / 1e6,
+    // no bytes: the output went to /dev/null, uncounted
+    mbPerSec: runs.every((r) => r.bytes === 0) ? undefined : median(runs.map((r) => r.bytes / r.seconds)) / 1e6,
     peakRssMb: Math.max(...runs.map((r) => r.usage[0]!.peakRssMb)),
     cpuSeconds: median(runs.map((r) => r.usage[0]!.cpuSeconds)),
     machineCpuSeconds: runs.every((r) => r.machineCpuSeconds !== undefined) ? median(runs.map((r) => r.machineCpuSeconds!)) : undefined,
