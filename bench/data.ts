@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { startEmbeddedTimescaleDb, type EmbeddedTimescaleDb } from '../src/dev/embedded-timescaledb.js';
 import type { TableMaker } from './timescale-tables.js';
 
-export const REPO = resolve(import.meta.dirname, '../..');
+/** The repository: this file runs built (dist/bench) under `npm run bench`, and from bench/ in the tests. */
+export const REPO = resolve(import.meta.dirname, basename(dirname(import.meta.dirname)) === 'dist' ? '../..' : '..');
 const NATIVE_SCRIPT = join(REPO, 'scripts/native-postgres.sh');
 
 /** The tables every contender reads, by role. Sizes derive from --rows. */
