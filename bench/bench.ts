@@ -21,6 +21,8 @@ import { usageTool, useCounter } from './measure.js';
 import { markdown, relate, writeJson, type ResultRow } from './report.js';
 import { alternate, concurrencyScenario, hypertableScenario, incrementalScenario, metricsPluginBuilt, rssScenario } from './scenarios.js';
 import { checkTargets } from './targets.js';
+import { parseSections, SECTIONS, type Section } from './sections.js';
+import { timescaleSections } from './timescale-scenarios.js';
 
 /**
  * `npm run bench`: this tap against PostgreSQL's own COPY, a real consumer and two Python taps, on
@@ -29,12 +31,16 @@ import { checkTargets } from './targets.js';
  */
 interface Options {
   rows: number;
+  /** rows of the native TimescaleDB hypertable and of its plain copy: N unless given */
+  hypertableRows: number;
   /**
    * rows of the embedded hypertable: N up to 1M unless given. The engine serves from this process, and
    * its heap grows with what it has served: at 5M rows, one COPY per chunk included, it passed 3.8 GB
    * in the second round and node died out of memory (a single COPY of 5M rows took 6 GB on its own).
    */
-  hypertableRows: number;
+  embeddedRows: number;
+  /** the sections to run (--only; every one by default) */
+  only: Set<Section>;
   rounds: number;
   quick: boolean;
   embedded: boolean;
@@ -46,6 +52,8 @@ function parseOptions(argv: readonly string[]): Options {
   const o: Options = {
     rows: Number(process.env.BENCH_ROWS ?? 5_000_000),
     hypertableRows: 0,
+    embeddedRows: 0,
+    only: new Set(Object.keys(SECTIONS) as Section[]),
     rounds: 2,
     quick: false,
     embedded: true,
@@ -62,20 +70,27 @@ function parseOptions(argv: readonly string[]): Options {
     if (a === '--rows') o.rows = Number(value());
     else if (a === '--rounds') o.rounds = Number(value());
     else if (a === '--hypertable-rows') o.hypertableRows = Number(value());
+    else if (a === '--embedded-rows') o.embeddedRows = Number(value());
+    else if (a === '--only') o.only = parseSections(value());
     else if (a === '--out') o.out = value();
     else if (a === '--quick') o.quick = true;
     else if (a === '--no-embedded') o.embedded = false;
     else if (a === '--no-python') o.python = false;
     else
       throw new Error(
-        `unknown option ${a}: use --rows N, --hypertable-rows N, --rounds N, --quick, --no-embedded, --no-python, --out FILE`,
+        `unknown option ${a}: use --rows N, --hypertable-rows N, --embedded-rows N, --only SECTION,…, --rounds N, --quick, --no-embedded, --no-python, --out FILE`,
       );
   }
   if (!Number.isInteger(o.rows) || o.rows < 10_000)
     throw new Error(`--rows (or BENCH_ROWS) must be an integer of at least 10000, not ${o.rows}`);
-  o.hypertableRows ||= Math.min(o.rows, 1_000_000);
-  if (!Number.isInteger(o.hypertableRows) || o.hypertableRows < 10_000)
-    throw new Error(`--hypertable-rows must be an integer of at least 10000, not ${o.hypertableRows}`);
+  o.hypertableRows ||= o.rows;
+  o.embeddedRows ||= Math.min(o.rows, 1_000_000);
+  for (const [flag, n] of [
+    ['--hypertable-rows', o.hypertableRows],
+    ['--embedded-rows', o.embeddedRows],
+  ] as const)
+    if (!Number.isInteger(n) || n < 10_000) throw new Error(`${flag} must be an integer of at least 10000, not ${n}`);
+  if (!o.embedded) o.only.delete('embedded');
   if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new Error(`--rounds must be a positive integer, not ${o.rounds}`);
   return o;
 }
@@ -98,7 +113,8 @@ async function main(): Promise<void> {
   const days = 60;
   const subsetRows = Math.min(200_000, o.rows);
   const scale = o.rows / 5_000_000;
-  if (o.python) installPythonTools(log);
+  const want = (section: Section): boolean => o.only.has(section);
+  if (o.python && (want('python') || want('python-hypertable'))) installPythonTools(log);
   const build = snapshotTap();
   log(`tap build snapshot: ${build}`);
   const counter = buildCounter(build);
@@ -111,90 +127,115 @@ async function main(): Promise<void> {
   const partial = (): void => writeJson(resolve(o.out), { partial: true, rows: o.rows }, rows, []);
   let native: NativeServer | undefined;
   let emb: EmbeddedTables | undefined;
+  let timescaleVersion: string | undefined;
   try {
-    const { server, tables } = await startNative(o.rows, subsetRows, days, !o.quick, log);
+    // only the tables of the sections that run are generated
+    const need = { wide: 'plain', narrow: 'narrow', subset: 'python', partitioned: 'concurrency', rssSmall: 'rss', rssBig: 'rss' } as const;
+    const { server, tables, maker } = await startNative(o.rows, subsetRows, days, !o.quick, log, (role) => want(need[role]));
     native = server;
     const target: Target = { host: server.host, port: server.port, database: server.database, url: server.url };
-    await server.sql(`SELECT count(*) FROM ${tables.wide}`); // warm the page cache for whoever runs first
+    if (want('plain')) {
+      await server.sql(`SELECT count(*) FROM ${tables.wide}`); // warm the page cache for whoever runs first
 
-    const main = `Native PostgreSQL 15, plain table (${o.rows.toLocaleString('en')} rows: timestamptz, int, text, double, smallint, jsonb)`;
-    const alone = await consumerAlone(target, tables.wide);
-    const mainContenders: Contender[] = [
-      psqlCopy(target, tables.wide),
-      await tapContender('tap FULL_TABLE', target, tables.wide, {}, 'records to the bench (counted, discarded)'),
-      await tapPiped(target, tables.wide, 'node'),
-      alone,
-    ];
-    if (metricsPluginBuilt())
-      mainContenders.push(await tapContender('tap, metrics plugin disabled', target, tables.wide, { disable_plugins: ['metrics'] }));
-    log(`section: ${main}`);
-    rows.push(...(await alternate(main, mainContenders, o.rounds, log).finally(() => alone.dispose())));
-    relate(rows, main, 'psql COPY (limit)', 'tap FULL_TABLE');
-    partial();
+      const main = `Native PostgreSQL 15, plain table (${o.rows.toLocaleString('en')} rows: timestamptz, int, text, double, smallint, jsonb)`;
+      const alone = await consumerAlone(target, tables.wide);
+      const mainContenders: Contender[] = [
+        psqlCopy(target, tables.wide),
+        await tapContender('tap FULL_TABLE', target, tables.wide, {}, 'records to the bench (counted, discarded)'),
+        await tapPiped(target, tables.wide, 'node'),
+        alone,
+      ];
+      if (metricsPluginBuilt())
+        mainContenders.push(await tapContender('tap, metrics plugin disabled', target, tables.wide, { disable_plugins: ['metrics'] }));
+      log(`section: ${main}`);
+      rows.push(...(await alternate(main, mainContenders, o.rounds, log).finally(() => alone.dispose())));
+      relate(rows, main, 'psql COPY (limit)', 'tap FULL_TABLE');
+      partial();
+    }
 
-    const narrow = `Native PostgreSQL 15, narrow table (${o.rows.toLocaleString('en')} rows: timestamptz, int, double)`;
-    log(`section: ${narrow}`);
-    rows.push(
-      ...(await alternate(
-        narrow,
-        [psqlCopy(target, tables.narrow), await tapContender('tap FULL_TABLE', target, tables.narrow)],
-        o.rounds,
-        log,
-      )),
-    );
-    relate(rows, narrow, 'psql COPY (limit)', 'tap FULL_TABLE');
-    partial();
+    if (want('narrow')) {
+      const narrow = `Native PostgreSQL 15, narrow table (${o.rows.toLocaleString('en')} rows: timestamptz, int, double)`;
+      log(`section: ${narrow}`);
+      rows.push(
+        ...(await alternate(
+          narrow,
+          [psqlCopy(target, tables.narrow), await tapContender('tap FULL_TABLE', target, tables.narrow)],
+          o.rounds,
+          log,
+        )),
+      );
+      relate(rows, narrow, 'psql COPY (limit)', 'tap FULL_TABLE');
+      partial();
+    }
 
-    const subset = `Python taps: subset table (${subsetRows.toLocaleString('en')} rows, same shape)`;
-    log(`section: ${subset}`);
-    const subsetContenders: Contender[] = [psqlCopy(target, tables.subset), await tapContender('tap FULL_TABLE', target, tables.subset)];
-    const missing: ResultRow[] = [];
-    if (targetJsonlInstalled()) subsetContenders.push(await tapPiped(target, tables.subset, 'target-jsonl'));
-    else
-      missing.push({
-        section: subset,
-        name: 'tap | target-jsonl',
-        table: tables.subset,
-        skipped: o.python ? `target-jsonl not installed: ${pythonTapMissing('target-jsonl')}` : 'skipped (--no-python)',
-      });
-    for (const which of ['pipelinewise', 'meltanolabs'] as const) {
-      const why = o.python ? pythonTapMissing(which) : 'skipped (--no-python)';
-      const name = which === 'pipelinewise' ? 'pipelinewise-tap-postgres' : 'MeltanoLabs tap-postgres';
-      if (why) missing.push({ section: subset, name, table: tables.subset, skipped: why });
-      else {
-        try {
-          subsetContenders.push(await pythonTap(which, target, tables.subset));
-        } catch (err) {
-          missing.push({
-            section: subset,
-            name,
-            table: tables.subset,
-            skipped: `discovery failed: ${(err as Error).message.slice(0, 200)}`,
-          });
+    if (want('python')) {
+      const subset = `Python taps: subset table (${subsetRows.toLocaleString('en')} rows, same shape)`;
+      log(`section: ${subset}`);
+      const subsetContenders: Contender[] = [psqlCopy(target, tables.subset), await tapContender('tap FULL_TABLE', target, tables.subset)];
+      const missing: ResultRow[] = [];
+      if (targetJsonlInstalled()) subsetContenders.push(await tapPiped(target, tables.subset, 'target-jsonl'));
+      else
+        missing.push({
+          section: subset,
+          name: 'tap | target-jsonl',
+          table: tables.subset,
+          skipped: o.python ? `target-jsonl not installed: ${pythonTapMissing('target-jsonl')}` : 'skipped (--no-python)',
+        });
+      for (const which of ['pipelinewise', 'meltanolabs'] as const) {
+        const why = o.python ? pythonTapMissing(which) : 'skipped (--no-python)';
+        const name = which === 'pipelinewise' ? 'pipelinewise-tap-postgres' : 'MeltanoLabs tap-postgres';
+        if (why) missing.push({ section: subset, name, table: tables.subset, skipped: why });
+        else {
+          try {
+            subsetContenders.push(await pythonTap(which, target, tables.subset));
+          } catch (err) {
+            missing.push({
+              section: subset,
+              name,
+              table: tables.subset,
+              skipped: `discovery failed: ${(err as Error).message.slice(0, 200)}`,
+            });
+          }
         }
       }
+      rows.push(...(await alternate(subset, subsetContenders, o.rounds, log)), ...missing);
+      relate(rows, subset, 'psql COPY (limit)', 'tap FULL_TABLE');
+      partial();
     }
-    rows.push(...(await alternate(subset, subsetContenders, o.rounds, log)), ...missing);
-    relate(rows, subset, 'psql COPY (limit)', 'tap FULL_TABLE');
-    partial();
 
-    log('section: max_concurrent_chunks');
-    rows.push(...(await concurrencyScenario(target, tables.partitioned, o.rounds, log)));
-    partial();
+    if (want('concurrency')) {
+      log('section: max_concurrent_chunks');
+      rows.push(...(await concurrencyScenario(target, tables.partitioned, o.rounds, log)));
+      partial();
+    }
 
-    log('section: peak RSS against table size');
-    const rssTables = [
-      { table: tables.rssSmall, rows: Math.round(o.rows / 5) },
-      ...(tables.rssBig ? [{ table: tables.rssBig, rows: o.rows * 4 }] : []),
-    ];
-    rows.push(...(await rssScenario(target, rssTables, log)));
-    partial();
+    if (want('rss')) {
+      log('section: peak RSS against table size');
+      const rssTables = [
+        { table: tables.rssSmall, rows: Math.round(o.rows / 5) },
+        ...(tables.rssBig ? [{ table: tables.rssBig, rows: o.rows * 4 }] : []),
+      ];
+      rows.push(...(await rssScenario(target, rssTables, log)));
+      partial();
+    }
+    const tsOptions = {
+      ...o,
+      want,
+      keyedRows: Math.round(o.rows * 0.4),
+      subsetRows: Math.min(200_000, o.hypertableRows),
+      changeRows: Math.round(o.rows / 5),
+    };
+    const done = (measured: ResultRow[]): void => {
+      rows.push(...measured);
+      partial();
+    };
+    timescaleVersion = (await timescaleSections(target, maker, tsOptions, log, done)).version;
     load.push(loadavg());
     await server.stop();
     native = undefined;
 
-    if (o.embedded) {
-      emb = await startEmbedded(o.hypertableRows, Math.max(20_000, Math.min(200_000, Math.round(o.rows / 25))), days, log);
+    if (want('embedded')) {
+      emb = await startEmbedded(o.embeddedRows, Math.max(20_000, Math.min(200_000, Math.round(o.rows / 25))), days, log);
       log('section: hypertable');
       rows.push(...(await hypertableScenario(emb, o.rounds, log)));
       const ht = rows.at(-1)!.section;
@@ -222,7 +263,9 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     command: `node dist/bench/bench.js ${process.argv.slice(2).join(' ')}`.trim(),
     rows: o.rows,
-    'hypertable rows': o.hypertableRows,
+    sections: [...o.only].join(', '),
+    'native TimescaleDB': timescaleVersion ?? 'not used',
+    'hypertable rows': `${o.hypertableRows} (native TimescaleDB); keyed table ${Math.round(o.rows * 0.4)}; LOG_BASED table ${Math.round(o.rows / 5)}; embedded ${o.embeddedRows}`,
     scale: `x${scale} of the default 5M (RSS tables: ${Math.round(o.rows / 5)} and ${o.quick ? 'skipped (--quick)' : o.rows * 4} rows)`,
     rounds: `${o.rounds}, alternated; the median run is reported`,
     machine: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,

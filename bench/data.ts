@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { startEmbeddedTimescaleDb, type EmbeddedTimescaleDb } from '../src/dev/embedded-timescaledb.js';
+import type { TableMaker } from './timescale-tables.js';
 
-export const REPO = resolve(import.meta.dirname, '../..');
+/** The repository: this file runs built (dist/bench) under `npm run bench`, and from bench/ in the tests. */
+export const REPO = resolve(import.meta.dirname, basename(dirname(import.meta.dirname)) === 'dist' ? '../..' : '..');
 const NATIVE_SCRIPT = join(REPO, 'scripts/native-postgres.sh');
 
 /** The tables every contender reads, by role. Sizes derive from --rows. */
@@ -54,7 +56,9 @@ export async function startNative(
   days: number,
   withBig: boolean,
   log: (m: string) => void,
-): Promise<{ server: NativeServer; tables: BenchTables }> {
+  /** which tables the sections to run read (--only): the others are not generated */
+  need: (role: keyof BenchTables) => boolean = () => true,
+): Promise<{ server: NativeServer; tables: BenchTables; maker: TableMaker }> {
   const dir = process.env.BENCH_PG_DIR ?? join(tmpdir(), 'tap-timescaledb-bench-pg');
   const port = Number(process.env.BENCH_PG_PORT ?? 54339);
   const admin = execFileSync('bash', [NATIVE_SCRIPT, 'start', dir, String(port)], { encoding: 'utf8' }).trim();
@@ -100,17 +104,23 @@ export async function startNative(
     await client.query(`INSERT INTO bench_meta VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET rows = EXCLUDED.rows`, [name, n]);
     log(`native: ${name} ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   };
+  const maker: TableMaker = { sql: server.sql, make };
   await client.query(`CREATE SCHEMA IF NOT EXISTS bench_sub`);
-  await make(tables.wide, rows, `CREATE TABLE ${tables.wide} AS ${wideSelect(rows, days)}`);
-  await make(tables.narrow, rows, `CREATE TABLE ${tables.narrow} AS SELECT ts, device, value FROM (${wideSelect(rows, days)}) w`);
-  await make(tables.subset, subsetRows, `CREATE TABLE ${tables.subset} AS ${wideSelect(subsetRows, days)}`);
-  await make(tables.rssSmall, Math.round(rows / 5), `CREATE TABLE ${tables.rssSmall} AS ${wideSelect(Math.round(rows / 5), days)}`);
-  if (tables.rssBig) await make(tables.rssBig, rows * 4, `CREATE TABLE ${tables.rssBig} AS ${wideSelect(rows * 4, days)}`);
+  // wide_part is filled from wide
+  if (need('wide') || need('partitioned')) await make(tables.wide, rows, `CREATE TABLE ${tables.wide} AS ${wideSelect(rows, days)}`);
+  if (need('narrow'))
+    await make(tables.narrow, rows, `CREATE TABLE ${tables.narrow} AS SELECT ts, device, value FROM (${wideSelect(rows, days)}) w`);
+  if (need('subset')) await make(tables.subset, subsetRows, `CREATE TABLE ${tables.subset} AS ${wideSelect(subsetRows, days)}`);
+  if (need('rssSmall'))
+    await make(tables.rssSmall, Math.round(rows / 5), `CREATE TABLE ${tables.rssSmall} AS ${wideSelect(Math.round(rows / 5), days)}`);
+  if (tables.rssBig && need('rssBig'))
+    await make(tables.rssBig, rows * 4, `CREATE TABLE ${tables.rssBig} AS ${wideSelect(rows * 4, days)}`);
   const parts = Array.from({ length: days }, (_, d) => {
     const from = new Date(Date.UTC(2024, 0, 1 + d)).toISOString();
     const to = new Date(Date.UTC(2024, 0, 2 + d)).toISOString();
     return `CREATE TABLE ${tables.partitioned}_d${d} PARTITION OF ${tables.partitioned} FOR VALUES FROM ('${from}') TO ('${to}');`;
   });
+  if (!need('partitioned')) return { server, tables, maker };
   await make(
     tables.partitioned,
     rows,
@@ -118,7 +128,7 @@ export async function startNative(
     ${parts.join('\n')}
     INSERT INTO ${tables.partitioned} SELECT * FROM ${tables.wide};`,
   );
-  return { server, tables };
+  return { server, tables, maker };
 }
 
 export interface EmbeddedTables {

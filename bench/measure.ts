@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -110,17 +110,26 @@ function countHere(output: Readable): Promise<Counts> {
  * Runs a pipeline, counts its last stage's stdout, and returns wall time, rows, bytes and rusage. The
  * stages' pipes run from process to process: none of their bytes pass through the bench's own process.
  */
-export async function runPipeline(stages: readonly Stage[], options: { timeoutMs?: number } = {}): Promise<RunResult & { lines: number }> {
+export async function runPipeline(
+  stages: readonly Stage[],
+  options: {
+    timeoutMs?: number;
+    /** the last stage writes into /dev/null, nothing counts (rows, lines and bytes are 0: the caller knows the rows) */
+    discard?: boolean;
+  } = {},
+): Promise<RunResult & { lines: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'tap-bench-run-'));
   const stderr: Buffer[] = [];
   const children: ChildProcess[] = [];
   const started = process.hrtime.bigint();
   const cpuBefore = machineCpu();
   const exits: Promise<number | null>[] = [];
+  const devNull = options.discard ? openSync('/dev/null', 'w') : undefined;
   stages.forEach((stage, i) => {
     const [cmd, args] = wrapped(stage, join(dir, `usage-${i}`));
     const previous = children[i - 1]?.stdout;
-    const child = spawn(cmd, args, { env: { ...process.env, ...stage.env }, stdio: [previous ?? 'ignore', 'pipe', 'pipe'] });
+    const out = devNull !== undefined && i === stages.length - 1 ? devNull : 'pipe';
+    const child = spawn(cmd, args, { env: { ...process.env, ...stage.env }, stdio: [previous ?? 'ignore', out, 'pipe'] });
     previous?.destroy();
     child.stderr!.on('data', (b: Buffer) => stderr.push(b));
     children.push(child);
@@ -131,8 +140,13 @@ export async function runPipeline(stages: readonly Stage[], options: { timeoutMs
       }),
     );
   });
-  const last = children.at(-1)!.stdout!;
-  const counted = counterBinary ? countElsewhere(counterBinary, last, join(dir, 'last-state')) : countHere(last);
+  if (devNull !== undefined) closeSync(devNull); // the child holds its own copy
+  const last = children.at(-1)!.stdout;
+  const counted: Promise<Counts> = !last
+    ? Promise.resolve({ lines: 0, records: 0, bytes: 0, lastState: undefined })
+    : counterBinary
+      ? countElsewhere(counterBinary, last, join(dir, 'last-state'))
+      : countHere(last);
   const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), options.timeoutMs ?? 3_600_000);
   const codes = await Promise.all(exits);
   const counts = await counted;
@@ -143,7 +157,11 @@ export async function runPipeline(stages: readonly Stage[], options: { timeoutMs
   const err = Buffer.concat(stderr).toString('utf8');
   const failed = codes.findIndex((c) => c !== 0);
   if (failed >= 0) {
-    throw new Error(`${stages[failed]!.cmd} exited with ${codes[failed]}: ${err.trim().split('\n').slice(-5).join(' | ')}`);
+    // the reason, where a program names one: a CRITICAL line (Singer taps, this tap) or a Python
+    // traceback's exception line; else the last lines
+    const lines = err.trim().split('\n');
+    const reason = lines.findLast((l) => /CRITICAL|^[\w.]+(Error|Exception)\b/.test(l)) ?? lines.slice(-5).join(' | ');
+    throw new Error(`${stages[failed]!.cmd} exited with ${codes[failed]}: ${reason.trim()}`);
   }
   const usage = stages.map((_, i) => readUsage(join(dir, `usage-${i}`)));
   rmSync(dir, { recursive: true, force: true });

@@ -48,7 +48,8 @@ export function summarize(
     rows,
     seconds: secs,
     rowsPerSec: rows / secs,
-    mbPerSec: median(runs.map((r) => r.bytes / r.seconds)) / 1e6,
+    // no bytes: the output went to /dev/null, uncounted
+    mbPerSec: runs.every((r) => r.bytes === 0) ? undefined : median(runs.map((r) => r.bytes / r.seconds)) / 1e6,
     peakRssMb: Math.max(...runs.map((r) => r.usage[0]!.peakRssMb)),
     cpuSeconds: median(runs.map((r) => r.usage[0]!.cpuSeconds)),
     machineCpuSeconds: runs.every((r) => r.machineCpuSeconds !== undefined) ? median(runs.map((r) => r.machineCpuSeconds!)) : undefined,
@@ -70,6 +71,9 @@ export function relate(rows: ResultRow[], section: string, limitName: string, ta
   }
 }
 
+/** the contender's own CPU seconds per million rows: what a busy neighbour on the machine changes least */
+const perMillion = (r: ResultRow): number | undefined =>
+  r.cpuSeconds === undefined || !r.rows ? undefined : (r.cpuSeconds / r.rows) * 1e6;
 const cell = (text: string): string => text.replace(/\|/g, '\\|');
 const num = (n: number | undefined, digits = 0): string =>
   n === undefined ? '' : n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -88,8 +92,10 @@ export function markdown(meta: Record<string, unknown>, rows: readonly ResultRow
   );
   for (const section of [...new Set(rows.map((r) => r.section))]) {
     out.push(`### ${section}`, '');
-    out.push('| contender | table | rows | rows/s | MB/s | peak RSS MB | CPU s | machine CPU s | vs psql COPY | tap is x faster | notes |');
-    out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|');
+    out.push(
+      '| contender | table | rows | rows/s | MB/s | peak RSS MB | CPU s | CPU s per M rows | machine CPU s | vs psql COPY | tap is x faster | notes |',
+    );
+    out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');
     for (const row of rows.filter((x) => x.section === section)) {
       // a `|` in a name or note ("tap | node consumer") would end the Markdown cell
       const r = {
@@ -100,7 +106,7 @@ export function markdown(meta: Record<string, unknown>, rows: readonly ResultRow
         skipped: row.skipped && cell(row.skipped),
       };
       if (r.skipped) {
-        out.push(`| ${r.name} | ${r.table} | | | | | | | | | ${r.skipped} |`);
+        out.push(`| ${r.name} | ${r.table} | | | | | | | | | | ${r.skipped} |`);
         continue;
       }
       const extra = r.extra
@@ -110,7 +116,7 @@ export function markdown(meta: Record<string, unknown>, rows: readonly ResultRow
         : '';
       const notes = [r.note, extra].filter(Boolean).join('; ');
       out.push(
-        `| ${r.name} | ${r.table} | ${num(r.rows)} | ${num(r.rowsPerSec)} | ${num(r.mbPerSec, 1)} | ${num(r.peakRssMb)} | ${num(r.cpuSeconds, 1)} | ${num(r.machineCpuSeconds, 1)} | ${pct(r.vsLimit)} | ${times(r.tapTimes)} | ${notes} |`,
+        `| ${r.name} | ${r.table} | ${num(r.rows)} | ${num(r.rowsPerSec)} | ${num(r.mbPerSec, 1)} | ${num(r.peakRssMb)} | ${num(r.cpuSeconds, 1)} | ${num(perMillion(r), 2)} | ${num(r.machineCpuSeconds, 1)} | ${pct(r.vsLimit)} | ${times(r.tapTimes)} | ${notes} |`,
       );
     }
     out.push('');
