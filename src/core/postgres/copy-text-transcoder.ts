@@ -240,13 +240,9 @@ class RowWriter {
   private value(kind: number, s: Buffer, f: number, e: number, o: number): number {
     const out = this.out;
     switch (kind) {
-      // 0 integer and 1 number are copied by row() as it finds their end
+      // 0 integer and 1 number, 3 text and 4 json are copied by row() as it finds their end
       case 2:
         return o + copyAll(s[f] === 116 ? TRUE : FALSE, out, o);
-      case 3:
-        return this.string(s, f, e, o);
-      case 4:
-        return this.json(s, f, e, o);
       case 5:
         return timestamp(s, f, e, out, o);
       case 6:
@@ -306,7 +302,7 @@ class RowWriter {
     return o;
   }
 
-  /** A json field from `f` up to its TAB, like json(): the field's end goes to `fieldStop`. */
+  /** A json field from `f` up to its TAB: COPY's escapes undone; a raw newline or tab in json is whitespace, so it becomes a space. */
   private jsonField(s: Buffer, f: number, end: number, o: number): number {
     const out = this.out;
     let i = f;
@@ -372,21 +368,6 @@ class RowWriter {
     if (c >= 48 && c <= 55) while (j < e && j < i + 3 && s[j]! >= 48 && s[j]! <= 55) j++;
     else if (c === 120) while (j < e && j < i + 3 && isHex(s[j]!)) j++;
     return j;
-  }
-
-  /** json/jsonb text: unescape COPY's escapes; a raw newline or tab in json is whitespace, so it becomes a space. */
-  private json(s: Buffer, f: number, e: number, o: number): number {
-    const out = this.out;
-    let run = f;
-    for (let i = f; i < e; i++) {
-      if (s[i] !== BS) continue;
-      if (i > run) o += copyBytes(s, out, o, run, i);
-      const c = s[++i]!;
-      out[o++] = c === BS ? BS : c === 110 || c === 116 || c === 114 ? SPACE : c;
-      run = i + 1;
-    }
-    if (e > run) o += copyBytes(s, out, o, run, e);
-    return o;
   }
 
   private tracked(): string[] | undefined {
