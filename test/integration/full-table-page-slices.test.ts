@@ -27,8 +27,7 @@ describe.skipIf(nativeSkipReason !== undefined)('FULL_TABLE in page ranges on na
   let db: TestDatabase;
   let config: string;
   let catalog: Catalog;
-  const source = async (): Promise<string[]> =>
-    (await db.sql(`SELECT device_id, ts, name, value, attrs FROM readings`)).map(rowText);
+  const source = async (): Promise<string[]> => (await db.sql(`SELECT device_id, ts, name, value, attrs FROM readings`)).map(rowText);
 
   beforeAll(async () => {
     db = await nativeDatabase();
@@ -113,12 +112,21 @@ describe.skipIf(nativeSkipReason !== undefined)('FULL_TABLE in page ranges on na
   });
 
   it('a state with last_pk_fetched (from an earlier version) resumes after it, in key order', async () => {
-    const [mid] = await db.sql<{ device_id: number; ts: Date }>(`SELECT device_id, ts FROM readings ORDER BY device_id, ts OFFSET 150000 LIMIT 1`);
+    const [mid] = await db.sql<{ device_id: number; ts: Date }>(
+      `SELECT device_id, ts FROM readings ORDER BY device_id, ts OFFSET 150000 LIMIT 1`,
+    );
     const state = {
       bookmarks: { 'public-readings': { version: 1, last_pk_fetched: { device_id: mid!.device_id, ts: mid!.ts.toISOString() } } },
       currently_syncing: 'public-readings',
     };
-    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-readings': {} })), '--state', tmpJson(state)]);
+    const run = await runTap([
+      '--config',
+      config,
+      '--catalog',
+      tmpJson(select(catalog, { 'public-readings': {} })),
+      '--state',
+      tmpJson(state),
+    ]);
     expect(run.code, run.stderr).toBe(0);
     const got = records(run.messages, 'public-readings');
     const expected = await db.sql(

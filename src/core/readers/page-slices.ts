@@ -46,7 +46,8 @@ export async function choosePageSlices(client: pg.PoolClient, ctx: ReadContext):
   if (children) return { slices: false, reason: 'the table has inheritance children' };
   if (bookmark.pages) return { slices: true, reason: 'resuming a read in page ranges' };
   if (correlation === null) return { slices: false, reason: 'no statistics on the key (not analyzed yet)' };
-  if (Math.abs(correlation) >= CORRELATED) return { slices: false, reason: `the key follows the physical order (correlation ${correlation.toFixed(2)})` };
+  if (Math.abs(correlation) >= CORRELATED)
+    return { slices: false, reason: `the key follows the physical order (correlation ${correlation.toFixed(2)})` };
   return { slices: true, reason: `the key is scattered over the pages (correlation ${correlation.toFixed(2)})` };
 }
 
@@ -77,7 +78,9 @@ export async function* readPageSlices(client: pg.PoolClient, ctx: ReadContext): 
   const previous = ctx.bookmark.pages as PagesBookmark | undefined;
   if (previous && previous.relfilenode === now.filenode) from = previous;
   else if (previous)
-    log.warn(`${plan.tapStreamId}: the table was rewritten (VACUUM FULL, CLUSTER or TRUNCATE) since the last run: reading it from the start`);
+    log.warn(
+      `${plan.tapStreamId}: the table was rewritten (VACUUM FULL, CLUSTER or TRUNCATE) since the last run: reading it from the start`,
+    );
   const step = Math.max(1, Math.ceil(ctx.config.stateEveryNRows / Math.max(1, now.per_page)));
   const bookmarkAt = (done_before: number): StreamBookmark => {
     const { last_pk_fetched: _unused, ...rest } = ctx.bookmark;
