@@ -97,6 +97,23 @@ describe.skipIf(nativeSkipReason !== undefined)('FULL_TABLE in page ranges on na
     );
   });
 
+  it('a connection lost mid-read is retried from the last page range in the same run, no row lost', async () => {
+    const retrying = tmpJson({ url: db.url, state_every_n_rows: 5000, retry_initial_delay_ms: 50 });
+    let terminated: Promise<unknown> | undefined;
+    const run = await runTapUntilKilled(['--config', retrying, '--catalog', tmpJson(select(catalog, { 'public-readings': {} }))], (m) => {
+      if (!terminated && m.type === 'STATE' && (m.value.bookmarks['public-readings']?.pages?.done_before ?? 0) >= 1000)
+        terminated = db.sql(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%ctid%'`,
+        );
+      return false;
+    });
+    await terminated;
+    expect(run.stderr).toMatch(/WARN public-readings: .* retry 1\/4/);
+    expect(lastState(run.messages)!.currently_syncing).toBeNull();
+    const emitted = new Set(records(run.messages, 'public-readings').map(rowText));
+    expect((await source()).filter((r) => !emitted.has(r))).toEqual([]);
+  });
+
   it('after a rewrite (VACUUM FULL) a resumed read starts again from the first page, with a warning', async () => {
     const cat = tmpJson(select(catalog, { 'public-readings': {} }));
     const killed = await runTapUntilKilled(
