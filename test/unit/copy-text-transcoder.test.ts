@@ -179,6 +179,92 @@ describe('the COPY-text transcoder produces exactly the reference JSON', () => {
     }
   });
 
+  it("matches jsonValueText on the issue's data: fractional seconds, offsets, infinities, 17-digit doubles, exponents, NaN", async () => {
+    const columns = [
+      { name: 'ts', kind: 'timestamptz' as const },
+      { name: 'v', kind: 'number' as const },
+      { name: 's', kind: 'string' as const },
+      { name: 'j', kind: 'json' as const },
+    ];
+    const ts = [
+      '2024-01-01 10:00:00.123+00',
+      '2024-01-01 10:00:00.1+00',
+      '2024-01-01 10:00:00.123456+00',
+      '2024-01-01 10:00:00.123456-05',
+      '2024-01-01 10:00:00-08',
+      '2024-01-01 10:00:00.5-03:30',
+      'infinity',
+      '-infinity',
+      '2024-01-01 10:00:00.123456',
+    ];
+    const numbers = [
+      '133.00805900414227',
+      '-0.12345678901234568',
+      '1.7976931348623157e+308',
+      '-2.2250738585072014e-308',
+      '5e-324',
+      '1e+100',
+      'NaN',
+      'Infinity',
+      '-Infinity',
+      '12345678901234567890.123456789',
+    ];
+    const strings = ['device-1/room 1', '', '\\N', 'N', 'a"b\\c', 'ü\t', 'x\ny'];
+    const jsons = ['{"n": 0, "fw": "v1.0", "ok": true}', '[]', '"\\\\"', '{"a": "b\\"c"}', '{\n  "p": 1\n}'];
+    const rows: (string | null)[][] = [];
+    for (let i = 0; i < 60; i++)
+      rows.push([ts[i % ts.length]!, numbers[i % numbers.length]!, strings[i % strings.length]!, jsons[i % jsons.length]!]);
+    rows.push([null, null, null, null]);
+    rows.push([null, null, null, 'null']);
+    const options: EncodeOptions = { stream: 's', columns, timeExtracted: 't', track: [0], maxRows: 1000 };
+    const expected = rows
+      .map(
+        (row) =>
+          recordPrefix('s') +
+          row
+            .map(
+              (v, i) =>
+                `${i === 0 ? '' : ','}${JSON.stringify(columns[i]!.name)}:${v === null ? 'null' : jsonValueText(columns[i]!.kind, v)}`,
+            )
+            .join('') +
+          recordSuffix(options),
+      )
+      .join('');
+    const text = Buffer.from(rows.map((row) => row.map((v) => (v === null ? '\\N' : copyText(v))).join('\t') + '\n').join(''));
+    for (const size of [1, 5, 64, 100_000]) {
+      const got = await collect(
+        new CopyTextTranscoder().encode(
+          chunked(text, () => size),
+          options,
+        ),
+      );
+      expect(got.text).toBe(expected);
+    }
+  });
+
+  it('writes malformed escapes (a backslash before a TAB or the row end, never in PostgreSQL output) as it always did', async () => {
+    const cases: [string, string][] = [
+      ['a\\\t{"x":1\\\n', '"s":"a\\t","j":{"x":1\n'],
+      ['x\\q\t\\N\n', '"s":"xq","j":null'],
+      ['\\Nx\t\\Nx\n', '"s":"Nx","j":Nx'],
+      ['p\\101\\x41\\v\t{\\"a\\": \\\\n}\n', '"s":"pAA\\u000b","j":{"a": \\n}'],
+    ];
+    const columns = [
+      { name: 's', kind: 'string' as const },
+      { name: 'j', kind: 'json' as const },
+    ];
+    const options: EncodeOptions = { stream: 's', columns, timeExtracted: 't', track: [], maxRows: 10 };
+    for (const [row, record] of cases) {
+      const got = await collect(
+        new CopyTextTranscoder().encode(
+          chunked(Buffer.from(row), () => 100),
+          options,
+        ),
+      );
+      expect(got.text).toBe(`${recordPrefix('s')}${record}${recordSuffix(options)}`);
+    }
+  });
+
   it('yields at most maxRows rows per batch, so STATE can follow every N rows', async () => {
     const text = Buffer.from(Array.from({ length: 1000 }, (_, i) => `${i}\n`).join(''));
     const sizes: number[] = [];

@@ -59,7 +59,7 @@ export const coreConfigProperties: Record<string, JsonSchema> = {
   full_table_order_by_key: {
     type: 'boolean',
     description:
-      'Read FULL_TABLE streams with a primary key in key order, so an interrupted sync resumes after the last key (slower on some tables).',
+      'Read FULL_TABLE streams with a primary key resumably: in key order (resuming after the last key) where the key follows the physical order, in page ranges otherwise (resuming after the last range). false: one unordered read that an interrupted sync starts again.',
     default: true,
   },
   decoder: {

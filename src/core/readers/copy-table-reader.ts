@@ -4,13 +4,16 @@ import { bookmarkValue } from '../postgres/value-json.js';
 import type { ReadBatch, ReadContext, ReaderStrategy, TableReader } from './table-reader.js';
 import type { StreamPlan } from './stream-plan.js';
 import type { SelectParts } from './copy-runner.js';
+import { choosePageSlices, readPageSlices } from './page-slices.js';
 
 /**
  * The default reader: one `COPY (SELECT …) TO STDOUT` per stream.
  * - INCREMENTAL: `WHERE key >= bookmark ORDER BY key` (>=, so rows sharing the last key value are never lost;
  *   on the first run NULLS FIRST, and a NULL key never becomes the bookmark).
- * - FULL_TABLE with a primary key (and full_table_order_by_key): ordered by the key, resumable after
- *   `last_pk_fetched`; without one, a single unordered read that a resumed run starts again.
+ * - FULL_TABLE with a primary key (and full_table_order_by_key): resumable. In key order after
+ *   `last_pk_fetched` where the key's index follows the physical order; in page ranges otherwise
+ *   (page-slices.ts: an ORDER BY there costs a sort or a random-access index scan). Without a key, a
+ *   single unordered read that a resumed run starts again.
  */
 export class CopyTableReader implements TableReader {
   async *read(ctx: ReadContext): AsyncIterable<ReadBatch> {
@@ -21,16 +24,20 @@ export class CopyTableReader implements TableReader {
     const client = await ctx.pool.acquire();
     let failed = true;
     try {
-      if (ctx.snapshot) {
-        // the snapshot import must be the transaction's first statement
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(ctx.snapshot)}`);
+      const choice = q.track.length > 0 && plan.method === 'FULL_TABLE' ? await choosePageSlices(client, ctx) : undefined;
+      if (choice) ctx.log.debug(`${plan.tapStreamId}: ${choice.slices ? 'page ranges' : 'key order'}: ${choice.reason}`);
+      // page ranges need one snapshot for all their statements; an exported one is imported first
+      if (ctx.snapshot || choice?.slices) await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      if (ctx.snapshot) await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(ctx.snapshot)}`);
+      if (choice?.slices) {
+        yield* readPageSlices(client, ctx);
+      } else {
+        for await (const batch of ctx.copy.run(client, plan, select, { track: q.track })) {
+          bookmark = q.advance(bookmark, batch.last);
+          yield { ...batch, bookmark };
+        }
       }
-      for await (const batch of ctx.copy.run(client, plan, select, { track: q.track })) {
-        bookmark = q.advance(bookmark, batch.last);
-        yield { ...batch, bookmark };
-      }
-      if (ctx.snapshot) await client.query('COMMIT');
+      if (ctx.snapshot || choice?.slices) await client.query('COMMIT');
       failed = false;
     } finally {
       ctx.pool.release(client, failed);

@@ -94,6 +94,16 @@ const bookmark: JsonSchema = {
         max_value: scalar,
       },
     },
+    // FULL_TABLE in page ranges (readers/page-slices.ts)
+    pages: {
+      type: 'object',
+      required: ['done_before', 'relfilenode', 'xmin'],
+      properties: {
+        done_before: { type: 'integer', minimum: 0, maximum: 4294967295 },
+        relfilenode: { type: 'integer', minimum: 0, maximum: 4294967295 },
+        xmin: { type: 'integer', minimum: 0, maximum: 4294967295 },
+      },
+    },
   },
 };
 
