@@ -8,6 +8,7 @@ import type { MessageWriter } from '../singer/message-writer.js';
 import { releaseBatchBuffer } from '../singer/output-buffers.js';
 import type { BatchSettings } from './batch-settings.js';
 import { DurableFile } from './durable-file.js';
+import { fileStreamName } from './leftover-files.js';
 import { RecordLineCutter } from './record-lines.js';
 import type { RecordSink, StreamOutput } from './record-sink.js';
 
@@ -32,9 +33,10 @@ export class BatchFileSink implements RecordSink {
 
   private nextPath(streamId: string): string {
     const ext = this.settings.compression === 'gzip' ? 'jsonl.gz' : 'jsonl';
-    // names from the database can hold anything; the file name keeps a safe spelling of it
-    const safe = streamId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100);
-    return join(this.settings.dir, `${this.settings.prefix}${safe}-${this.runId}-${String(++this.seq).padStart(6, '0')}.${ext}`);
+    return join(
+      this.settings.dir,
+      `${this.settings.prefix}${fileStreamName(streamId)}-${this.runId}-${String(++this.seq).padStart(6, '0')}.${ext}`,
+    );
   }
 }
 
