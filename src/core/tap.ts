@@ -100,7 +100,12 @@ export class Tap {
       if (!otherKey) await checkBookmarkValues(this.pool, plan, b);
     }
     // the unfinished files of a killed run: never named by a BATCH, their rows are read again
-    if (batch) await removeLeftovers(batch, plans.map((p) => p.tapStreamId), this.log);
+    if (batch)
+      await removeLeftovers(
+        batch,
+        plans.map((p) => p.tapStreamId),
+        this.log,
+      );
     const first = plans.findIndex((p) => p.tapStreamId === state.currently_syncing);
     const ordered = first > 0 ? [...plans.slice(first), ...plans.slice(0, first)] : plans;
     const deps = {
@@ -112,7 +117,7 @@ export class Tap {
       log: this.log,
       hooks: this.hooks,
       signal,
-      sink: batch ? new BatchFileSink(writer, batch) : undefined,
+      sink: batch ? new BatchFileSink(writer, batch, this.log) : undefined,
     };
     let status: 'succeeded' | 'failed' = 'failed';
     let error: unknown;

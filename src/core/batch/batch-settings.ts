@@ -5,7 +5,7 @@ import { ConfigurationError } from '../errors.js';
 
 /** `batch_config` as singer-sdk spells it, validated: where files go and how they are encoded. */
 export interface BatchSettings {
-  readonly format: 'jsonl';
+  readonly format: 'jsonl' | 'parquet';
   readonly compression: 'gzip' | 'none';
   /** the directory of `storage.root` (file:// only, for now) */
   readonly dir: string;
@@ -18,7 +18,11 @@ export interface BatchSettings {
 /** Reads `batch_config` from the raw config (already checked against the schema); undefined without it. */
 export function batchSettingsFrom(raw: Readonly<Record<string, unknown>>): BatchSettings | undefined {
   const bc = raw.batch_config as
-    | { encoding: { format: 'jsonl'; compression?: 'gzip' | 'none' }; storage: { root: string; prefix?: string }; batch_size?: number }
+    | {
+        encoding: { format: 'jsonl' | 'parquet'; compression?: 'gzip' | 'none' };
+        storage: { root: string; prefix?: string };
+        batch_size?: number;
+      }
     | undefined;
   if (bc === undefined) return undefined;
   return {

@@ -92,14 +92,14 @@ export const coreConfigProperties: Record<string, JsonSchema> = {
   batch_config: {
     type: 'object',
     description:
-      "Write rows to files and send singer-sdk BATCH messages instead of RECORD lines: {encoding: {format: 'jsonl', compression: 'gzip'|'none'}, storage: {root: 'file:///dir', prefix}, batch_size}.",
+      "Write rows to files and send singer-sdk BATCH messages instead of RECORD lines: {encoding: {format: 'jsonl'|'parquet', compression: 'gzip'|'none'}, storage: {root: 'file:///dir', prefix}, batch_size}.",
     required: ['encoding', 'storage'],
     properties: {
       encoding: {
         type: 'object',
         required: ['format'],
         properties: {
-          format: { type: 'string', enum: ['jsonl'] },
+          format: { type: 'string', enum: ['jsonl', 'parquet'] },
           compression: { type: 'string', enum: ['gzip', 'none'], default: 'gzip' },
         },
       },
