@@ -199,9 +199,9 @@ describe.skipIf(!!nativeSkipReason)('BATCH messages: the every-type table and ba
       says: /is not a URL; give file:\/\/\/absolute\/dir/,
     },
     {
-      what: 'an s3:// root (not supported yet)',
-      bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: 's3://bucket/prefix' } }),
-      says: /only file:\/\/ roots are supported/,
+      what: 'a root of another scheme',
+      bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: 'ftp://host/prefix' } }),
+      says: /only file:\/\/ and s3:\/\/ roots are supported/,
     },
     { what: 'no storage', bc: () => ({ encoding: { format: 'jsonl' } }), says: /batch_config must have required property 'storage'/ },
   ])('stops with exit 2 before any message on $what', async ({ bc, says }) => {

@@ -12,6 +12,7 @@ import { RecordLineCutter } from './record-lines.js';
 import type { RecordSink, StreamOutput } from './record-sink.js';
 import { parquetColumns } from './parquet-columns.js';
 import { ParquetEncoder, ParquetFile } from './parquet-file.js';
+import { s3Client, S3File } from './s3-storage.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -31,7 +32,15 @@ export class BatchFileSink implements RecordSink {
     private readonly log?: Logger,
   ) {
     this.encoder = new ParquetEncoder(settings.compression);
+    const s3 = settings.s3;
+    if (s3) {
+      const client = s3Client(s3);
+      this.stage = (file) => new S3File(file, client, s3);
+    }
   }
+
+  /** for an s3:// root: the upload of each file staged on local disk */
+  private readonly stage: (file: BatchFile) => BatchFile = (file) => file;
 
   forStream(plan: StreamPlan): StreamOutput {
     let open: (path: string) => Promise<BatchFile>;
@@ -43,7 +52,7 @@ export class BatchFileSink implements RecordSink {
         );
       open = (path) => ParquetFile.create(path, this.encoder, columns);
     } else open = (path) => DurableFile.create(path, this.settings.compression === 'gzip');
-    return new BatchFileOutput(plan, this.writer, this.settings, () => open(this.nextPath(plan.tapStreamId)));
+    return new BatchFileOutput(plan, this.writer, this.settings, async () => this.stage(await open(this.nextPath(plan.tapStreamId))));
   }
 
   private nextPath(streamId: string): string {
