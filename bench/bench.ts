@@ -16,6 +16,7 @@ import {
   type Target,
 } from './contenders.js';
 import { REPO, startEmbedded, startNative, type EmbeddedTables, type NativeServer } from './data.js';
+import { batchScenario } from './batch-scenario.js';
 import { buildCounter } from './line-counter.js';
 import { usageTool, useCounter } from './measure.js';
 import { markdown, relate, writeJson, type ResultRow } from './report.js';
@@ -176,6 +177,10 @@ async function main(): Promise<void> {
     }
     rows.push(...(await alternate(subset, subsetContenders, o.rounds, log)), ...missing);
     relate(rows, subset, 'psql COPY (limit)', 'tap FULL_TABLE');
+    partial();
+
+    log('section: BATCH files');
+    rows.push(...(await batchScenario(target, tables.wide, o.rounds, log)));
     partial();
 
     log('section: max_concurrent_chunks');
