@@ -216,5 +216,9 @@ describe.skipIf(!!nativeSkipReason)('BATCH messages: the every-type table and ba
     const about = JSON.parse((await runTap(['--about'])).stdout);
     expect(about.capabilities).toContain('batch');
     expect(about.settings.properties.batch_config.properties.encoding.properties.compression.enum).toEqual(['gzip', 'none']);
+    expect(about.settings.properties.batch_config.properties.encoding.properties.format.enum).toEqual(['jsonl', 'parquet']);
+    expect(Object.keys(about.settings.properties.batch_config.properties.storage.properties)).toEqual(
+      expect.arrayContaining(['root', 'prefix', 'endpoint_url', 'region', 'aws_access_key_id', 'aws_secret_access_key']),
+    );
   });
 });
