@@ -1,9 +1,18 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchLines, batchRoot, dirFiles, manifestFiles } from '../helpers/batch-files.js';
 import { batchToolsSkip, readParquet } from '../helpers/batch-tools.js';
 import { describeOnEngines, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
-import { chunkKinds, createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum } from '../helpers/hypertable-fixtures.js';
-import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import {
+  chunkKinds,
+  createMetricsHypertable,
+  METRICS_COLUMNS,
+  recordsChecksum,
+  sourceChecksum,
+  sourceNotes,
+} from '../helpers/hypertable-fixtures.js';
+import { discover, lastState, records, runTap, runTapUntilKilled, select, tmpJson } from '../helpers/run-tap.js';
 import { createTypesTable, rawRecordFields } from '../helpers/type-fixtures.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
 
@@ -53,6 +62,30 @@ describeOnEngines(`BATCH messages: Parquet files of a hypertable with compressed
     for (const f of got.files) expect(f.codecs).toEqual([codec]);
     expect(recordsChecksum(got.rows, METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'sensors', METRICS_COLUMNS));
   });
+
+  it.skipIf(!!skip)(
+    'kill -9 mid-sync, then resume: every row is in a Parquet file named before the last STATE or by the resumed run',
+    async () => {
+      const { dir, batch_config } = batchRoot('gzip', { batch_size: 20 }, 'parquet');
+      const config = tmpJson({ url: db.url, batch_config });
+      const cat = tmpJson(catalog);
+      let seen = 0;
+      const killed = await runTapUntilKilled(['--config', config, '--catalog', cat], (m) => m.type === 'BATCH' && ++seen === 5);
+      expect(killed.killed).toBe(true);
+      const upToState = killed.messages.slice(0, killed.messages.findLastIndex((m) => m.type === 'STATE') + 1);
+      expect(manifestFiles(upToState).length).toBeGreaterThan(2);
+      // an earlier run's unfinished staging and Parquet files, as a kill leaves them
+      const stem = join(dir, 'public-sensors-20240101T000000000Z-0badcafe-000001.parquet');
+      for (const f of [`${stem}.jsonl.part`, `${stem}.part`]) writeFileSync(f, 'half');
+      const resumed = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(lastState(killed.messages)!)]);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const got = await readParquet([...manifestFiles(upToState), ...manifestFiles(resumed.messages)]);
+      const notes = new Set(got.rows.map((r) => r.note as string));
+      expect([...notes].sort()).toEqual(await sourceNotes(db, 'sensors'));
+      // nothing unfinished is left: the resumed run removed the leftovers and its own staging files
+      expect(dirFiles(dir).partial).toEqual([]);
+    },
+  );
 });
 
 describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: the every-type table as Parquet', () => {
