@@ -86,14 +86,21 @@ describeOnEngines(`BATCH messages on S3-compatible storage (moto)${skip ? ` (${s
     expect(stagingFiles('tap-batches', `${path}/`)).toEqual(['notes.txt']);
   });
 
-  it.skipIf(!!skip)('uploads Parquet files that pyarrow reads back equal to the source', async () => {
+  it.skipIf(!!skip)('uploads Parquet files (credentials from the config) that pyarrow reads back equal to the source', async () => {
     const path = `runs/${engine.kind}/parquet`;
     const batch_config = {
       encoding: { format: 'parquet', compression: 'none' },
-      storage: { root: `s3://tap-batches/${path}`, endpoint_url: moto.endpoint },
+      // credentials and region from the config this time, none in the environment
+      storage: {
+        root: `s3://tap-batches/${path}`,
+        endpoint_url: moto.endpoint,
+        region: TEST_CREDENTIALS.AWS_REGION,
+        aws_access_key_id: TEST_CREDENTIALS.AWS_ACCESS_KEY_ID,
+        aws_secret_access_key: TEST_CREDENTIALS.AWS_SECRET_ACCESS_KEY,
+      },
     };
     const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', tmpJson(catalog)], {
-      env: TEST_CREDENTIALS,
+      env: { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_REGION: '', AWS_PROFILE: 'tap-timescaledb-no-such-profile' },
     });
     expect(run.code, run.stderr).toBe(0);
     const urls = manifestUrls(run.messages);
