@@ -22,6 +22,7 @@ import { markdown, relate, writeJson, type ResultRow } from './report.js';
 import { alternate, concurrencyScenario, hypertableScenario, incrementalScenario, metricsPluginBuilt, rssScenario } from './scenarios.js';
 import { checkTargets } from './targets.js';
 import { parseSections, SECTIONS, type Section } from './sections.js';
+import { batchScenario } from './batch-scenario.js';
 import { timescaleSections } from './timescale-scenarios.js';
 
 /**
@@ -130,8 +131,15 @@ async function main(): Promise<void> {
   let timescaleVersion: string | undefined;
   try {
     // only the tables of the sections that run are generated
-    const need = { wide: 'plain', narrow: 'narrow', subset: 'python', partitioned: 'concurrency', rssSmall: 'rss', rssBig: 'rss' } as const;
-    const { server, tables, maker } = await startNative(o.rows, subsetRows, days, !o.quick, log, (role) => want(need[role]));
+    const need = {
+      wide: ['plain', 'batch'],
+      narrow: ['narrow'],
+      subset: ['python'],
+      partitioned: ['concurrency'],
+      rssSmall: ['rss'],
+      rssBig: ['rss'],
+    } as const;
+    const { server, tables, maker } = await startNative(o.rows, subsetRows, days, !o.quick, log, (role) => need[role].some(want));
     native = server;
     const target: Target = { host: server.host, port: server.port, database: server.database, url: server.url };
     if (want('plain')) {
@@ -200,6 +208,12 @@ async function main(): Promise<void> {
       }
       rows.push(...(await alternate(subset, subsetContenders, o.rounds, log)), ...missing);
       relate(rows, subset, 'psql COPY (limit)', 'tap FULL_TABLE');
+      partial();
+    }
+
+    if (want('batch')) {
+      log('section: BATCH files');
+      rows.push(...(await batchScenario(target, tables.wide, o.rounds, log)));
       partial();
     }
 

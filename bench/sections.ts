@@ -6,6 +6,7 @@ export const SECTIONS = {
   plain: 'native plain table (wide), with the node consumer and the metrics-plugin line',
   narrow: 'native narrow 3-column table',
   python: 'Python taps and target-jsonl on the plain subset table',
+  batch: 'BATCH files (JSONL, JSONL gzip, Parquet) beside the RECORD path on the native wide table',
   concurrency: 'max_concurrent_chunks 1, 2, 4 on the natively partitioned table',
   rss: 'peak RSS against table size',
   hypertable: 'native TimescaleDB hypertable (50 chunks, 10 compressed) and the same rows in a plain table',

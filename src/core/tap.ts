@@ -17,6 +17,7 @@ import { emitState, syncStream } from './sync/stream-sync.js';
 import { checkBookmarkValues } from './sync/bookmark-check.js';
 import { batchSettingsFrom, checkBatchRoot } from './batch/batch-settings.js';
 import { BatchFileSink } from './batch/batch-file-sink.js';
+import { removeLeftovers } from './batch/leftover-files.js';
 
 /** How long a stop request waits for the read in hand before cutting its connection. */
 const STOP_GRACE_MS = 1000;
@@ -98,6 +99,13 @@ export class Tap {
       const otherKey = plan.method === 'INCREMENTAL' && b.replication_key && b.replication_key !== plan.replicationKey;
       if (!otherKey) await checkBookmarkValues(this.pool, plan, b);
     }
+    // the unfinished files of a killed run: never named by a BATCH, their rows are read again
+    if (batch)
+      await removeLeftovers(
+        batch,
+        plans.map((p) => p.tapStreamId),
+        this.log,
+      );
     const first = plans.findIndex((p) => p.tapStreamId === state.currently_syncing);
     const ordered = first > 0 ? [...plans.slice(first), ...plans.slice(0, first)] : plans;
     const deps = {
@@ -109,7 +117,7 @@ export class Tap {
       log: this.log,
       hooks: this.hooks,
       signal,
-      sink: batch ? new BatchFileSink(writer, batch) : undefined,
+      sink: batch ? new BatchFileSink(writer, batch, this.log) : undefined,
     };
     let status: 'succeeded' | 'failed' = 'failed';
     let error: unknown;

@@ -8,9 +8,10 @@ import { gunzipSync } from 'node:zlib';
 export function batchRoot(
   compression: 'gzip' | 'none' = 'gzip',
   extra: Record<string, unknown> = {},
+  format: 'jsonl' | 'parquet' = 'jsonl',
 ): { dir: string; batch_config: Record<string, unknown> } {
   const dir = mkdtempSync(join(tmpdir(), 'tap-batch-'));
-  return { dir, batch_config: { encoding: { format: 'jsonl', compression }, storage: { root: pathToFileURL(dir).href }, ...extra } };
+  return { dir, batch_config: { encoding: { format, compression }, storage: { root: pathToFileURL(dir).href }, ...extra } };
 }
 
 /** The files the BATCH messages name, in order (each must exist). */

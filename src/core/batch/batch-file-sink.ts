@@ -1,52 +1,78 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { FatalSyncError } from '../errors.js';
 import type { RecordBatch } from '../postgres/record-encoder.js';
 import type { StreamPlan } from '../readers/stream-plan.js';
 import type { MessageWriter } from '../singer/message-writer.js';
 import { releaseBatchBuffer } from '../singer/output-buffers.js';
 import type { BatchSettings } from './batch-settings.js';
-import { DurableFile } from './durable-file.js';
+import { DurableFile, type BatchFile } from './durable-file.js';
+import { fileStreamName } from './leftover-files.js';
 import { RecordLineCutter } from './record-lines.js';
 import type { RecordSink, StreamOutput } from './record-sink.js';
+import { parquetColumns } from './parquet-columns.js';
+import { ParquetEncoder, ParquetFile } from './parquet-file.js';
+import { s3Client, S3File } from './s3-storage.js';
+import type { Logger } from '../logger.js';
 
 /**
- * Rows into JSONL files (singer-sdk's BATCH encoding: one raw record per line, gzip or not), one BATCH
- * message per completed file. A file closes when the sync asks for STATE: at every chunk's end and
+ * Rows into JSONL files (singer-sdk's BATCH encoding: one raw record per line, gzip or not) or Parquet
+ * files made from those same records, one BATCH message per completed file. A file closes when the sync asks for STATE: at every chunk's end and
  * every `batch_size` rows, so per-chunk resume holds and each STATE follows the BATCH of its rows.
  */
 export class BatchFileSink implements RecordSink {
   /** one run's files never collide with another's, nor with a resumed run's */
   private readonly runId = `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
   private seq = 0;
+  private readonly encoder: ParquetEncoder;
 
   constructor(
     private readonly writer: MessageWriter,
     private readonly settings: BatchSettings,
-  ) {}
+    private readonly log?: Logger,
+  ) {
+    this.encoder = new ParquetEncoder(settings.compression);
+    const s3 = settings.s3;
+    if (s3) {
+      const client = s3Client(s3);
+      this.stage = (file) => new S3File(file, client, s3);
+    }
+  }
+
+  /** for an s3:// root: the upload of each file staged on local disk */
+  private readonly stage: (file: BatchFile) => BatchFile = (file) => file;
 
   forStream(plan: StreamPlan): StreamOutput {
-    return new BatchFileOutput(plan, this.writer, this.settings, () => this.nextPath(plan.tapStreamId));
+    let open: (path: string) => Promise<BatchFile>;
+    if (this.settings.format === 'parquet') {
+      const columns = parquetColumns(plan.columns);
+      if (columns.rounded.length > 0)
+        this.log?.warn(
+          `${plan.tapStreamId}: ${columns.rounded.join(', ')} written as DOUBLE in Parquet, rounded past 15 significant digits (only numeric(p,s) with p <= 15 is an exact DECIMAL); use format jsonl for exact values`,
+        );
+      open = (path) => ParquetFile.create(path, this.encoder, columns);
+    } else open = (path) => DurableFile.create(path, this.settings.compression === 'gzip');
+    return new BatchFileOutput(plan, this.writer, this.settings, async () => this.stage(await open(this.nextPath(plan.tapStreamId))));
   }
 
   private nextPath(streamId: string): string {
-    const ext = this.settings.compression === 'gzip' ? 'jsonl.gz' : 'jsonl';
-    // names from the database can hold anything; the file name keeps a safe spelling of it
-    const safe = streamId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100);
-    return join(this.settings.dir, `${this.settings.prefix}${safe}-${this.runId}-${String(++this.seq).padStart(6, '0')}.${ext}`);
+    const ext = this.settings.format === 'parquet' ? 'parquet' : this.settings.compression === 'gzip' ? 'jsonl.gz' : 'jsonl';
+    return join(
+      this.settings.dir,
+      `${this.settings.prefix}${fileStreamName(streamId)}-${this.runId}-${String(++this.seq).padStart(6, '0')}.${ext}`,
+    );
   }
 }
 
 class BatchFileOutput implements StreamOutput {
   private readonly cutter: RecordLineCutter;
-  private file: DurableFile | undefined;
+  private file: BatchFile | undefined;
 
   constructor(
     private readonly plan: StreamPlan,
     private readonly writer: MessageWriter,
     private readonly settings: BatchSettings,
-    private readonly nextPath: () => string,
+    private readonly openFile: () => Promise<BatchFile>,
   ) {
     this.cutter = new RecordLineCutter(plan.stream, plan.version);
   }
@@ -60,7 +86,7 @@ class BatchFileOutput implements StreamOutput {
     const records = this.cutter.cut(batch.bytes);
     // the encoder's buffer is free again once its records are copied out
     releaseBatchBuffer(batch.bytes);
-    this.file ??= await DurableFile.create(this.nextPath(), this.settings.compression === 'gzip');
+    this.file ??= await this.openFile();
     await this.file.write(records);
   }
 
@@ -78,7 +104,7 @@ class BatchFileOutput implements StreamOutput {
       type: 'BATCH',
       stream: this.plan.stream,
       encoding: { format: this.settings.format, compression: this.settings.compression },
-      manifest: [pathToFileURL(file.path).href],
+      manifest: [file.url],
     });
   }
 

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -12,12 +13,26 @@ import { createGzip } from 'node:zlib';
  * file, which no BATCH message names. Compression (gzip) runs in zlib's async mode, on libuv's thread
  * pool, off the main thread.
  */
-export class DurableFile {
+/** A batch file being written: named in a BATCH message only after `commit`. */
+export interface BatchFile {
+  /** where it is written (on local disk) */
+  readonly path: string;
+  /** what the BATCH message names: file:// or s3:// */
+  readonly url: string;
+  write(bytes: Buffer): Promise<void>;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+export class DurableFile implements BatchFile {
+  readonly url: string;
+
   private constructor(
     readonly path: string,
     private readonly head: Writable,
     private readonly done: Promise<void>,
   ) {
+    this.url = pathToFileURL(path).href;
     // a disk error rejects `done` before anyone awaits it: write/commit report it, the process must not crash on it
     done.catch(() => undefined);
   }
@@ -44,22 +59,14 @@ export class DurableFile {
 
   /** Completes the file: everything on disk and the name in place. */
   async commit(): Promise<void> {
+    await publish(await this.finish(), this.path);
+  }
+
+  /** Writes out what is buffered and closes the file, still under its `.part` name, which it returns. */
+  async finish(): Promise<string> {
     this.head.end();
     await this.done;
-    // fsync through a second descriptor: it flushes the file's data, whichever descriptor wrote it
-    const fh = await open(`${this.path}.part`, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(`${this.path}.part`, this.path);
-    const dir = await open(dirname(this.path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    return `${this.path}.part`;
   }
 
   /** Drops an unfinished file (a failed read): its rows are read again from the last STATE. */
@@ -67,5 +74,23 @@ export class DurableFile {
     this.head.destroy();
     await this.done.catch(() => undefined);
     await unlink(`${this.path}.part`).catch(() => undefined);
+  }
+}
+
+/** Gives a complete file its final name: its data fsync'd, renamed, and the directory fsync'd. */
+export async function publish(part: string, path: string): Promise<void> {
+  // fsync through a second descriptor: it flushes the file's data, whichever descriptor wrote it
+  const fh = await open(part, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(part, path);
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }

@@ -40,13 +40,18 @@ export class RecordLineCutter {
       }
       const close = end - tail;
       const te = close + 1 + this.versionPart;
-      if (close < start + plen || lines[close] !== 0x7d || lines.compare(TIME_EXTRACTED, 0, tlen, te, te + tlen) !== 0)
-        throw this.notOurs(lines, start, end);
+      if (close < start + plen || lines[close] !== 0x7d || !this.timeExtractedAt(lines, te, tlen)) throw this.notOurs(lines, start, end);
       o += lines.copy(out, o, start + plen - 1, close + 1);
       out[o++] = NL;
       start = end + 1;
     }
     return out.subarray(0, o);
+  }
+
+  /** `,"time_extracted":` at `at`: compared in JS, as a native compare per line costs more than its 18 bytes */
+  private timeExtractedAt(lines: Buffer, at: number, tlen: number): boolean {
+    for (let i = 0; i < tlen; i++) if (lines[at + i] !== TIME_EXTRACTED[i]) return false;
+    return true;
   }
 
   private notOurs(lines: Buffer, start: number, end: number): Error {

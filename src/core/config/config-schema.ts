@@ -92,21 +92,29 @@ export const coreConfigProperties: Record<string, JsonSchema> = {
   batch_config: {
     type: 'object',
     description:
-      "Write rows to files and send singer-sdk BATCH messages instead of RECORD lines: {encoding: {format: 'jsonl', compression: 'gzip'|'none'}, storage: {root: 'file:///dir', prefix}, batch_size}.",
+      "Write rows to files and send singer-sdk BATCH messages instead of RECORD lines: {encoding: {format: 'jsonl'|'parquet', compression: 'gzip'|'none'}, storage: {root: 'file:///dir'|'s3://bucket/path', prefix, endpoint_url, region, aws_access_key_id, aws_secret_access_key}, batch_size}.",
     required: ['encoding', 'storage'],
     properties: {
       encoding: {
         type: 'object',
         required: ['format'],
         properties: {
-          format: { type: 'string', enum: ['jsonl'] },
+          format: { type: 'string', enum: ['jsonl', 'parquet'] },
           compression: { type: 'string', enum: ['gzip', 'none'], default: 'gzip' },
         },
       },
       storage: {
         type: 'object',
         required: ['root'],
-        properties: { root: { type: 'string' }, prefix: { type: 'string', default: '' } },
+        properties: {
+          root: { type: 'string' },
+          prefix: { type: 'string', default: '' },
+          // s3:// roots only; credentials default to the AWS SDK's chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, profiles)
+          endpoint_url: { type: 'string' },
+          region: { type: 'string' },
+          aws_access_key_id: { type: 'string', secret: true },
+          aws_secret_access_key: { type: 'string', secret: true },
+        },
       },
       batch_size: { type: 'integer', minimum: 1, default: 1000000 },
     },

@@ -1,0 +1,75 @@
+import { unlink } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { publish, DurableFile, type BatchFile } from './durable-file.js';
+import { sqlString, type ParquetColumns } from './parquet-columns.js';
+
+/**
+ * Encodes JSONL record files as Parquet with DuckDB (in memory, no database file): its JSON reader
+ * parses the lines and its Parquet writer compresses the row groups, both in DuckDB's own threads, off
+ * Node's main thread. DuckDB was measured against parquet-wasm + apache-arrow on 1M rows of the bench's
+ * wide shape: 3.8 against 6.2 CPU-seconds, 0.3 against 0.55 GB peak RSS, and parquet-wasm runs on the
+ * main thread (see the commit that added it).
+ */
+export class ParquetEncoder {
+  private instance: Promise<DuckDBInstance> | undefined;
+
+  constructor(private readonly compression: 'gzip' | 'none') {}
+
+  async encode(jsonl: string, parquet: string, columns: ParquetColumns): Promise<void> {
+    // never download an extension: json and parquet are built into the package
+    this.instance ??= DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false' });
+    const conn = await (await this.instance).connect();
+    try {
+      // a record may be large (a big jsonb): the reader's default limit is 16 MB a line
+      await conn.run(
+        `COPY (SELECT * FROM read_json(${sqlString(jsonl)}, format = 'newline_delimited', records = true,
+             columns = ${columns.struct}, maximum_object_size = 1073741824))
+           TO ${sqlString(parquet)} (FORMAT parquet, COMPRESSION ${this.compression === 'gzip' ? 'gzip' : 'uncompressed'})`,
+      );
+    } finally {
+      conn.closeSync();
+    }
+  }
+}
+
+/**
+ * A Parquet batch file: the records (the JSONL path's bytes) go to `<name>.jsonl.part`, then DuckDB
+ * writes `<name>.part`, which is published as `<name>` (fsync, rename) like a JSONL file. A kill leaves
+ * only `.part` files, which no BATCH names and the next run removes.
+ */
+export class ParquetFile implements BatchFile {
+  readonly url: string;
+
+  private constructor(
+    readonly path: string,
+    private readonly records: DurableFile,
+    private readonly encoder: ParquetEncoder,
+    private readonly columns: ParquetColumns,
+  ) {
+    this.url = pathToFileURL(path).href;
+  }
+
+  static async create(path: string, encoder: ParquetEncoder, columns: ParquetColumns): Promise<ParquetFile> {
+    return new ParquetFile(path, await DurableFile.create(`${path}.jsonl`, false), encoder, columns);
+  }
+
+  write(bytes: Buffer): Promise<void> {
+    return this.records.write(bytes);
+  }
+
+  async commit(): Promise<void> {
+    const jsonl = await this.records.finish();
+    try {
+      await this.encoder.encode(jsonl, `${this.path}.part`, this.columns);
+      await publish(`${this.path}.part`, this.path);
+    } finally {
+      await unlink(jsonl).catch(() => undefined);
+    }
+  }
+
+  async discard(): Promise<void> {
+    await this.records.discard();
+    await unlink(`${this.path}.part`).catch(() => undefined);
+  }
+}

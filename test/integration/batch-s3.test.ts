@@ -1,0 +1,196 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchToolsSkip, readParquet } from '../helpers/batch-tools.js';
+import { describeOnEngines, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
+import { chunkKinds, createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum } from '../helpers/hypertable-fixtures.js';
+import { createBucket, getObject, startMoto, TEST_CREDENTIALS, type MotoServer } from '../helpers/moto-server.js';
+import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import type { Catalog } from '../../src/core/singer/catalog.js';
+
+const skip = batchToolsSkip();
+
+function manifestUrls(messages: Record<string, any>[]): string[] {
+  return messages.filter((m) => m.type === 'BATCH').flatMap((m) => m.manifest as string[]);
+}
+
+/** No BATCH after the last STATE: every uploaded file is covered by a STATE that follows it. */
+function expectStateLast(messages: Record<string, any>[]): void {
+  const types = messages.map((m) => m.type);
+  expect(types.lastIndexOf('STATE')).toBeGreaterThan(types.lastIndexOf('BATCH'));
+}
+
+/** The local staging directory of an s3:// root (batch-settings.ts): empty once every file is uploaded. */
+function stagingDir(bucket: string, path: string): string {
+  return join(tmpdir(), 'tap-timescaledb-s3', bucket, path.replace(/[^A-Za-z0-9_.-]/g, '_'));
+}
+function stagingFiles(bucket: string, path: string): string[] {
+  const dir = stagingDir(bucket, path);
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
+}
+
+describeOnEngines(`BATCH messages on S3-compatible storage (moto)${skip ? ` (${skip})` : ''}`, (engine) => {
+  let db: TestDatabase;
+  let moto: MotoServer;
+  let catalog: Catalog;
+
+  beforeAll(async () => {
+    if (skip) return;
+    moto = await startMoto();
+    await createBucket(moto, 'tap-batches');
+    db = await engine.open();
+    await createMetricsHypertable(db, 'sensors', 6);
+    await db.sql(`ALTER TABLE sensors SET (timescaledb.compress, timescaledb.compress_segmentby = 'device')`);
+    await db.sql(`SELECT compress_chunk(c) FROM show_chunks('sensors', older_than => '2024-01-04'::timestamptz) c`);
+    catalog = select(await discover(tmpJson({ url: db.url })), { 'public-sensors': {} });
+  });
+  afterAll(async () => {
+    await db?.close();
+    await moto?.stop();
+  });
+
+  it.skipIf(!!skip)('uploads JSONL.gz files, names them by s3:// URL in BATCH before STATE, equal to the source', async () => {
+    const path = `runs/${engine.kind}/jsonl`;
+    const batch_config = {
+      encoding: { format: 'jsonl', compression: 'gzip' },
+      storage: { root: `s3://tap-batches/${path}`, prefix: 'nightly-', endpoint_url: moto.endpoint },
+    };
+    // what a run killed during an upload leaves in the staging directory, beside a file that is not the tap's
+    const staging = stagingDir('tap-batches', `${path}/`);
+    mkdirSync(staging, { recursive: true });
+    writeFileSync(join(staging, 'nightly-public-sensors-20240101T000000000Z-0badcafe-000001.jsonl.gz'), 'x');
+    writeFileSync(join(staging, 'notes.txt'), 'x');
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', tmpJson(catalog)], {
+      env: TEST_CREDENTIALS,
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(records(run.messages)).toEqual([]);
+    const urls = manifestUrls(run.messages);
+    expect(urls.length).toBeGreaterThanOrEqual((await chunkKinds(db, 'sensors')).total);
+    for (const u of urls) expect(u).toMatch(new RegExp(`^s3://tap-batches/${path}/nightly-public-sensors-.*\\.jsonl\\.gz$`));
+    expectStateLast(run.messages);
+    const rows = [];
+    for (const u of urls) {
+      const text = gunzipSync(await getObject(moto, u)).toString('utf8');
+      rows.push(
+        ...text
+          .trimEnd()
+          .split('\n')
+          .map((l) => JSON.parse(l)),
+      );
+    }
+    expect(recordsChecksum(rows, METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'sensors', METRICS_COLUMNS));
+    // uploaded files are removed from the staging directory, and so are the earlier run's leftovers
+    expect(stagingFiles('tap-batches', `${path}/`)).toEqual(['notes.txt']);
+  });
+
+  it.skipIf(!!skip)('uploads Parquet files (credentials from the config) that pyarrow reads back equal to the source', async () => {
+    const path = `runs/${engine.kind}/parquet`;
+    const batch_config = {
+      encoding: { format: 'parquet', compression: 'none' },
+      // credentials and region from the config this time, none in the environment
+      storage: {
+        root: `s3://tap-batches/${path}`,
+        endpoint_url: moto.endpoint,
+        region: TEST_CREDENTIALS.AWS_REGION,
+        aws_access_key_id: TEST_CREDENTIALS.AWS_ACCESS_KEY_ID,
+        aws_secret_access_key: TEST_CREDENTIALS.AWS_SECRET_ACCESS_KEY,
+      },
+    };
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', tmpJson(catalog)], {
+      env: { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_REGION: '', AWS_PROFILE: 'tap-timescaledb-no-such-profile' },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const urls = manifestUrls(run.messages);
+    expect(urls.length).toBeGreaterThan(0);
+    const dir = mkdtempSync(join(tmpdir(), 'tap-s3-get-'));
+    const files = await Promise.all(
+      urls.map(async (u, i) => {
+        const f = join(dir, `${i}.parquet`);
+        writeFileSync(f, await getObject(moto, u));
+        return f;
+      }),
+    );
+    const got = await readParquet(files);
+    expect(got.types.ts).toBe('timestamp[us, tz=UTC]');
+    expect(recordsChecksum(got.rows, METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'sensors', METRICS_COLUMNS));
+  });
+});
+
+describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages on S3: large files and bad input', () => {
+  let db: TestDatabase;
+  let moto: MotoServer;
+  let strict: MotoServer;
+  let catalog: string;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    // moto with authentication on: keys it does not know are refused with 403
+    strict = await startMoto({ INITIAL_NO_AUTH_ACTION_COUNT: '0' });
+    await createBucket(moto, 'tap-batches');
+    db = await nativeDatabase();
+    await db.sql(`CREATE TABLE logs (id int PRIMARY KEY, line text NOT NULL);
+      INSERT INTO logs SELECT g, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) FROM generate_series(1, 120000) g`);
+    catalog = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-logs': {} }));
+  });
+  afterAll(async () => {
+    await db?.close();
+    await moto?.stop();
+    await strict?.stop();
+  });
+
+  it('uploads a file larger than a part (multipart) whole', async () => {
+    const batch_config = {
+      encoding: { format: 'jsonl', compression: 'none' },
+      storage: { root: 's3://tap-batches/big', endpoint_url: moto.endpoint },
+    };
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog], {
+      env: TEST_CREDENTIALS,
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const [url, ...more] = manifestUrls(run.messages);
+    expect(more).toEqual([]);
+    const body = await getObject(moto, url!);
+    // past the 8 MiB part size: lib-storage sent it in parts
+    expect(body.length).toBeGreaterThan(8 * 1024 * 1024);
+    const ids = body
+      .toString('utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l).id as number);
+    expect(ids.length).toBe(120000);
+    expect(new Set(ids).size).toBe(120000);
+  });
+
+  const bad = (storage: () => Record<string, unknown>, env: Record<string, string> = TEST_CREDENTIALS) => ({ storage, env });
+  it.each([
+    {
+      what: 'a missing bucket',
+      ...bad(() => ({ root: 's3://no-such-bucket/x', endpoint_url: moto.endpoint })),
+      says: /s3:\/\/no-such-bucket\/x\/: cannot write \(the bucket no-such-bucket does not exist; create it/,
+    },
+    {
+      what: 'refused credentials (from the environment)',
+      ...bad(() => ({ root: 's3://tap-batches/x', endpoint_url: strict.endpoint })),
+      says: /cannot write \(the credentials were refused; set AWS_ACCESS_KEY_ID/,
+    },
+    {
+      what: 'refused credentials (from the config)',
+      ...bad(
+        () => ({ root: 's3://tap-batches/x', endpoint_url: strict.endpoint, aws_access_key_id: 'AKIDBAD', aws_secret_access_key: 'nope' }),
+        {},
+      ),
+      says: /the credentials were refused/,
+    },
+    { what: 'an s3:// root without a bucket', ...bad(() => ({ root: 's3:///path' })), says: /names no bucket; give s3:\/\/bucket\/path/ },
+  ])('stops with exit 2 before any message on $what', async ({ storage, env, says }) => {
+    const batch_config = { encoding: { format: 'jsonl' }, storage: storage() };
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog], { env });
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/CRITICAL/);
+    expect(run.stderr).toMatch(says);
+  });
+});
