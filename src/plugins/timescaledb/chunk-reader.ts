@@ -72,6 +72,8 @@ export class ChunkReader implements TableReader {
     const concurrency = await this.settings.concurrency(ctx);
     const prefetch = concurrency === 1 && (await this.settings.prefetch?.(ctx)) === true;
     if (prefetch) log.info(`${plan.tapStreamId}: reading the next chunk ahead on a second connection (chunk_prefetch)`);
+    const threads = ctx.copy.transcodeThreads(plan, concurrency);
+    if (threads > 0) log.info(`${plan.tapStreamId}: transcoding on ${threads} worker threads`);
     const key = plan.replicationKey;
     const incremental = plan.method === 'INCREMENTAL';
     const onRange = incremental && key === source.rangeColumn && source.rangeKind !== null;
@@ -113,7 +115,9 @@ export class ChunkReader implements TableReader {
       if (round > 0) log.info(`${plan.tapStreamId}: ${todo.length} chunk(s) appeared during the sync: reading them`);
       todo.forEach((s) => read.add(s.key));
       const total = todo.length;
-      const jobs = todo.map((slice) => () => this.readSlice(ctx, slice, source, rowFilter, incremental ? key : undefined, total));
+      const jobs = todo.map(
+        (slice) => () => this.readSlice(ctx, slice, source, rowFilter, incremental ? key : undefined, total, concurrency),
+      );
       const items = prefetch
         ? readAhead(jobs, { sizeOf: (i) => i.batch?.bytes.length ?? 0, maxBuffered: READ_AHEAD_BYTES })
         : mergeConcurrent(jobs, concurrency);
@@ -161,6 +165,7 @@ export class ChunkReader implements TableReader {
     rowFilter: string | undefined,
     orderBy: string | undefined,
     total: number,
+    concurrency: number,
   ): AsyncGenerator<Item> {
     const { plan, log } = ctx;
     const id = slice.chunks.join(',') || slice.key;
@@ -210,6 +215,7 @@ export class ChunkReader implements TableReader {
       for await (const batch of ctx.copy.run(client, plan, select, {
         track: orderBy ? [orderBy] : [],
         label: `chunk ${id} of ${plan.tapStreamId}`,
+        concurrent: Math.min(concurrency, total),
       })) {
         rows += batch.rows;
         yield { slice, batch };
