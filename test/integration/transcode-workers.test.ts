@@ -48,10 +48,17 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('transcoding on 
   }, 120_000);
   afterAll(async () => db?.close());
 
-  it('max_concurrent_chunks 3: the same RECORD lines as one chunk at a time on the reading thread', async () => {
+  it('max_concurrent_chunks 3 and transcode_workers: the same RECORD lines as one chunk at a time on the reading thread', async () => {
     const catalog = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-mixed': {} }));
-    const threaded = await runTap(['--config', tmpJson({ url: db.url, max_concurrent_chunks: 3 }), '--catalog', catalog]);
+    const threaded = await runTap([
+      '--config',
+      tmpJson({ url: db.url, max_concurrent_chunks: 3, transcode_workers: true }),
+      '--catalog',
+      catalog,
+    ]);
     const single = await runTap(['--config', tmpJson({ url: db.url, chunk_prefetch: false }), '--catalog', catalog]);
+    const without = await runTap(['--config', tmpJson({ url: db.url, max_concurrent_chunks: 3 }), '--catalog', catalog]);
+    expect(without.stderr, 'off by default').not.toContain('worker threads');
     expect(threaded.code, threaded.stderr).toBe(0);
     expect(single.code, single.stderr).toBe(0);
     expect(threaded.stderr).toMatch(/public-mixed: transcoding on [23] worker threads/);
@@ -69,6 +76,7 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('transcoding on 
       url: db.url,
       application_name: 'tap-workers-stop',
       max_concurrent_chunks: 3,
+      transcode_workers: true,
       state_every_n_rows: 100,
       plugins,
     });

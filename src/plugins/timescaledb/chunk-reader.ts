@@ -29,6 +29,8 @@ export interface ChunkReaderSettings {
    * slices are read one at a time (the implementation makes room in the pool for that connection).
    */
   prefetch?(ctx: ReadContext): Promise<boolean>;
+  /** True to transcode on worker threads when several slices are read at once (transcode_workers) */
+  readonly transcodeWorkers?: boolean;
   /** the late-arrival window, as a PostgreSQL interval (time) or an integer (integer dimensions) */
   readonly lookback?: string;
   /** lets the compression plugin skip compressed slices; returns a reason to skip, or undefined */
@@ -72,7 +74,7 @@ export class ChunkReader implements TableReader {
     const concurrency = await this.settings.concurrency(ctx);
     const prefetch = concurrency === 1 && (await this.settings.prefetch?.(ctx)) === true;
     if (prefetch) log.info(`${plan.tapStreamId}: reading the next chunk ahead on a second connection (chunk_prefetch)`);
-    const threads = ctx.copy.transcodeThreads(plan, concurrency);
+    const threads = this.settings.transcodeWorkers ? ctx.copy.transcodeThreads(plan, concurrency) : 0;
     if (threads > 0) log.info(`${plan.tapStreamId}: transcoding on ${threads} worker threads`);
     const key = plan.replicationKey;
     const incremental = plan.method === 'INCREMENTAL';
@@ -215,7 +217,7 @@ export class ChunkReader implements TableReader {
       for await (const batch of ctx.copy.run(client, plan, select, {
         track: orderBy ? [orderBy] : [],
         label: `chunk ${id} of ${plan.tapStreamId}`,
-        concurrent: Math.min(concurrency, total),
+        concurrent: this.settings.transcodeWorkers ? Math.min(concurrency, total) : 1,
       })) {
         rows += batch.rows;
         yield { slice, batch };

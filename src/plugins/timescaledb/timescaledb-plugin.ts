@@ -82,6 +82,7 @@ export class TimescaleDbPlugin implements TapPlugin {
       source: (rc) => this.sliceSource(rc.plan),
       concurrency: (rc) => this.concurrency(rc.plan),
       prefetch: () => this.prefetch(),
+      transcodeWorkers: this.settings.transcodeWorkers,
       lookback: this.settings.lookback,
       skip: (slice) => this.checkSlice(slice),
       acquire: (slice) => this.policy()?.acquire?.(slice) ?? Promise.resolve(() => undefined),
