@@ -7,6 +7,8 @@ import type { RecordBatch, RecordEncoder } from '../postgres/record-encoder.js';
 import { qualifiedName, quoteIdent } from '../postgres/sql.js';
 import type { StreamPlan } from './stream-plan.js';
 import { shapedWhere } from './query-shape.js';
+import { availableParallelism } from 'node:os';
+import { TranscodeWorkers } from './transcode-workers.js';
 
 export interface SelectParts {
   /** a complete boolean expression, already quoted (build literals with typedLiteral) */
@@ -26,6 +28,11 @@ export interface CopyRunOptions {
   readonly track?: readonly string[];
   /** what is read, for errors (default: the stream), e.g. `chunk _hyper_1_2_chunk of public-metrics` */
   readonly label?: string;
+  /**
+   * COPYs of this stream running at once: above 1, the fast transcoder runs on worker threads (as many
+   * as that, up to the cores), so that concurrent reads are not bound to one thread.
+   */
+  readonly concurrent?: number;
 }
 
 /**
@@ -34,6 +41,8 @@ export interface CopyRunOptions {
  * (Never `COPY table TO STDOUT`: it returns nothing for a hypertable or a compressed chunk.)
  */
 export class CopyRunner {
+  private workers: TranscodeWorkers | undefined;
+
   constructor(
     private readonly config: TapConfig,
     private readonly general: RecordEncoder,
@@ -45,6 +54,11 @@ export class CopyRunner {
     const kinds = plan.columns.map((c) => c.codec.kind);
     if (this.config.decoder !== 'csv' && this.fast?.handles(kinds)) return this.fast;
     return this.general;
+  }
+
+  /** How many worker threads transcode this plan's COPYs when `concurrent` run at once (0: the reading thread). */
+  transcodeThreads(plan: StreamPlan, concurrent: number): number {
+    return this.encoderFor(plan) === this.fast && concurrent > 1 ? Math.min(concurrent, availableParallelism()) : 0;
   }
 
   selectSql(plan: StreamPlan, parts: SelectParts = {}): string {
@@ -73,15 +87,18 @@ export class CopyRunner {
     let completed = false;
     // the fast transcoder reads whole socket chunks (CopyOutReader); csv-parse reads pg-copy-streams' output
     const source = client.query(encoder === this.fast ? new CopyOutReader(sql) : copyTo(sql));
+    const encodeOptions = {
+      stream: plan.stream,
+      columns: plan.columns.map((c) => ({ name: c.name, kind: c.codec.kind })),
+      version: plan.version,
+      timeExtracted: new Date().toISOString(),
+      track,
+      maxRows: this.config.stateEveryNRows,
+    };
+    const threads = this.transcodeThreads(plan, options.concurrent ?? 1);
+    if (threads > 0) this.workers ??= new TranscodeWorkers(threads);
     try {
-      yield* encoder.encode(source, {
-        stream: plan.stream,
-        columns: plan.columns.map((c) => ({ name: c.name, kind: c.codec.kind })),
-        version: plan.version,
-        timeExtracted: new Date().toISOString(),
-        track,
-        maxRows: this.config.stateEveryNRows,
-      });
+      yield* threads > 0 && this.workers ? this.workers.encode(source, encodeOptions) : encoder.encode(source, encodeOptions);
       completed = true;
     } catch (err) {
       throw translateQueryError(err, `COPY of ${options.label ?? plan.tapStreamId}`);

@@ -8,7 +8,7 @@ import type { StreamBookmark } from '../../core/singer/messages.js';
 import type { RecordBatch } from '../../core/postgres/record-encoder.js';
 import type { Slice } from './partition-slices.js';
 import { compareKeyValues, progressOf, SliceProgress, sortSlices, valueOrd } from './slice-progress.js';
-import { mergeConcurrent } from './merge-concurrent.js';
+import { mergeConcurrent, readAhead } from './merge-concurrent.js';
 import { uuidV7LowerBound, uuidV7Micros } from './uuid-v7.js';
 
 /** Where a stream's slices come from (a hypertable's chunks, a table's partitions), cached for a while. */
@@ -24,6 +24,13 @@ export interface ChunkReaderSettings {
   source(ctx: ReadContext): Promise<SliceSource>;
   /** how many slices to read at once for this stream */
   concurrency(ctx: ReadContext): Promise<number>;
+  /**
+   * True to start the next slice's read on a second connection while the current one is written, when
+   * slices are read one at a time (the implementation makes room in the pool for that connection).
+   */
+  prefetch?(ctx: ReadContext): Promise<boolean>;
+  /** True to transcode on worker threads when several slices are read at once (transcode_workers) */
+  readonly transcodeWorkers?: boolean;
   /** the late-arrival window, as a PostgreSQL interval (time) or an integer (integer dimensions) */
   readonly lookback?: string;
   /** lets the compression plugin skip compressed slices; returns a reason to skip, or undefined */
@@ -45,6 +52,13 @@ export interface ChunkReaderSettings {
 type Item = { slice: Slice; batch?: RecordBatch; done?: boolean };
 
 /**
+ * How many bytes of RECORD batches the slice read ahead may hold before its COPY is paused: one 1 MB
+ * batch, plus what the socket and the COPY reader hold, is enough for its first bytes to be waiting
+ * when the current slice ends.
+ */
+const READ_AHEAD_BYTES = 2 * 1024 * 1024;
+
+/**
  * Reads a stream slice by slice (a slice = one chunk range, or one partition), each through
  * `COPY (SELECT … WHERE <range constants>) TO STDOUT` in its own short read-only transaction.
  * A checkpoint follows every slice, so STATE never runs ahead of an unfinished one, and a resumed
@@ -58,6 +72,10 @@ export class ChunkReader implements TableReader {
     const { plan, log } = ctx;
     const source = await this.settings.source(ctx);
     const concurrency = await this.settings.concurrency(ctx);
+    const prefetch = concurrency === 1 && (await this.settings.prefetch?.(ctx)) === true;
+    if (prefetch) log.info(`${plan.tapStreamId}: reading the next chunk ahead on a second connection (chunk_prefetch)`);
+    const threads = this.settings.transcodeWorkers ? ctx.copy.transcodeThreads(plan, concurrency) : 0;
+    if (threads > 0) log.info(`${plan.tapStreamId}: transcoding on ${threads} worker threads`);
     const key = plan.replicationKey;
     const incremental = plan.method === 'INCREMENTAL';
     const onRange = incremental && key === source.rangeColumn && source.rangeKind !== null;
@@ -99,8 +117,13 @@ export class ChunkReader implements TableReader {
       if (round > 0) log.info(`${plan.tapStreamId}: ${todo.length} chunk(s) appeared during the sync: reading them`);
       todo.forEach((s) => read.add(s.key));
       const total = todo.length;
-      const jobs = todo.map((slice) => () => this.readSlice(ctx, slice, source, rowFilter, incremental ? key : undefined, total));
-      for await (const item of mergeConcurrent(jobs, concurrency)) {
+      const jobs = todo.map(
+        (slice) => () => this.readSlice(ctx, slice, source, rowFilter, incremental ? key : undefined, total, concurrency),
+      );
+      const items = prefetch
+        ? readAhead(jobs, { sizeOf: (i) => i.batch?.bytes.length ?? 0, maxBuffered: READ_AHEAD_BYTES })
+        : mergeConcurrent(jobs, concurrency);
+      for await (const item of items) {
         if (item.batch) {
           const last = item.batch.last?.[0];
           if (incremental && last !== undefined && last !== 'null') {
@@ -144,6 +167,7 @@ export class ChunkReader implements TableReader {
     rowFilter: string | undefined,
     orderBy: string | undefined,
     total: number,
+    concurrency: number,
   ): AsyncGenerator<Item> {
     const { plan, log } = ctx;
     const id = slice.chunks.join(',') || slice.key;
@@ -193,6 +217,7 @@ export class ChunkReader implements TableReader {
       for await (const batch of ctx.copy.run(client, plan, select, {
         track: orderBy ? [orderBy] : [],
         label: `chunk ${id} of ${plan.tapStreamId}`,
+        concurrent: this.settings.transcodeWorkers ? Math.min(concurrency, total) : 1,
       })) {
         rows += batch.rows;
         yield { slice, batch };

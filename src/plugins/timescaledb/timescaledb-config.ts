@@ -32,6 +32,18 @@ export const timescaledbConfigSchema: Record<string, JsonSchema> = {
     description:
       'Read every chunk of the sync in one snapshot (pg_export_snapshot + SET TRANSACTION SNAPSHOT): rows written during the sync are not seen, in any chunk. Needs one more connection; not on the embedded engine. Compression or decompression of a chunk during the sync is not MVCC-safe in TimescaleDB (timescaledb#6841, #6842).',
   },
+  chunk_prefetch: {
+    type: 'boolean',
+    default: true,
+    description:
+      "With max_concurrent_chunks 1, start the next chunk's read (its transaction, checks and COPY) on a second connection while the current chunk is written, so the server's per-chunk latency is hidden; output order and STATE are unchanged. Set false where a second connection is not allowed. Not on the embedded engine (one connection).",
+  },
+  transcode_workers: {
+    type: 'boolean',
+    default: false,
+    description:
+      'With max_concurrent_chunks above 1, transcode COPY output to RECORD lines on worker threads (as many as chunks read at once, at most the cores) instead of the main thread. For a client with cores to spare; each worker adds its own memory.',
+  },
   late_arrival_lookback: {
     type: ['string', 'integer'],
     description:
@@ -45,6 +57,8 @@ export interface TimescaleSettings {
   readonly maxConcurrent: number;
   readonly lookback?: string;
   readonly consistentSnapshot: boolean;
+  readonly prefetch: boolean;
+  readonly transcodeWorkers: boolean;
 }
 
 export function timescaleSettings(raw: Readonly<Record<string, unknown>>): TimescaleSettings {
@@ -60,6 +74,8 @@ export function timescaleSettings(raw: Readonly<Record<string, unknown>>): Times
     maxConcurrent: (raw.max_concurrent_chunks ?? raw.timescaledb_max_concurrent_chunks ?? 1) as number,
     lookback,
     consistentSnapshot: raw.consistent_snapshot === true,
+    prefetch: raw.chunk_prefetch !== false,
+    transcodeWorkers: raw.transcode_workers === true,
   };
 }
 

@@ -81,6 +81,8 @@ export class TimescaleDbPlugin implements TapPlugin {
     const reader = new ChunkReader({
       source: (rc) => this.sliceSource(rc.plan),
       concurrency: (rc) => this.concurrency(rc.plan),
+      prefetch: () => this.prefetch(),
+      transcodeWorkers: this.settings.transcodeWorkers,
       lookback: this.settings.lookback,
       skip: (slice) => this.checkSlice(slice),
       acquire: (slice) => this.policy()?.acquire?.(slice) ?? Promise.resolve(() => undefined),
@@ -295,6 +297,17 @@ export class TimescaleDbPlugin implements TapPlugin {
     this.pool.ensureCapacity(wanted + 1);
     this.log.info(`${plan.tapStreamId}: reading up to ${wanted} chunks at once`);
     return wanted;
+  }
+
+  /**
+   * Chunk prefetch (max_concurrent_chunks 1): two reading connections, and room beside them for the
+   * chunk listing, a plugin hook's queries and the exporting transaction of consistent_snapshot (a
+   * reader waiting for a connection that the read ahead holds would wait for ever).
+   */
+  private async prefetch(): Promise<boolean> {
+    if (!this.settings.prefetch || (await this.onEmbeddedEngine())) return false;
+    this.pool.ensureCapacity(4);
+    return true;
   }
 
   private async sliceSource(plan: StreamPlan): Promise<SliceSource> {
