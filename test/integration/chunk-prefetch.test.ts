@@ -65,6 +65,8 @@ describeOnEngines('chunk prefetch: the next chunk read ahead, the output unchang
       const states = on.messages.filter((m) => m.type === 'STATE').length;
       expect(states, `${method}: a STATE after each chunk`).toBeGreaterThan(24);
       expect(comparable(on.messages), method).toEqual(comparable(off.messages));
+      // plugins see each chunk start and end in output order, never the chunk read ahead first
+      expect(partitionEvents(on.stderr), method).toEqual(partitionEvents(off.stderr));
     }
   }, 180_000);
 
@@ -146,3 +148,8 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('chunk prefetch 
     }, 120_000);
   }
 });
+
+/** The chunks in the order their partition-end hooks ran: the metrics plugin's `chunk_duration` line of each. */
+function partitionEvents(stderr: string): string[] {
+  return [...stderr.matchAll(/INFO METRIC: (\{"type":"timer","metric":"chunk_duration".*\})$/gm)].map((m) => JSON.parse(m[1]!).tags.chunk);
+}

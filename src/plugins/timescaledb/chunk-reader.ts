@@ -6,6 +6,7 @@ import { translateQueryError } from '../../core/postgres/connection-pool.js';
 import { ConfigurationError } from '../../core/errors.js';
 import type { StreamBookmark } from '../../core/singer/messages.js';
 import type { RecordBatch } from '../../core/postgres/record-encoder.js';
+import type { PartitionEvents } from '../../core/plugins/tap-plugin.js';
 import type { Slice } from './partition-slices.js';
 import { compareKeyValues, progressOf, SliceProgress, sortSlices, valueOrd } from './slice-progress.js';
 import { mergeConcurrent, readAhead } from './merge-concurrent.js';
@@ -49,7 +50,19 @@ export interface ChunkReaderSettings {
   status?(client: pg.ClientBase, slice: Slice): Promise<{ compressed: boolean; partial: boolean } | undefined>;
 }
 
-type Item = { slice: Slice; batch?: RecordBatch; done?: boolean };
+/**
+ * What a slice's read yields, in order: its start, its batches, its end, done. The partition events travel
+ * with the batches so that the consumer reports them in output order: a slice read ahead (chunk_prefetch)
+ * or alongside (max_concurrent_chunks) never reports its end before the RECORDs of the slices before it,
+ * nor before its own.
+ */
+type Item = {
+  slice: Slice;
+  batch?: RecordBatch;
+  done?: boolean;
+  start?: Parameters<PartitionEvents['start']>[0];
+  end?: Parameters<PartitionEvents['end']>[0];
+};
 
 /**
  * How many bytes of RECORD batches the slice read ahead may hold before its COPY is paused: one 1 MB
@@ -124,6 +137,8 @@ export class ChunkReader implements TableReader {
         ? readAhead(jobs, { sizeOf: (i) => i.batch?.bytes.length ?? 0, maxBuffered: READ_AHEAD_BYTES })
         : mergeConcurrent(jobs, concurrency);
       for await (const item of items) {
+        if (item.start) await ctx.partitions.start(item.start);
+        if (item.end) await ctx.partitions.end(item.end);
         if (item.batch) {
           const last = item.batch.last?.[0];
           if (incremental && last !== undefined && last !== 'null') {
@@ -182,17 +197,17 @@ export class ChunkReader implements TableReader {
       );
     }
     if (!now) {
-      await ctx.partitions.end({ partition: info, total, rows: 0, durationMs: 0, status: 'skipped', reason: 'dropped' });
+      yield { slice, end: { partition: info, total, rows: 0, durationMs: 0, status: 'skipped', reason: 'dropped' } };
       yield { slice, done: true };
       return;
     }
     if (skip) {
       log.warn(`${plan.tapStreamId}: chunk ${id} skipped: ${skip}`);
-      await ctx.partitions.end({ partition: info, total, rows: 0, durationMs: 0, status: 'skipped', reason: skip });
+      yield { slice, end: { partition: info, total, rows: 0, durationMs: 0, status: 'skipped', reason: skip } };
       yield { slice, done: true };
       return;
     }
-    await ctx.partitions.start({ partition: info, total });
+    yield { slice, start: { partition: info, total } };
     const started = Date.now();
     let rows = 0;
     const where = [slice.where, rowFilter].filter((w): w is string => !!w).join(' AND ') || undefined;
@@ -225,14 +240,17 @@ export class ChunkReader implements TableReader {
       await client.query('COMMIT');
       ok = true;
     } catch (err) {
-      await ctx.partitions.end({
-        partition: info,
-        total,
-        rows,
-        durationMs: Date.now() - started,
-        status: 'failed',
-        reason: (err as Error).message,
-      });
+      yield {
+        slice,
+        end: {
+          partition: info,
+          total,
+          rows,
+          durationMs: Date.now() - started,
+          status: 'failed',
+          reason: (err as Error).message,
+        },
+      };
       throw translateQueryError(err, `reading chunk ${id} of ${plan.tapStreamId}`);
     } finally {
       if (client) ctx.pool.release(client, !ok);
@@ -242,7 +260,7 @@ export class ChunkReader implements TableReader {
       // the chunk went away between the check above and the read: say so, never skip silently
       log.warn(`${plan.tapStreamId}: chunk ${id} was dropped during its read (retention or a merge): its range held no rows to read`);
     }
-    await ctx.partitions.end({ partition: info, total, rows, durationMs: Date.now() - started, status: 'succeeded' });
+    yield { slice, end: { partition: info, total, rows, durationMs: Date.now() - started, status: 'succeeded' } };
     yield { slice, done: true };
   }
 
