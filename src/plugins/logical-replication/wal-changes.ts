@@ -5,12 +5,15 @@ import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { markBroken } from '../../core/readers/copy-runner.js';
 import { quoteIdent, quoteLiteral } from '../../core/postgres/sql.js';
 import { formatLsn, parseLsn } from './lsn.js';
+import { rowMessage, type RowMessage } from './row-text.js';
 
-/** One decoded pgoutput message and the WAL position logical decoding gave it. */
-export interface WalMessage {
-  readonly lsn: bigint;
-  readonly message: Pgoutput.Message;
-}
+/**
+ * One pgoutput message and the WAL position logical decoding gave it: a row change as its bytes
+ * (row-text.ts reads them), any other message decoded by pg-logical-replication.
+ */
+export type WalMessage =
+  | { readonly lsn: bigint; readonly row: RowMessage; readonly message?: undefined }
+  | { readonly lsn: bigint; readonly message: Pgoutput.Message; readonly row?: undefined };
 
 /**
  * The slot's changes up to `upto`, decoded by pgoutput on the server and parsed here, in commit order.
@@ -36,11 +39,12 @@ export async function* walMessages(client: pg.ClientBase, slot: string, publicat
       const tab = line.indexOf('\t');
       // COPY text escapes bytea's backslash: `\\x4201…`
       const data = Buffer.from(line.slice(tab + 4), 'hex');
-      const message = parser.parse(data);
-      if (message.tag === 'relation') {
-        // keep every value as the server's text: the record encoder reads PostgreSQL's text output
-        for (const column of message.columns) column.parser = (raw: unknown) => raw;
+      const row = rowMessage(data);
+      if (row) {
+        yield { lsn: parseLsn(line.slice(0, tab)), row };
+        continue;
       }
+      const message = parser.parse(data);
       yield { lsn: parseLsn(line.slice(0, tab)), message };
     }
     completed = true;
