@@ -135,8 +135,12 @@ export class LogBasedReader implements TableReader {
             case 'relation':
               await pending.relation(message);
               break;
+            case 'insert':
+            case 'update':
+            case 'delete':
             case 'type':
             case 'origin':
+              // row changes come as `row` above (row-text.ts), never through the library's parser;
               // type descriptions are read by the decoder itself; origins are not used
               break;
           }
