@@ -2,8 +2,9 @@ import { FatalSyncError, StateError } from '../../core/errors.js';
 import type { ReaderRegistry } from '../../core/readers/reader-registry.js';
 import type { StreamPlan } from '../../core/readers/stream-plan.js';
 import type { ReadBatch, ReadContext, TableReader } from '../../core/readers/table-reader.js';
-import { SDC_DELETED_AT, SDC_LSN, withCopyLsn } from './change-columns.js';
-import { encodeChanges, type ChangeRow } from './change-encoder.js';
+import { withCopyLsn } from './change-columns.js';
+import { encodeChanges } from './change-encoder.js';
+import { ChangeLines } from './change-lines.js';
 import { bookmarkLsn, formatLsn, parseLsn } from './lsn.js';
 import type { RelationMap } from './relation-map.js';
 import type { ReplicationService } from './replication-service.js';
@@ -81,15 +82,25 @@ export class LogBasedReader implements TableReader {
       const encoding = await ctx.pool.acquire();
       let ok = false;
       try {
-        let pending: ChangeRow[] = [];
+        const pending = new ChangeLines(plan, relations);
         const flush = async function* (): AsyncGenerator<ReadBatch> {
-          const rows = pending;
-          pending = [];
-          for await (const batch of encodeChanges(ctx.copy, encoding, plan, rows)) yield { ...batch, bookmark: bookmark() };
+          const rows = pending.rows;
+          for await (const batch of encodeChanges(ctx.copy, encoding, plan, pending.take(), rows)) yield { ...batch, bookmark: bookmark() };
         };
         let tx: { commit: bigint; at: string; skip: boolean; markers: number } | undefined;
         let count = 0;
-        for await (const { lsn, message } of walMessages(source, service.settings.slot, service.settings.publication, upto)) {
+        for await (const { lsn, message, row } of walMessages(source, service.settings.slot, service.settings.publication, upto)) {
+          if (row) {
+            if (!tx || tx.skip || tx.markers > 0) continue;
+            const layout = pending.layout(row.relationOid);
+            if (!layout.mine) continue;
+            if (layout.compressedChunk) throw compressedChange(plan, layout.schema, layout.name, row.tag);
+            pending.add(layout, row, lsn, tx.at);
+            count++;
+            // within a transaction the bookmark cannot move: flush here only to bound memory in a large one
+            if (pending.rows >= BATCH_ROWS) yield* flush();
+            continue;
+          }
           switch (message.tag) {
             case 'begin': {
               const commit = parseLsn(message.commitLsn!);
@@ -100,7 +111,7 @@ export class LogBasedReader implements TableReader {
             case 'commit':
               if (tx && !tx.skip) done = parseLsn(message.commitEndLsn!);
               tx = undefined;
-              if (pending.length >= batchRows) yield* flush();
+              if (pending.rows >= batchRows) yield* flush();
               break;
             case 'message':
               // rows TimescaleDB moves itself (compression, decompression) are between these markers
@@ -109,19 +120,6 @@ export class LogBasedReader implements TableReader {
                 else if (message.prefix.endsWith('-end')) tx.markers = Math.max(0, tx.markers - 1);
               }
               break;
-            case 'insert':
-            case 'update':
-            case 'delete': {
-              if (!tx || tx.skip || tx.markers > 0) break;
-              const rel = await relations.resolve(message.relation.schema, message.relation.name);
-              if (!rel || rel.schema !== plan.relation.schema || rel.name !== plan.relation.name) break;
-              if (rel.compressedChunk) throw compressedChange(plan, message.relation.schema, message.relation.name, message.tag);
-              pending.push(changeRow(plan, message, lsn, tx.at));
-              count++;
-              // within a transaction the bookmark cannot move: flush here only to bound memory in a large one
-              if (pending.length >= BATCH_ROWS) yield* flush();
-              break;
-            }
             case 'truncate':
               if (tx && !tx.skip) {
                 for (const r of message.relations) {
@@ -135,9 +133,15 @@ export class LogBasedReader implements TableReader {
               }
               break;
             case 'relation':
+              await pending.relation(message);
+              break;
+            case 'insert':
+            case 'update':
+            case 'delete':
             case 'type':
             case 'origin':
-              // relation and type descriptions are read by the decoder itself; origins are not used
+              // row changes come as `row` above (row-text.ts), never through the library's parser;
+              // type descriptions are read by the decoder itself; origins are not used
               break;
           }
         }
@@ -153,31 +157,6 @@ export class LogBasedReader implements TableReader {
     }
     yield { bytes: Buffer.alloc(0), rows: 0, bookmark: bookmark(), checkpoint: true };
   }
-}
-
-type RowChange = {
-  tag: 'insert' | 'update' | 'delete';
-  new?: Record<string, unknown> | null;
-  old?: Record<string, unknown> | null;
-  key?: Record<string, unknown> | null;
-};
-
-/** The change's values in the plan's column order: the new row, or for a delete the key (or the whole old row) and the deletion time. */
-function changeRow(plan: StreamPlan, change: RowChange, lsn: bigint, commitAt: string): ChangeRow {
-  const deleted = change.tag === 'delete';
-  const tuple = (deleted ? (change.old ?? change.key) : change.new) ?? {};
-  return plan.columns.map((c) => {
-    if (c.name === SDC_LSN) return lsn.toString();
-    if (c.name === SDC_DELETED_AT) return deleted ? commitAt : null;
-    const value = tuple[c.name];
-    if (value === undefined && c.name in tuple && !deleted) {
-      // pgoutput sends 'unchanged' for a TOASTed value an UPDATE did not touch, unless the old row is logged in full
-      throw new FatalSyncError(
-        `${plan.tapStreamId}: an UPDATE left the large (TOASTed) value of column "${c.name}" unchanged, and the WAL does not hold it: run ALTER TABLE ${plan.relation.schema}.${plan.relation.name} REPLICA IDENTITY FULL, then rerun with the same state`,
-      );
-    }
-    return value === undefined || value === null ? null : String(value);
-  });
 }
 
 /** A commit time (µs since 1970) as PostgreSQL prints a timestamptz in UTC: `2024-01-01 10:00:00.123456+00`. */

@@ -1,16 +1,19 @@
-import { createInterface } from 'node:readline';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { markBroken } from '../../core/readers/copy-runner.js';
 import { quoteIdent, quoteLiteral } from '../../core/postgres/sql.js';
-import { formatLsn, parseLsn } from './lsn.js';
+import { copyBinaryRows } from './copy-binary-rows.js';
+import { formatLsn } from './lsn.js';
+import { rowMessage, type RowMessage } from './row-text.js';
 
-/** One decoded pgoutput message and the WAL position logical decoding gave it. */
-export interface WalMessage {
-  readonly lsn: bigint;
-  readonly message: Pgoutput.Message;
-}
+/**
+ * One pgoutput message and the WAL position logical decoding gave it: a row change as its bytes
+ * (row-text.ts reads them), any other message decoded by pg-logical-replication.
+ */
+export type WalMessage =
+  | { readonly lsn: bigint; readonly row: RowMessage; readonly message?: undefined }
+  | { readonly lsn: bigint; readonly message: Pgoutput.Message; readonly row?: undefined };
 
 /**
  * The slot's changes up to `upto`, decoded by pgoutput on the server and parsed here, in commit order.
@@ -20,28 +23,25 @@ export interface WalMessage {
  * know it is done), and peeking consumes nothing: the slot moves only when the tap confirms what the
  * target has (see ReplicationService.confirm). `messages` passes TimescaleDB's compression markers
  * (logical decoding messages, PostgreSQL 14+). The rows stream through COPY, so memory stays flat however
- * many changes there are. Values arrive as the session's text output (UTC, ISO dates, hex bytea), the
- * same text COPY gives the record encoder.
+ * many changes there are; in COPY's binary format, so the messages arrive as their bytes (copy-binary-rows.ts).
+ * Values in them are the session's text output (UTC, ISO dates, hex bytea), the same text COPY gives
+ * the record encoder.
  */
 export async function* walMessages(client: pg.ClientBase, slot: string, publication: string, upto: bigint): AsyncGenerator<WalMessage> {
   const sql =
-    `COPY (SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes(${quoteLiteral(slot)}, ${quoteLiteral(formatLsn(upto))}::pg_lsn, NULL, ` +
-    `'proto_version', '1', 'publication_names', ${quoteLiteral(quoteIdent(publication))}, 'messages', 'true')) TO STDOUT`;
+    `COPY (SELECT lsn, data FROM pg_logical_slot_peek_binary_changes(${quoteLiteral(slot)}, ${quoteLiteral(formatLsn(upto))}::pg_lsn, NULL, ` +
+    `'proto_version', '1', 'publication_names', ${quoteLiteral(quoteIdent(publication))}, 'messages', 'true')) TO STDOUT (FORMAT binary)`;
   const parser = new PgoutputPlugin({ protoVersion: 1, publicationNames: [publication], messages: true });
   const source = client.query(copyTo(sql));
   let completed = false;
   try {
-    const lines = createInterface({ input: source, crlfDelay: Infinity });
-    for await (const line of lines) {
-      const tab = line.indexOf('\t');
-      // COPY text escapes bytea's backslash: `\\x4201…`
-      const data = Buffer.from(line.slice(tab + 4), 'hex');
-      const message = parser.parse(data);
-      if (message.tag === 'relation') {
-        // keep every value as the server's text: the record encoder reads PostgreSQL's text output
-        for (const column of message.columns) column.parser = (raw: unknown) => raw;
+    for await (const { lsn, data } of copyBinaryRows(source)) {
+      const row = rowMessage(data);
+      if (row) {
+        yield { lsn, row };
+        continue;
       }
-      yield { lsn: parseLsn(line.slice(0, tab)), message };
+      yield { lsn, message: parser.parse(data) };
     }
     completed = true;
   } finally {

@@ -1,0 +1,119 @@
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
+import { dropSlots, logBasedTap } from '../helpers/log-based.js';
+import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import { singerProblems } from '../helpers/singer-rules.js';
+import { copyBinaryRows } from '../../src/plugins/logical-replication/copy-binary-rows.js';
+import { parseLsn } from '../../src/plugins/logical-replication/lsn.js';
+
+/**
+ * LOG_BASED writes each change's values from pgoutput's bytes into COPY text (row-text.ts): values
+ * that COPY text escapes (tab, newline, CR, backslash, a literal \N), NULLs, non-ASCII text, JSON and
+ * bytea must come out as the same JSON as a FULL_TABLE read of the same row; a key-only delete carries
+ * the key and nulls; an UPDATE that leaves a TOASTed value out of the WAL stops the tap rather than
+ * emit a null for it. The slot is read in COPY's binary format, whose rows may split anywhere.
+ */
+describe.skipIf(!!nativeSkipReason)('LOG_BASED values (native PostgreSQL)', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await nativeDatabase();
+    await db.sql(`
+      CREATE TABLE odd (id int PRIMARY KEY, gone int, t text, j jsonb, b bytea, ts timestamptz, n numeric, "Odd col" text);
+      ALTER TABLE odd DROP COLUMN gone;
+      INSERT INTO odd VALUES (1, 'first', '{}', NULL, '2024-01-01 00:00:00+00', 1, 'x');
+      CREATE TABLE big (id int PRIMARY KEY, doc text, n int);
+      ALTER TABLE big ALTER COLUMN doc SET STORAGE EXTERNAL;
+      INSERT INTO big SELECT 1, string_agg(md5(g::text), '') FROM generate_series(1, 400) g;`);
+  });
+  afterAll(async () => {
+    await dropSlots(db);
+    await db?.close();
+  });
+
+  it('changes with escaped, null and non-ASCII values are the records FULL_TABLE reads of the same rows', async () => {
+    const tap = await logBasedTap(db, ['public-odd'], { replication_slot: 'values_odd' });
+    const first = await tap.run();
+    expect(first.code, first.stderr).toBe(0);
+    await db.sql(`
+      INSERT INTO odd VALUES
+        (2, E'tab\\there, newline\\nand CR\\r, backslash \\\\ and a literal \\\\N', '{"a": "x\\ty", "q": "\\"", "b": "\\\\"}', E'\\\\x00ff5c090a', '2024-02-29 23:59:59.999999+00', 12345678901234567890.5, E'\\\\N'),
+        (3, 'ünïcødé 🚀 日本', '[1, 2.5, null, "é"]', '', '1999-12-31 12:00:00+00', -0.001, ''),
+        (4, NULL, NULL, NULL, NULL, NULL, NULL),
+        (5, 'to delete', '{}', NULL, NULL, 5, NULL);
+      UPDATE odd SET t = E'updated\\t\\\\', "Odd col" = E'line\\nbreak' WHERE id = 1;
+      DELETE FROM odd WHERE id = 5;`);
+    const second = await tap.run(first.state);
+    expect(second.code, second.stderr).toBe(0);
+    expect(singerProblems(second.stdout)).toEqual([]);
+
+    const full = await runTap(['--config', tap.config, '--catalog', tmpJson(select(await discover(tap.config), { 'public-odd': {} }))]);
+    expect(full.code, full.stderr).toBe(0);
+    const byId = new Map(records(full.messages).map((r) => [r.id, r]));
+    const changes = second.recs;
+    expect(changes.map((r) => r.id)).toEqual([2, 3, 4, 5, 1, 5]);
+    for (const r of changes.slice(0, 3)) {
+      const { _sdc_lsn: lsn, _sdc_deleted_at: deleted, ...row } = r;
+      expect(typeof lsn).toBe('number');
+      expect(deleted).toBeNull();
+      expect(row).toEqual(byId.get(r.id));
+    }
+    expect(changes[2]).toMatchObject({ t: null, j: null, b: null, ts: null, n: null, 'Odd col': null });
+    const { _sdc_lsn: _l, _sdc_deleted_at: _d, ...updated } = changes[4]!;
+    expect(updated).toEqual(byId.get(1));
+    expect(updated.t).toBe('updated\t\\');
+    expect(changes[1]!.t).toBe('ünïcødé 🚀 日本');
+    expect(changes[0]!.t).toBe('tab\there, newline\nand CR\r, backslash \\ and a literal \\N');
+    // a delete keyed by the primary key: the key, nulls, and when it was deleted
+    expect(changes[5]).toMatchObject({ id: 5, t: null, j: null, n: null });
+    expect(Date.parse(changes[5]!._sdc_deleted_at)).toBeGreaterThan(Date.parse('2024-01-01'));
+  });
+
+  it('an UPDATE that leaves a TOASTed value out of the WAL stops the tap (exit 1) with the fix, never a null', async () => {
+    const tap = await logBasedTap(db, ['public-big'], { replication_slot: 'values_big' });
+    const first = await tap.run();
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.recs[0]!.doc).toHaveLength(12800);
+    await db.sql('UPDATE big SET n = 1 WHERE id = 1');
+    const second = await tap.run(first.state);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(
+      /CRITICAL public-big: an UPDATE left the large \(TOASTed\) value of column "doc" unchanged.*REPLICA IDENTITY FULL/,
+    );
+    expect(second.stdout).not.toMatch(/"doc":null/);
+  });
+
+  it("the binary COPY's rows are read the same whichever way the bytes are split", async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const lsn = (await client.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l;
+      const chunks: Buffer[] = [];
+      const copy = client.query(
+        copyTo(
+          `COPY (SELECT '${lsn}'::pg_lsn + n, decode(repeat('5c0a', n), 'hex') FROM generate_series(0, 300) n) TO STDOUT (FORMAT binary)`,
+        ),
+      );
+      for await (const chunk of copy) chunks.push(chunk as Buffer);
+      const bytes = Buffer.concat(chunks);
+      const read = async (pieces: Buffer[]): Promise<string[]> => {
+        const out: string[] = [];
+        for await (const r of copyBinaryRows(from(pieces))) out.push(`${r.lsn - parseLsn(lsn)}:${r.data.toString('hex')}`);
+        return out;
+      };
+      const whole = await read([bytes]);
+      expect(whole).toHaveLength(301);
+      expect(whole[3]).toBe('3:5c0a5c0a5c0a');
+      const bytewise = await read([...bytes].map((b) => Buffer.from([b])));
+      expect(bytewise).toEqual(whole);
+      await expect(read([bytes.subarray(0, bytes.length - 3)])).rejects.toThrow(/ended in the middle of a row/);
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+async function* from(pieces: Buffer[]): AsyncGenerator<Buffer> {
+  for (const p of pieces) yield p;
+}
