@@ -104,5 +104,5 @@ export async function checkBatchRoot(settings: BatchSettings): Promise<void> {
       : `batch_config.storage.root ${settings.dir}`;
     throw new ConfigurationError(`${what} is not writable (${(err as Error).message}); give a directory the tap can create files in`);
   }
-  if (settings.s3) await checkS3(s3Client(settings.s3), settings.s3);
+  if (settings.s3) await checkS3(await s3Client(settings.s3), settings.s3);
 }

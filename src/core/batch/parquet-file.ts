@@ -1,6 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import { DuckDBInstance } from '@duckdb/node-api';
+// a type only: DuckDB's native module loads when the first Parquet file is written, never in a run without one
+import type { DuckDBInstance } from '@duckdb/node-api';
 import { publish, DurableFile, type BatchFile } from './durable-file.js';
 import { sqlString, type ParquetColumns } from './parquet-columns.js';
 
@@ -18,7 +19,9 @@ export class ParquetEncoder {
 
   async encode(jsonl: string, parquet: string, columns: ParquetColumns): Promise<void> {
     // never download an extension: json and parquet are built into the package
-    this.instance ??= DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false' });
+    this.instance ??= import('@duckdb/node-api').then((duckdb) =>
+      duckdb.DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false' }),
+    );
     const conn = await (await this.instance).connect();
     try {
       // a record may be large (a big jsonb): the reader's default limit is 16 MB a line

@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { DeleteObjectCommand, HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+// types only: the AWS SDK loads when an s3:// root is configured, never in a run without one (it adds start-up time and memory)
+import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigurationError } from '../errors.js';
 import type { BatchFile } from './durable-file.js';
 
@@ -24,7 +24,8 @@ export interface S3Target {
  * servers want. Up to 5 attempts per request (the SDK's standard retry mode, with backoff): a part of a
  * multipart upload is retried alone.
  */
-export function s3Client(t: S3Target): S3Client {
+export async function s3Client(t: S3Target): Promise<S3Client> {
+  const { S3Client } = await import('@aws-sdk/client-s3');
   return new S3Client({
     endpoint: t.endpoint,
     forcePathStyle: t.endpoint !== undefined,
@@ -40,6 +41,7 @@ export function s3Client(t: S3Target): S3Client {
  */
 export async function checkS3(client: S3Client, t: S3Target): Promise<void> {
   const where = `s3://${t.bucket}/${t.keyPrefix}`;
+  const { DeleteObjectCommand, HeadBucketCommand, PutObjectCommand } = await import('@aws-sdk/client-s3');
   try {
     await client.send(new HeadBucketCommand({ Bucket: t.bucket }));
     const Key = `${t.keyPrefix}.tap-timescaledb-probe-${process.pid}`;
@@ -68,7 +70,7 @@ export class S3File implements BatchFile {
 
   constructor(
     private readonly staged: BatchFile,
-    private readonly client: S3Client,
+    private readonly client: Promise<S3Client>,
     private readonly target: S3Target,
   ) {
     this.url = `s3://${target.bucket}/${this.key}`;
@@ -89,8 +91,9 @@ export class S3File implements BatchFile {
   async commit(): Promise<void> {
     await this.staged.commit();
     try {
+      const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({
-        client: this.client,
+        client: await this.client,
         params: { Bucket: this.target.bucket, Key: this.key, Body: createReadStream(this.staged.path) },
         partSize: 8 * 1024 * 1024,
         queueSize: 4,
