@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeDatabase, type TestDatabase } from '../helpers/databases.js';
-import { batchRoot, manifestFiles } from '../helpers/batch-files.js';
-import { pythonToolsSkip, run, TOOLS } from '../helpers/python-tools.js';
-import { discover, select, TAP_BIN, tmpJson } from '../helpers/run-tap.js';
+import { batchRoot } from '../helpers/batch-files.js';
+import { batchesIntoTargetPostgres } from '../helpers/batch-into-target.js';
+import { pythonToolsSkip, TOOLS } from '../helpers/python-tools.js';
+import { discover, select, tmpJson } from '../helpers/run-tap.js';
 
 const skip = pythonToolsSkip();
 
@@ -31,23 +32,14 @@ describe.skipIf(skip)(`BATCH files into MeltanoLabs target-postgres (${skip ?? '
   it.each(['gzip', 'none'] as const)('loads the %s JSONL batches with the same rows and values as the source', async (compression) => {
     const schema = `loaded_${compression}`;
     const { batch_config } = batchRoot(compression, { batch_size: 700 });
-    const config = tmpJson({ url: source.url, batch_config, state_every_n_rows: 100 });
-    const targetConfig = tmpJson({ sqlalchemy_url: dest.url.replace(/^postgres:/, 'postgresql+psycopg:'), default_target_schema: schema });
-    const tap = await run(process.execPath, [TAP_BIN, '--config', config, '--catalog', catalog]);
-    expect(tap.code, tap.stderr).toBe(0);
-    const messages = tap.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
-    expect(messages.some((m) => m.type === 'RECORD')).toBe(false);
-    expect(manifestFiles(messages).length).toBe(5); // 3000 rows in batches of 100, a file closed at 700
-    const r = await run('bash', [
-      '-o',
-      'pipefail',
-      '-c',
-      `"${TOOLS.targetPostgres}" --config "${targetConfig}" < "${tmpJson(tap.stdout, 'tap.jsonl')}"`,
-    ]);
-    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    await batchesIntoTargetPostgres({
+      sourceUrl: source.url,
+      destUrl: dest.url,
+      catalog,
+      schema,
+      batchConfig: batch_config,
+      targetPostgres: TOOLS.targetPostgres,
+    });
     const q = (at: string, table: string) =>
       `SELECT id, to_char(${at}, 'YYYY-MM-DD"T"HH24:MI:SS.US') AS at, amount::text AS amount, doc::jsonb AS doc, note FROM ${table} ORDER BY id`;
     const want = await source.sql(q(`at AT TIME ZONE 'UTC'`, 'public.readings'));
