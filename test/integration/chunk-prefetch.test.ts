@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolve } from 'node:path';
-import pg from 'pg';
 import { describeOnEngines, nativeTimescaleDatabase, nativeTimescaleSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { discover, lastState, records, runTap, runTapUntilKilled, select, tmpJson } from '../helpers/run-tap.js';
+import { mostCopiesAtOnce } from '../helpers/copy-watcher.js';
 import { chunkKinds, createMetricsHypertable, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
 
@@ -120,27 +120,10 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('chunk prefetch 
       const app = `tap-prefetch-${prefetch}`;
       const config = tmpJson({ url: db.url, application_name: app, chunk_prefetch: prefetch });
       const catalog = tmpJson(select(await discover(config), { 'public-wide': {} }));
-      const watcher = new pg.Client({ connectionString: db.url });
-      await watcher.connect();
-      let most = 0;
-      let done = false;
-      const watching = (async () => {
-        while (!done) {
-          // a chunk's COPY stays in its transaction until the tap has read it all; on a local socket the server
-          // may have sent the whole chunk already (state 'idle in transaction', the COPY its last query)
-          const { rows } = await watcher.query(
-            `SELECT count(*)::int AS n FROM pg_stat_activity
-              WHERE application_name = $1 AND state IN ('active', 'idle in transaction') AND query LIKE 'COPY%'`,
-            [app],
-          );
-          most = Math.max(most, rows[0].n);
-          await new Promise((r) => setTimeout(r, 10));
-        }
-      })();
-      const run = await runTap(['--config', config, '--catalog', catalog]);
-      done = true;
-      await watching;
-      await watcher.end();
+      // a chunk's COPY stays in its transaction until the tap has read it all: count 'idle in transaction' too
+      const { result: run, most } = await mostCopiesAtOnce(db.url, app, ['active', 'idle in transaction'], () =>
+        runTap(['--config', config, '--catalog', catalog]),
+      );
       expect(run.code, run.stderr).toBe(0);
       const notes = records(run.messages).map((r) => r.note);
       expect(notes.sort()).toEqual(await sourceNotes(db, 'wide'));

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import pg from 'pg';
 import { nativeTimescaleDatabase, nativeTimescaleSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import { mostCopiesAtOnce } from '../helpers/copy-watcher.js';
 import { sourceNotes } from '../helpers/hypertable-fixtures.js';
 
 const MID_SYNC_PLUGIN = resolve(__dirname, '../fixtures/mid-sync-plugin.mjs');
@@ -54,23 +54,9 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('native Timescal
       INSERT INTO wide SELECT '2024-01-01'::timestamptz + g * interval '1 second', 'w' || g, repeat('x', 200) FROM generate_series(0, 6 * 86400 - 1, 2) g;`);
     const config = tmpJson({ url: db.url, application_name: 'tap-concurrency', max_concurrent_chunks: 3 });
     const catalog = tmpJson(select(await discover(config), { 'public-wide': {} }));
-    const watcher = new pg.Client({ connectionString: db.url });
-    await watcher.connect();
-    let most = 0;
-    let done = false;
-    const watching = (async () => {
-      while (!done) {
-        const { rows } = await watcher.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tap-concurrency' AND state = 'active' AND query LIKE 'COPY%'`,
-        );
-        most = Math.max(most, rows[0].n);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    })();
-    const run = await runTap(['--config', config, '--catalog', catalog]);
-    done = true;
-    await watching;
-    await watcher.end();
+    const { result: run, most } = await mostCopiesAtOnce(db.url, 'tap-concurrency', ['active'], () =>
+      runTap(['--config', config, '--catalog', catalog]),
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('public-wide: reading up to 3 chunks at once');
     const notes = records(run.messages).map((r) => r.note);
