@@ -15,7 +15,9 @@ import pyarrow.parquet as pq
 def value(v):
     if isinstance(v, bool) or v is None or isinstance(v, (float, str)):
         return v
-    if isinstance(v, (int, decimal.Decimal)):
+    if isinstance(v, decimal.Decimal):
+        return format(v, 'f')  # plain digits with the column's scale, never 1E-10
+    if isinstance(v, int):
         return str(v)
     if isinstance(v, datetime.datetime):
         return v.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchLines, batchRoot, dirFiles, manifestFiles } from '../helpers/batch-files.js';
@@ -15,6 +16,10 @@ import {
 import { discover, lastState, records, runTap, runTapUntilKilled, select, tmpJson } from '../helpers/run-tap.js';
 import { createTypesTable, rawRecordFields } from '../helpers/type-fixtures.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
+import type { PlannedColumn } from '../../src/core/readers/stream-plan.js';
+import { ExactValueStager } from '../../src/core/batch/exact-value-stager.js';
+import { parquetColumns } from '../../src/core/batch/parquet-columns.js';
+import { ParquetEncoder } from '../../src/core/batch/parquet-file.js';
 
 const skip = batchToolsSkip();
 
@@ -116,19 +121,25 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: the every-type ta
       id: 'int64',
       c_int8: 'int64',
       c_numeric_scaled: 'decimal128(10, 2)',
-      c_numeric: 'double',
+      c_numeric: 'string',
+      c_numeric_huge: 'string',
+      c_money: 'decimal128(19, 2)',
       c_float8: 'double',
       c_bool: 'bool',
       c_text: 'string',
       c_jsonb: 'extension<arrow.json>',
       c_int_arr: 'extension<arrow.json>',
+      c_num_arr: 'extension<arrow.json>',
       c_tstz: 'timestamp[us, tz=UTC]',
       c_ts: 'timestamp[us, tz=UTC]',
       c_date: 'date32[day]',
       c_bytea: 'string',
     });
-    // numbers that are not numeric(p,s) with p <= 15 are DOUBLE, and the tap says which at start
-    expect(run.stderr).toMatch(/WARN.*public-every_type: .*c_numeric, c_numeric_huge, c_numeric_nan.* written as DOUBLE in Parquet/);
+    // numeric without a precision has no Parquet DECIMAL: its exact text, and the tap says which at start
+    expect(run.stderr).toMatch(
+      /INFO.*public-every_type: c_numeric, c_numeric_huge, c_numeric_nan written to Parquet as exact decimal text/,
+    );
+    const exactText = new Set(['c_numeric', 'c_numeric_huge', 'c_numeric_nan']);
     got.rows.forEach((row, i) => {
       for (const [column, type] of Object.entries(got.types)) {
         const raw = want[i]![column]!;
@@ -138,9 +149,90 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: the every-type ta
         else if (type === 'int64' || type.startsWith('decimal')) expect(v, what).toBe(raw);
         else if (type === 'double') expect(v, what).toBe(Number(raw));
         else if (type.startsWith('timestamp')) expect(micros(v), what).toBe(micros(JSON.parse(raw)));
-        else if (type === 'extension<arrow.json>') expect(JSON.parse(v), what).toEqual(JSON.parse(raw));
+        // JSON text and numbers without a precision: every byte of the JSONL record's text
+        else if (type === 'extension<arrow.json>' || exactText.has(column)) expect(v, what).toBe(raw);
         else expect(v, what).toEqual(JSON.parse(raw));
       }
     });
+  });
+});
+
+describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: Parquet keeps every digit of numbers and JSON', () => {
+  let db: TestDatabase;
+  let catalog: string;
+
+  beforeAll(async () => {
+    db = await nativeDatabase();
+    await db.sql(`
+      CREATE TABLE exact_numbers (id integer PRIMARY KEY, n30 numeric(30,10), n38 numeric(38,0), n50 numeric(50,5),
+        n numeric, m money, j jsonb, a numeric[]);
+      INSERT INTO exact_numbers VALUES
+        (1, 12345678901234567890.1234567891, 99999999999999999999999999999999999999,
+         1234567890123456789012345678901234567890123.45678, 0.1234567890123456789012345678901234567890,
+         92233720368547758.07, '{"big": 12345678901234567890.123456789, "small": 0.1}',
+         ARRAY[12345678901234567890.5, 1e-30]),
+        (2, -0.0000000001, -1, NULL, 'NaN', -92233720368547758.08, '[1.000000000000000000001]', NULL)`);
+    catalog = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-exact_numbers': {} }));
+  });
+  afterAll(async () => db?.close());
+
+  it('writes DECIMAL(p,s) for numeric(p,s) up to 38 digits and money, exact text past that, JSON as its text', async () => {
+    const jsonl = await runTap(['--config', tmpJson({ url: db.url, batch_config: batchRoot('none').batch_config }), '--catalog', catalog]);
+    expect(jsonl.code, jsonl.stderr).toBe(0);
+    const want = batchLines(jsonl.messages).map((l) => rawRecordFields(`{"record":${l}}`));
+    const run = await runTap([
+      '--config',
+      tmpJson({ url: db.url, batch_config: batchRoot('none', {}, 'parquet').batch_config }),
+      '--catalog',
+      catalog,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const got = await readParquet(manifestFiles(run.messages));
+    expect(got.types).toEqual({
+      id: 'int64',
+      n30: 'decimal128(30, 10)',
+      n38: 'decimal128(38, 0)',
+      n50: 'string',
+      n: 'string',
+      m: 'decimal128(19, 2)',
+      j: 'extension<arrow.json>',
+      a: 'extension<arrow.json>',
+    });
+    expect(got.rows[0]).toMatchObject({
+      n30: '12345678901234567890.1234567891',
+      n38: '99999999999999999999999999999999999999',
+      n50: '1234567890123456789012345678901234567890123.45678',
+      n: '0.1234567890123456789012345678901234567890',
+      m: '92233720368547758.07',
+      j: '{"big": 12345678901234567890.123456789, "small": 0.1}',
+      a: '[12345678901234567890.5,0.000000000000000000000000000001]',
+    });
+    // and every value is the JSONL record's text, digit for digit
+    got.rows.forEach((row, i) => {
+      for (const [column, raw] of Object.entries(want[i]!)) {
+        if (raw === 'null') expect(row[column], `${column} of row ${i + 1}`).toBeNull();
+        else expect(String(row[column]), `${column} of row ${i + 1}`).toBe(raw);
+      }
+    });
+  });
+});
+
+describe('BATCH messages: Parquet money', () => {
+  // money's scale follows the server's lc_monetary; a third decimal digit must fail the file, not round
+  const money = { name: 'm', type: { sqlType: 'money', typname: 'money' }, codec: { kind: 'number' } } as unknown as PlannedColumn;
+
+  it.each([
+    ['{"m":1234.56}\n{"m":null}\n', null],
+    ['{"m":1.234}\n', /money column m has more than 2 decimal digits/],
+  ] as const)('%j', async (records, error) => {
+    const dir = mkdtempSync(join(tmpdir(), 'parquet-money-'));
+    const columns = parquetColumns([money]);
+    writeFileSync(join(dir, 'in.jsonl'), new ExactValueStager(columns.staged).stage(Buffer.from(records)));
+    const done = new ParquetEncoder('none').encode(join(dir, 'in.jsonl'), join(dir, 'out.parquet'), columns);
+    if (error) await expect(done).rejects.toThrow(error);
+    else {
+      await done;
+      if (!skip) expect((await readParquet([join(dir, 'out.parquet')])).rows).toEqual([{ m: '1234.56' }, { m: null }]);
+    }
   });
 });

@@ -46,9 +46,9 @@ export class BatchFileSink implements RecordSink {
     let open: (path: string) => Promise<BatchFile>;
     if (this.settings.format === 'parquet') {
       const columns = parquetColumns(plan.columns);
-      if (columns.rounded.length > 0)
-        this.log?.warn(
-          `${plan.tapStreamId}: ${columns.rounded.join(', ')} written as DOUBLE in Parquet, rounded past 15 significant digits (only numeric(p,s) with p <= 15 is an exact DECIMAL); use format jsonl for exact values`,
+      if (columns.asText.length > 0)
+        this.log?.info(
+          `${plan.tapStreamId}: ${columns.asText.join(', ')} written to Parquet as exact decimal text (numeric without a precision of at most 38 digits has no Parquet DECIMAL type)`,
         );
       open = (path) => ParquetFile.create(path, this.encoder, columns);
     } else open = (path) => DurableFile.create(path, this.settings.compression === 'gzip');

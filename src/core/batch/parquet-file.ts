@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 // a type only: DuckDB's native module loads when the first Parquet file is written, never in a run without one
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { publish, DurableFile, type BatchFile } from './durable-file.js';
+import { ExactValueStager } from './exact-value-stager.js';
 import { sqlString, type ParquetColumns } from './parquet-columns.js';
 
 /**
@@ -26,7 +27,7 @@ export class ParquetEncoder {
     try {
       // a record may be large (a big jsonb): the reader's default limit is 16 MB a line
       await conn.run(
-        `COPY (SELECT * FROM read_json(${sqlString(jsonl)}, format = 'newline_delimited', records = true,
+        `COPY (SELECT ${columns.select} FROM read_json(${sqlString(jsonl)}, format = 'newline_delimited', records = true,
              columns = ${columns.struct}, maximum_object_size = 1073741824))
            TO ${sqlString(parquet)} (FORMAT parquet, COMPRESSION ${this.compression === 'gzip' ? 'gzip' : 'uncompressed'})`,
       );
@@ -37,12 +38,13 @@ export class ParquetEncoder {
 }
 
 /**
- * A Parquet batch file: the records (the JSONL path's bytes) go to `<name>.jsonl.part`, then DuckDB
- * writes `<name>.part`, which is published as `<name>` (fsync, rename) like a JSONL file. A kill leaves
- * only `.part` files, which no BATCH names and the next run removes.
+ * A Parquet batch file: the records (the JSONL path's bytes, with exact values staged as strings) go to
+ * `<name>.jsonl.part`, then DuckDB writes `<name>.part`, which is published as `<name>` (fsync, rename)
+ * like a JSONL file. A kill leaves only `.part` files, which no BATCH names and the next run removes.
  */
 export class ParquetFile implements BatchFile {
   readonly url: string;
+  private readonly stager: ExactValueStager | undefined;
 
   private constructor(
     readonly path: string,
@@ -51,6 +53,8 @@ export class ParquetFile implements BatchFile {
     private readonly columns: ParquetColumns,
   ) {
     this.url = pathToFileURL(path).href;
+    const stager = new ExactValueStager(columns.staged);
+    this.stager = stager.needed ? stager : undefined;
   }
 
   static async create(path: string, encoder: ParquetEncoder, columns: ParquetColumns): Promise<ParquetFile> {
@@ -58,7 +62,7 @@ export class ParquetFile implements BatchFile {
   }
 
   write(bytes: Buffer): Promise<void> {
-    return this.records.write(bytes);
+    return this.records.write(this.stager ? this.stager.stage(bytes) : bytes);
   }
 
   async commit(): Promise<void> {
