@@ -7,6 +7,7 @@ const RBRACE = 125;
 const LBRACK = 91;
 const RBRACK = 93;
 const N = 110;
+const COLON = 58;
 const HEX = Buffer.from('0123456789abcdef');
 
 /**
@@ -44,12 +45,22 @@ export class ExactValueStager {
       p++;
       for (let i = 0; lines[p] !== RBRACE; i++) {
         if (i > 0 && lines[p++] !== COMMA) throw this.malformed(lines, p - 1);
+        // the records list the keys in the stream's column order: the expected key is compared in place
         const ks = p;
-        p = stringEnd(lines, p);
-        if (lines[p++] !== 58) throw this.malformed(lines, p - 1);
+        const key = this.keys[i];
+        let staged: boolean;
+        if (key !== undefined && startsWith(lines, p, key) && lines[p + key.length] === COLON) {
+          staged = this.staged[i]!;
+          p += key.length + 1;
+        } else {
+          p = stringEnd(lines, p);
+          if (lines[p] !== COLON) throw this.malformed(lines, p);
+          staged = this.byName(lines, ks, p);
+          p++;
+        }
         const vs = p;
         p = valueEnd(lines, p);
-        if (this.isStaged(lines, ks, vs - 1, i) && !(lines[vs] === N && p - vs === 4)) {
+        if (staged && !(lines[vs] === N && p - vs === 4)) {
           this.copy(lines, run, vs);
           this.quote(lines, vs, p);
           run = p;
@@ -62,13 +73,11 @@ export class ExactValueStager {
     return this.out.subarray(0, this.o);
   }
 
-  /** the key at [ks, ke) (with its quotes) is column i's, as records list them, or another column's by name */
-  private isStaged(s: Buffer, ks: number, ke: number, i: number): boolean {
-    const key = this.keys[i];
-    if (key && key.length === ke - ks && s.compare(key, 0, key.length, ks, ke) === 0) return this.staged[i]!;
-    const byName = this.byKey.get(s.toString('latin1', ks, ke));
-    if (byName === undefined) throw new Error(`a record holds a column the stream does not select: ${s.toString('utf8', ks, ke)}`);
-    return byName;
+  /** the key at [ks, ke) (with its quotes), when the records list the keys in another order */
+  private byName(s: Buffer, ks: number, ke: number): boolean {
+    const staged = this.byKey.get(s.toString('latin1', ks, ke));
+    if (staged === undefined) throw new Error(`a record holds a column the stream does not select: ${s.toString('utf8', ks, ke)}`);
+    return staged;
   }
 
   private copy(s: Buffer, from: number, to: number): void {
@@ -109,16 +118,20 @@ export class ExactValueStager {
   }
 }
 
-/** the index after the string starting at s[p] (a quote) */
+function startsWith(s: Buffer, p: number, key: Buffer): boolean {
+  for (let k = 0; k < key.length; k++) if (s[p + k] !== key[k]) return false;
+  return true;
+}
+
+/** the index after the string starting at s[p] (a quote); a byte loop, as most strings here are short */
 function stringEnd(s: Buffer, p: number): number {
-  let q = p;
-  for (;;) {
-    q = s.indexOf(QUOTE, q + 1);
-    if (q < 0) throw new Error('a record line ends inside a string');
-    let bs = 0;
-    while (s[q - 1 - bs] === BS) bs++;
-    if (bs % 2 === 0) return q + 1;
+  const n = s.length;
+  for (let q = p + 1; q < n; q++) {
+    const b = s[q];
+    if (b === QUOTE) return q + 1;
+    if (b === BS) q++;
   }
+  throw new Error('a record line ends inside a string');
 }
 
 /** the index after the JSON value starting at s[p] */
