@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchToolsSkip, readParquet } from '../helpers/batch-tools.js';
 import { describeOnEngines, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { chunkKinds, createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, sourceChecksum } from '../helpers/hypertable-fixtures.js';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { startFaultyProxy } from '../helpers/faulty-proxy.js';
 import { createBucket, getObject, startMoto, TEST_CREDENTIALS, type MotoServer } from '../helpers/moto-server.js';
 import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
@@ -162,6 +164,72 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages on S3: large files
       .map((l) => JSON.parse(l).id as number);
     expect(ids.length).toBe(120000);
     expect(new Set(ids).size).toBe(120000);
+  });
+
+  const logIds = (body: Buffer) =>
+    body
+      .toString('utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l).id as number);
+  const openUploads = async (prefix: string) =>
+    ((await moto.client.send(new ListMultipartUploadsCommand({ Bucket: 'tap-batches', Prefix: prefix }))).Uploads ?? []).map((u) => u.Key);
+  const isPart = (url = '') => /[?&]partNumber=/.test(url);
+
+  it('retries parts the server refuses now and then (503 SlowDown) and uploads the file whole', async () => {
+    let refusals = 0;
+    const proxy = await startFaultyProxy(moto.endpoint, (req) => req.method === 'PUT' && isPart(req.url) && ++refusals <= 3);
+    try {
+      const batch_config = {
+        encoding: { format: 'jsonl', compression: 'none' },
+        storage: { root: 's3://tap-batches/flaky', endpoint_url: proxy.endpoint },
+      };
+      const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog], { env: TEST_CREDENTIALS });
+      expect(run.code, run.stderr).toBe(0);
+      expect(proxy.refused.length).toBe(3);
+      const ids = logIds(await getObject(moto, manifestUrls(run.messages)[0]!));
+      expect(ids.length).toBe(120000);
+      expect(new Set(ids).size).toBe(120000);
+      expect(await openUploads('flaky/')).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a part refused at every attempt fails the run (exit 1) naming the file: no BATCH names it, no upload is left open', async () => {
+    const proxy = await startFaultyProxy(moto.endpoint, (req) => req.method === 'PUT' && isPart(req.url));
+    try {
+      const batch_config = {
+        encoding: { format: 'jsonl', compression: 'none' },
+        storage: { root: 's3://tap-batches/down', endpoint_url: proxy.endpoint },
+      };
+      const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog], { env: TEST_CREDENTIALS });
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr).toMatch(/CRITICAL.*cannot complete the batch file .*public-logs-.*\.jsonl/);
+      expect(manifestUrls(run.messages)).toEqual([]);
+      // the SDK's 5 attempts for a part, then lib-storage aborted the upload
+      expect(proxy.refused.length).toBeGreaterThanOrEqual(5);
+      expect(await openUploads('down/')).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('aborts the multipart uploads a killed run left open for its streams, and no other', async () => {
+    const keys = {
+      ours: 'left/public-logs-20240101T000000000Z-0badcafe-000001.jsonl',
+      otherStream: 'left/public-other-20240101T000000000Z-0badcafe-000001.jsonl',
+      notOurs: 'left/public-logs-notes.jsonl',
+    };
+    for (const Key of Object.values(keys)) await moto.client.send(new CreateMultipartUploadCommand({ Bucket: 'tap-batches', Key }));
+    const batch_config = { encoding: { format: 'jsonl' }, storage: { root: 's3://tap-batches/left', endpoint_url: moto.endpoint } };
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog], { env: TEST_CREDENTIALS });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/aborted 1 unfinished multipart upload\(s\) an earlier run left: left\/public-logs-20240101T/);
+    expect((await openUploads('left/')).sort()).toEqual([keys.notOurs, keys.otherStream]);
+    const left = await moto.client.send(new ListMultipartUploadsCommand({ Bucket: 'tap-batches', Prefix: 'left/' }));
+    for (const u of left.Uploads ?? [])
+      await moto.client.send(new AbortMultipartUploadCommand({ Bucket: 'tap-batches', Key: u.Key, UploadId: u.UploadId }));
   });
 
   const bad = (storage: () => Record<string, unknown>, env: Record<string, string> = TEST_CREDENTIALS) => ({ storage, env });

@@ -109,3 +109,33 @@ export class S3File implements BatchFile {
     return this.staged.discard();
   }
 }
+
+/**
+ * Aborts the multipart uploads a killed run left open for these file-name stems under the root (keys this
+ * tap named: `isOurs` checks the rest of the key), whose parts an S3 bucket keeps, and bills, until
+ * aborted. Best effort: credentials without s3:ListBucketMultipartUploads get a warning, not a stop.
+ */
+export async function abortLeftoverUploads(
+  client: S3Client,
+  t: S3Target,
+  stems: readonly string[],
+  isOurs: (rest: string) => boolean,
+): Promise<string[]> {
+  const { AbortMultipartUploadCommand, ListMultipartUploadsCommand } = await import('@aws-sdk/client-s3');
+  const aborted: string[] = [];
+  for (const stem of stems) {
+    const Prefix = `${t.keyPrefix}${stem}`;
+    let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
+    for (;;) {
+      const page = await client.send(new ListMultipartUploadsCommand({ Bucket: t.bucket, Prefix, ...markers }));
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || !isOurs(u.Key.slice(Prefix.length))) continue;
+        await client.send(new AbortMultipartUploadCommand({ Bucket: t.bucket, Key: u.Key, UploadId: u.UploadId }));
+        aborted.push(u.Key);
+      }
+      if (!page.IsTruncated) break;
+      markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
+    }
+  }
+  return aborted;
+}
