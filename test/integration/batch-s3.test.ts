@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchToolsSkip, readParquet } from '../helpers/batch-tools.js';
@@ -13,6 +13,7 @@ import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.j
 import type { Catalog } from '../../src/core/singer/catalog.js';
 
 const skip = batchToolsSkip();
+const BATCH_TIMES_PLUGIN = resolve(__dirname, '../fixtures/batch-times-plugin.mjs');
 
 function manifestUrls(messages: Record<string, any>[]): string[] {
   return messages.filter((m) => m.type === 'BATCH').flatMap((m) => m.manifest as string[]);
@@ -178,7 +179,7 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages on S3: large files
 
   it('retries parts the server refuses now and then (503 SlowDown) and uploads the file whole', async () => {
     let refusals = 0;
-    const proxy = await startFaultyProxy(moto.endpoint, (req) => req.method === 'PUT' && isPart(req.url) && ++refusals <= 3);
+    const proxy = await startFaultyProxy(moto.endpoint, { fail: (req) => req.method === 'PUT' && isPart(req.url) && ++refusals <= 3 });
     try {
       const batch_config = {
         encoding: { format: 'jsonl', compression: 'none' },
@@ -197,7 +198,7 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages on S3: large files
   });
 
   it('a part refused at every attempt fails the run (exit 1) naming the file: no BATCH names it, no upload is left open', async () => {
-    const proxy = await startFaultyProxy(moto.endpoint, (req) => req.method === 'PUT' && isPart(req.url));
+    const proxy = await startFaultyProxy(moto.endpoint, { fail: (req) => req.method === 'PUT' && isPart(req.url) });
     try {
       const batch_config = {
         encoding: { format: 'jsonl', compression: 'none' },
@@ -230,6 +231,44 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages on S3: large files
     const left = await moto.client.send(new ListMultipartUploadsCommand({ Bucket: 'tap-batches', Prefix: 'left/' }));
     for (const u of left.Uploads ?? [])
       await moto.client.send(new AbortMultipartUploadCommand({ Bucket: 'tap-batches', Key: u.Key, UploadId: u.UploadId }));
+  });
+
+  it('reads the next file’s rows while a file uploads, and still writes each BATCH, then its STATE, in order', async () => {
+    // every upload of a batch file is answered 700 ms late
+    const proxy = await startFaultyProxy(moto.endpoint, {
+      delayMs: (req) => (req.method === 'PUT' && /\/slow\/public-logs-/.test(req.url ?? '') ? 700 : 0),
+    });
+    try {
+      const batch_config = {
+        encoding: { format: 'jsonl', compression: 'none' },
+        storage: { root: 's3://tap-batches/slow', endpoint_url: proxy.endpoint },
+        batch_size: 20000,
+      };
+      const plugins = [{ module: BATCH_TIMES_PLUGIN }];
+      const run = await runTap(['--config', tmpJson({ url: db.url, batch_config, plugins }), '--catalog', catalog], {
+        env: TEST_CREDENTIALS,
+      });
+      expect(run.code, run.stderr).toBe(0);
+      const urls = manifestUrls(run.messages);
+      expect(urls.length, run.stderr.slice(-3000)).toBe(6);
+      expect(proxy.delayed.length).toBe(6);
+      const hooks = [...run.stderr.matchAll(/batch-times: (\d+) (\d+)/g)].map((m) => ({ at: Number(m[1]), rows: Number(m[2]) }));
+      const firstFile = logIds(await getObject(moto, urls[0]!)).length;
+      // rows handed over before the first upload was answered: the first file's, and the next file's too
+      // (before, the read waited for each upload to finish)
+      const readEarly = hooks.filter((h) => h.at < proxy.delayed[0]!.answered).reduce((n, h) => n + h.rows, 0);
+      expect(readEarly, JSON.stringify({ firstFile, delayed: proxy.delayed, hooks })).toBeGreaterThan(firstFile);
+      const order = run.messages
+        .map((m) => m.type)
+        .filter((t) => t === 'BATCH' || t === 'STATE')
+        .join(' ');
+      expect(order).not.toMatch(/BATCH BATCH/);
+      expectStateLast(run.messages);
+      const ids = (await Promise.all(urls.map((u) => getObject(moto, u)))).flatMap(logIds);
+      expect(new Set(ids).size).toBe(120000);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   const bad = (storage: () => Record<string, unknown>, env: Record<string, string> = TEST_CREDENTIALS) => ({ storage, env });

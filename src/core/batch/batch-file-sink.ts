@@ -67,6 +67,7 @@ export class BatchFileSink implements RecordSink {
 class BatchFileOutput implements StreamOutput {
   private readonly cutter: RecordLineCutter;
   private file: BatchFile | undefined;
+  private pending: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly plan: StreamPlan,
@@ -90,10 +91,25 @@ class BatchFileOutput implements StreamOutput {
     await this.file.write(records);
   }
 
-  async durable(): Promise<void> {
+  /**
+   * Closes the file in hand and commits it in the background (fsync and rename; Parquet encoding; upload)
+   * while the read goes on into the next file; then its BATCH, then the STATE given. One file commits at a
+   * time, so at most two are staged, and BATCH and STATE keep their order.
+   */
+  async checkpoint(then: () => Promise<void>): Promise<void> {
+    await this.pending;
     const file = this.file;
-    if (!file) return;
     this.file = undefined;
+    this.pending = (file ? this.commit(file) : Promise.resolve()).then(then);
+    // awaited by the next checkpoint or settle(); until then a failure must not count as unhandled
+    this.pending.catch(() => undefined);
+  }
+
+  settle(): Promise<void> {
+    return this.pending;
+  }
+
+  private async commit(file: BatchFile): Promise<void> {
     try {
       await file.commit();
     } catch (err) {
@@ -109,6 +125,8 @@ class BatchFileOutput implements StreamOutput {
   }
 
   async abandon(): Promise<void> {
+    // a file already committing is complete: its BATCH and STATE are still written
+    await this.pending.catch(() => undefined);
     const file = this.file;
     this.file = undefined;
     await file?.discard();

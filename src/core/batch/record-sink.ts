@@ -4,15 +4,22 @@ import type { MessageWriter } from '../singer/message-writer.js';
 
 /**
  * Where one stream's rows go: RECORD lines on stdout, or files announced by BATCH messages. SCHEMA,
- * STATE and BATCH messages always go through the one writer; the sync calls `durable` before every
- * STATE, so no STATE covers a row that is not yet where the target will find it.
+ * STATE and BATCH messages always go through the one writer; every STATE goes through `checkpoint`,
+ * so no STATE covers a row that is not yet where the target will find it.
  */
 export interface StreamOutput {
   /** STATE follows at most this many rows (a BATCH file's size) */
   readonly rowsPerState: number;
   write(batch: RecordBatch): Promise<void>;
-  /** makes every row written so far durable and tells the target where it is */
-  durable(): Promise<void>;
+  /**
+   * Makes every row written so far durable, tells the target where it is, then calls `then` (which writes
+   * the STATE covering those rows). An output may do that in the background (a Parquet file encoding, an
+   * upload) while the next rows are written, one checkpoint at a time: a failed one throws from the next
+   * call or from `settle`.
+   */
+  checkpoint(then: () => Promise<void>): Promise<void>;
+  /** waits for a checkpoint running in the background */
+  settle(): Promise<void>;
   /** after a failure that is not followed by STATE: drops what is not durable */
   abandon(): Promise<void>;
 }
@@ -33,7 +40,8 @@ export class StdoutRecordSink implements RecordSink {
     return {
       rowsPerState: this.stateEveryNRows,
       write: (batch) => writer.writeBytes(batch.bytes),
-      durable: async () => undefined,
+      checkpoint: (then) => then(),
+      settle: async () => undefined,
       abandon: async () => undefined,
     };
   }

@@ -69,6 +69,11 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
   );
 
   const out = (deps.sink ?? new StdoutRecordSink(writer, config.stateEveryNRows)).forStream(plan);
+  // the STATE of this moment, written once the rows before it are durable (maybe after more rows are read)
+  const stateNow = () => {
+    const snapshot = structuredClone(state);
+    return () => emitState(writer, snapshot);
+  };
   const started = Date.now();
   let rows = 0;
   let retries = 0;
@@ -99,13 +104,12 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
           if (batch.rows > 0) hooks.batch({ plan, rows: batch.rows, bytes: batch.bytes.length });
           if (batch.rows > 0) failures = 0;
           if (batch.checkpoint || sinceState >= out.rowsPerState) {
-            await out.durable();
-            await emitState(writer, state);
+            await out.checkpoint(stateNow());
             sinceState = 0;
           }
           if (deps.signal.aborted) {
-            await out.durable();
-            await emitState(writer, state);
+            await out.checkpoint(stateNow());
+            await out.settle();
             throw stopped(id, deps.signal);
           }
         }
@@ -117,8 +121,8 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
         const delay = Math.min(config.retry.maxDelayMs, config.retry.initialDelayMs * 2 ** (failures - 1));
         log.warn(`${id}: ${(err as Error).message}; retry ${failures}/${config.retry.attempts - 1} in ${delay} ms from the last bookmark`);
         // the rows before the failure are complete: the file that holds them closes before the STATE that covers them
-        await out.durable();
-        await emitState(writer, state);
+        await out.checkpoint(stateNow());
+        await out.settle();
         // a stop request during the wait (up to retry_max_delay_ms) must not wait it out
         await sleep(delay, undefined, { signal: deps.signal }).catch(() => undefined);
         if (deps.signal.aborted) {
@@ -126,7 +130,8 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
         }
       }
     }
-    await out.durable();
+    await out.checkpoint(async () => undefined);
+    await out.settle();
     if (plan.method === 'FULL_TABLE') {
       if (config.activateVersion) await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
       // a complete full sync leaves no resume position: the next run starts a new version
@@ -163,8 +168,8 @@ async function givenUp(
   if (err instanceof InterruptedError || err instanceof OutputClosedError) return err;
   // no STATE unless the rows it covers are durable (a disk that failed the file fails this too)
   await out
-    .durable()
-    .then(() => emitState(deps.writer, state))
+    .checkpoint(() => emitState(deps.writer, state))
+    .then(() => out.settle())
     .catch(() => undefined);
   if (isStopSync(err)) return pluginStop(err, id);
   // a stop request cut the read short (or it failed meanwhile): the stop is what happened
