@@ -215,6 +215,22 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: Parquet keeps eve
       }
     });
   });
+  it('writes a row whose jsonb is larger than the JSON reader’s default line limit (16 MB, enforced from 32 MB)', async () => {
+    // the reader's buffer follows its line limit, which the tap sets from the largest batch it staged
+    await db.sql(`CREATE TABLE big_doc (id int PRIMARY KEY, doc jsonb);
+      INSERT INTO big_doc VALUES (1, jsonb_build_object('blob', repeat('x', 40000000), 'n', 12345678901234567890.5)), (2, '{}')`);
+    const cat = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-big_doc': {} }));
+    const run = await runTap([
+      '--config',
+      tmpJson({ url: db.url, batch_config: batchRoot('none', {}, 'parquet').batch_config }),
+      '--catalog',
+      cat,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const got = await readParquet(manifestFiles(run.messages));
+    expect(got.rows.map((r) => (r.doc as string).length)).toEqual([40000000 + '{"n": 12345678901234567890.5, "blob": ""}'.length, 2]);
+    expect((got.rows[0]!.doc as string).startsWith('{"n": 12345678901234567890.5, "blob": "xxx')).toBe(true);
+  });
 });
 
 describe('BATCH messages: Parquet money', () => {
@@ -228,7 +244,7 @@ describe('BATCH messages: Parquet money', () => {
     const dir = mkdtempSync(join(tmpdir(), 'parquet-money-'));
     const columns = parquetColumns([money]);
     writeFileSync(join(dir, 'in.jsonl'), new ExactValueStager(columns.staged).stage(Buffer.from(records)));
-    const done = new ParquetEncoder('none').encode(join(dir, 'in.jsonl'), join(dir, 'out.parquet'), columns);
+    const done = new ParquetEncoder('none').encode(join(dir, 'in.jsonl'), join(dir, 'out.parquet'), columns, records.length);
     if (error) await expect(done).rejects.toThrow(error);
     else {
       await done;

@@ -1,7 +1,5 @@
 import { unlink } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-// a type only: DuckDB's native module loads when the first Parquet file is written, never in a run without one
-import type { DuckDBInstance } from '@duckdb/node-api';
 import { publish, DurableFile, type BatchFile } from './durable-file.js';
 import { ExactValueStager } from './exact-value-stager.js';
 import { sqlString, type ParquetColumns } from './parquet-columns.js';
@@ -14,29 +12,36 @@ import { sqlString, type ParquetColumns } from './parquet-columns.js';
  * main thread (see the commit that added it).
  */
 export class ParquetEncoder {
-  private instance: Promise<DuckDBInstance> | undefined;
+  private duckdb: Promise<typeof import('@duckdb/node-api')> | undefined;
 
   constructor(private readonly compression: 'gzip' | 'none') {}
 
-  async encode(jsonl: string, parquet: string, columns: ParquetColumns): Promise<void> {
-    // never download an extension: json and parquet are built into the package. One thread and row groups
-    // of 30,720 rows: encoding 1M rows of the bench's wide shape by itself peaked at 144 MB RSS against
-    // 367 MB with DuckDB's defaults (a thread per core, 122,880 rows), for the same CPU; the file encodes
-    // while the tap reads the next one's rows (BatchFileOutput.checkpoint), so the second thread bought
-    // little wall time. Row order is kept (a LOG_BASED file may change one row twice).
-    this.instance ??= import('@duckdb/node-api').then((duckdb) =>
-      duckdb.DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', threads: '1' }),
-    );
-    const conn = await (await this.instance).connect();
+  /** `longestLine`: an upper bound of the staged file's longest line, in bytes */
+  async encode(jsonl: string, parquet: string, columns: ParquetColumns, longestLine: number): Promise<void> {
+    this.duckdb ??= import('@duckdb/node-api');
+    // Memory, measured by hand on 1M rows of the bench's wide shape (peak RSS of the encoding alone, the same
+    // CPU each way): DuckDB's defaults (a thread per core, 122,880-row groups) 367 MB; one thread and
+    // 30,720-row groups 263 MB; the JSON reader's line limit at 16 MB instead of 1 GB (its buffer follows
+    // the limit) 190 MB for 2 files; a fresh instance per file (one kept for the run grew) 150 MB for 3. The
+    // file encodes while the tap reads the next one's rows (BatchFileOutput.checkpoint). Row order is kept
+    // (a LOG_BASED file may change one row twice). No extension is ever downloaded: json and parquet are
+    // built into the package.
+    const db = await (await this.duckdb).DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', threads: '1' });
     try {
-      // a record may be large (a big jsonb): the reader's default limit is 16 MB a line
-      await conn.run(
-        `COPY (SELECT ${columns.select} FROM read_json(${sqlString(jsonl)}, format = 'newline_delimited', records = true,
-             columns = ${columns.struct}, maximum_object_size = 1073741824))
-           TO ${sqlString(parquet)} (FORMAT parquet, COMPRESSION ${this.compression === 'gzip' ? 'gzip' : 'uncompressed'}, ROW_GROUP_SIZE 30720)`,
-      );
+      const conn = await db.connect();
+      try {
+        // a line is never longer than the write that held it (a batch grows to fit its largest row)
+        const lineLimit = Math.max(16 << 20, longestLine + 1);
+        await conn.run(
+          `COPY (SELECT ${columns.select} FROM read_json(${sqlString(jsonl)}, format = 'newline_delimited', records = true,
+               columns = ${columns.struct}, maximum_object_size = ${lineLimit}))
+             TO ${sqlString(parquet)} (FORMAT parquet, COMPRESSION ${this.compression === 'gzip' ? 'gzip' : 'uncompressed'}, ROW_GROUP_SIZE 30720)`,
+        );
+      } finally {
+        conn.closeSync();
+      }
     } finally {
-      conn.closeSync();
+      db.closeSync();
     }
   }
 }
@@ -49,6 +54,7 @@ export class ParquetEncoder {
 export class ParquetFile implements BatchFile {
   readonly url: string;
   private readonly stager: ExactValueStager | undefined;
+  private longestWrite = 0;
 
   private constructor(
     readonly path: string,
@@ -66,13 +72,15 @@ export class ParquetFile implements BatchFile {
   }
 
   write(bytes: Buffer): Promise<void> {
-    return this.records.write(this.stager ? this.stager.stage(bytes) : bytes);
+    const staged = this.stager ? this.stager.stage(bytes) : bytes;
+    this.longestWrite = Math.max(this.longestWrite, staged.length);
+    return this.records.write(staged);
   }
 
   async commit(): Promise<void> {
     const jsonl = await this.records.finish();
     try {
-      await this.encoder.encode(jsonl, `${this.path}.part`, this.columns);
+      await this.encoder.encode(jsonl, `${this.path}.part`, this.columns, this.longestWrite);
       await publish(`${this.path}.part`, this.path);
     } finally {
       await unlink(jsonl).catch(() => undefined);
