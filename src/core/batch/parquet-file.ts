@@ -1,5 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
+// types only: DuckDB's native module loads when the first Parquet file is written, never in a run without one
+import type * as DuckDB from '@duckdb/node-api';
 import { publish, DurableFile, type BatchFile } from './durable-file.js';
 import { ExactValueStager } from './exact-value-stager.js';
 import { sqlString, type ParquetColumns } from './parquet-columns.js';
@@ -12,7 +14,7 @@ import { sqlString, type ParquetColumns } from './parquet-columns.js';
  * main thread (see the commit that added it).
  */
 export class ParquetEncoder {
-  private duckdb: Promise<typeof import('@duckdb/node-api')> | undefined;
+  private duckdb: Promise<typeof DuckDB> | undefined;
 
   constructor(private readonly compression: 'gzip' | 'none') {}
 
