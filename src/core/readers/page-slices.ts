@@ -145,13 +145,14 @@ async function* readRange(client: pg.PoolClient, ctx: ReadContext, range: Range)
  * snapshot of `client`'s (pg_export_snapshot, or the one `ctx.snapshot` already names), so both read
  * the table as of one moment: https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-SNAPSHOT-SYNCHRONIZATION
  * `client` must be in its REPEATABLE READ transaction, before its first query of the table. Returns
- * undefined where there is no read ahead (chunk_prefetch false, the embedded engine). Both transactions
+ * undefined where there is no read ahead (chunk_prefetch false, the embedded engine, no second connection
+ * to be had: a warning). Both transactions
  * wait idle while the other connection's range is written: a server-wide idle timeout must not end them.
  * The caller ends the transaction and releases the connection.
  */
 export async function openReadAhead(client: pg.PoolClient, ctx: ReadContext): Promise<pg.PoolClient | undefined> {
   if (!ctx.config.prefetch || (await embeddedEngine(client))) return undefined;
-  const doing = `${ctx.plan.tapStreamId}: opening the connection that reads the next page range ahead (chunk_prefetch: false reads with one)`;
+  const doing = `${ctx.plan.tapStreamId}: exporting the snapshot for the page range read ahead (chunk_prefetch: false reads with one connection)`;
   let id = ctx.snapshot;
   try {
     await client.query('SET LOCAL idle_in_transaction_session_timeout = 0');
@@ -161,14 +162,19 @@ export async function openReadAhead(client: pg.PoolClient, ctx: ReadContext): Pr
   }
   // the two reading connections, and one beside them for a plugin hook's queries
   ctx.pool.ensureCapacity(3);
-  const ahead = await ctx.pool.acquire();
+  let ahead: pg.PoolClient | undefined;
   try {
+    ahead = await ctx.pool.acquire();
     await ahead.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await ahead.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(id)}`);
     await ahead.query('SET LOCAL idle_in_transaction_session_timeout = 0');
   } catch (err) {
-    ctx.pool.release(ahead, true);
-    throw translateQueryError(err, doing);
+    // a server or role at its connection limit: the ranges are read one after another, as without it
+    if (ahead) ctx.pool.release(ahead, true);
+    ctx.log.warn(
+      `${ctx.plan.tapStreamId}: no second connection to read the next page range ahead (${(err as Error).message}): reading them on one`,
+    );
+    return undefined;
   }
   ctx.log.info(`${ctx.plan.tapStreamId}: reading the next page range ahead on a second connection (chunk_prefetch)`);
   return ahead;
