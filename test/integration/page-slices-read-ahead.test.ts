@@ -105,15 +105,15 @@ for (const server of servers) {
       const app = `tap-ranges-kill-${randomBytes(3).toString('hex')}`;
       const args = ['--config', config({ application_name: app, retry_initial_delay_ms: 50 }), '--catalog', catalog];
       // once range 2 (pages 2048-3071) is written on the first connection, range 3 is read ahead on the
-      // second: terminate that one, the later of the COPYs its application has open
+      // second: terminate that one, the later of the two COPYs its application has open
       const killAhead = async (): Promise<number | undefined> => {
         for (let i = 0; i < 400; i++) {
-          const [ahead] = await db.sql<{ pid: number; page: number }>(
-            `SELECT pid, substring(query from 'ctid >= ''\\((\\d+),0\\)')::int AS page FROM pg_stat_activity
+          const [ahead] = await db.sql<{ pid: number; page: number; open: number }>(
+            `SELECT pid, substring(query from 'ctid >= ''\\((\\d+),0\\)')::int AS page, count(*) OVER ()::int AS open FROM pg_stat_activity
               WHERE application_name = $1 AND query LIKE 'COPY%ctid >=%' ORDER BY page DESC LIMIT 1`,
             [app],
           );
-          if (ahead && ahead.page >= 3072) {
+          if (ahead && ahead.open === 2 && ahead.page >= 3072) {
             await db.sql(`SELECT pg_terminate_backend($1)`, [ahead.pid]);
             return ahead.page;
           }
