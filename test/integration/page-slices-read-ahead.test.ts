@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import {
   nativeDatabase,
   nativeSkipReason,
@@ -10,6 +11,7 @@ import {
 import { discover, lastState, records, runTap, runTapUntilKilled, select, tmpJson } from '../helpers/run-tap.js';
 import { mostCopiesAtOnce } from '../helpers/copy-watcher.js';
 
+const STOP_PLUGIN = resolve(__dirname, '../fixtures/stop-and-count-plugin.mjs');
 const AHEAD = 'reading the next page range ahead on a second connection (chunk_prefetch)';
 const STREAM = 'public-readings';
 
@@ -132,6 +134,16 @@ for (const server of servers) {
       expect(lastState(run.messages)!.currently_syncing).toBeNull();
       const emitted = new Set(rowsOf(run.messages));
       expect((await sourceIso()).filter((r) => !emitted.has(r))).toEqual([]);
+    }, 120_000);
+
+    it('a plugin stops the sync mid-range: both reading connections are released before the process ends', async () => {
+      const plugins = [{ module: STOP_PLUGIN, options: { stopAfterRows: 100_000 } }];
+      const app = `tap-ranges-stop-${randomBytes(3).toString('hex')}`;
+      const run = await runTap(['--config', config({ application_name: app, plugins }), '--catalog', catalog]);
+      expect(run.code, run.stderr).toBe(6);
+      expect(run.stderr).toContain(AHEAD);
+      expect(run.stderr).toMatch(/stop-and-count: stopped after 10\d{4} rows/);
+      expect(run.stderr).toContain('INFO stop-and-count: 0 busy connections after the stop');
     }, 120_000);
 
     it('no second connection to be had (the role at its connection limit): a warning, the ranges read on one, every row', async () => {
