@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import {
+  embeddedDatabase,
   nativeDatabase,
   nativeSkipReason,
   nativeTimescaleDatabase,
@@ -167,3 +168,31 @@ for (const server of servers) {
     }, 120_000);
   });
 }
+
+/** PGlite takes one connection at a time: page ranges there are read on it alone, without a warning. */
+describe('page ranges on the embedded engine: no read ahead', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await embeddedDatabase();
+    await db.sql(`CREATE TABLE readings (device_id int, ts timestamptz, value float8, PRIMARY KEY (device_id, ts));
+      INSERT INTO readings SELECT i % 50, '2024-01-01'::timestamptz + i * interval '1 second', i FROM generate_series(1, 20000) i;
+      ANALYZE readings;`);
+  }, 120_000);
+  afterAll(async () => db?.close());
+
+  it('every row, in page ranges, on one connection', async () => {
+    const config = tmpJson({ url: db.url });
+    const run = await runTap(['--config', config, '--catalog', tmpJson(select(await discover(config), { [STREAM]: {} }))], {
+      env: { TAP_LOG_LEVEL: 'debug' },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain(`${STREAM}: page ranges: the key is scattered over the pages`);
+    expect(run.stderr).not.toContain(AHEAD);
+    expect(run.stderr).not.toContain('WARN');
+    expect(
+      records(run.messages, STREAM)
+        .map((r) => r.value as number)
+        .sort((a, b) => a - b),
+    ).toEqual(Array.from({ length: 20000 }, (_, i) => i + 1));
+  }, 120_000);
+});
