@@ -67,6 +67,8 @@ export async function nativeHypertableSections(
       psqlCounted(target, t.keyed),
       await tapContender(TAP, target, t.keyed, {}, 'default config'),
       await tapContender('tap, full_table_order_by_key false', target, t.keyed, { full_table_order_by_key: false }),
+      // the page ranges one after another on one connection, as before the read ahead
+      await tapContender('tap, chunk_prefetch false', target, t.keyed, { chunk_prefetch: false }),
     ]);
   }
   return out;

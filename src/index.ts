@@ -41,3 +41,7 @@ export type { ReaderRegistry } from './core/readers/reader-registry.js';
 export type { ConnectionSettings } from './core/config/tap-config.js';
 export { codecFor } from './core/postgres/type-mapping.js';
 export { markBroken } from './core/readers/copy-runner.js';
+// for a reader that reads its parts in order on two connections (chunks, page ranges): the next part ahead
+export { readAhead, type ReadAheadOptions } from './core/readers/read-ahead.js';
+// PGlite takes one connection at a time: no read ahead, no parallel reads there
+export { embeddedEngine } from './core/postgres/pg-catalog.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readAhead } from '../../src/plugins/timescaledb/merge-concurrent.js';
+import { readAhead } from '../../src/core/readers/read-ahead.js';
 
 /** A job of `n` items of `size` each that records what was pulled from it and whether its finally ran. */
 function job(name: string, n: number, log: string[], options: { failAt?: number } = {}) {

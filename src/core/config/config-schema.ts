@@ -62,6 +62,12 @@ export const coreConfigProperties: Record<string, JsonSchema> = {
       'Read FULL_TABLE streams with a primary key resumably: in key order (resuming after the last key) where the key follows the physical order, in page ranges otherwise (resuming after the last range). false: one unordered read that an interrupted sync starts again.',
     default: true,
   },
+  chunk_prefetch: {
+    type: 'boolean',
+    default: true,
+    description:
+      "Read ahead on a second connection while the current part of a stream is written, so the server's latency between parts is hidden: the next chunk of a hypertable (with max_concurrent_chunks 1), the next page range of a keyed table (in the same snapshot, exported). Output order and STATE are unchanged. Set false where a second connection is not allowed. Not on the embedded engine (one connection).",
+  },
   decoder: {
     type: 'string',
     enum: ['auto', 'csv'],

@@ -82,6 +82,7 @@ export function parseConfig(input: unknown, schema: JsonSchema, log?: Logger): T
     },
     fullTableOrderByKey: raw.full_table_order_by_key as boolean,
     decoder: raw.decoder as 'auto' | 'csv',
+    prefetch: raw.chunk_prefetch !== false,
     activateVersion: raw.activate_version !== false,
     plugins: (raw.plugins as TapConfig['plugins'] | undefined) ?? [],
     disablePlugins: (raw.disable_plugins as string[] | undefined) ?? [],

@@ -10,6 +10,8 @@ export interface TapConfig {
   readonly retry: RetryPolicy;
   readonly fullTableOrderByKey: boolean;
   readonly decoder: 'auto' | 'csv';
+  /** chunk_prefetch: read the next chunk or page range ahead on a second connection */
+  readonly prefetch: boolean;
   /** write ACTIVATE_VERSION around FULL_TABLE syncs */
   readonly activateVersion: boolean;
   readonly plugins: readonly { module: string; options?: Record<string, unknown> }[];

@@ -142,3 +142,9 @@ export async function currentDatabase(client: pg.ClientBase): Promise<string> {
   const { rows } = await client.query<{ db: string }>('SELECT current_database() AS db');
   return rows[0]!.db;
 }
+
+/** PGlite (the embedded engine, one connection at a time), whether or not TimescaleDB is installed. */
+export async function embeddedEngine(client: pg.ClientBase): Promise<boolean> {
+  const { rows } = await client.query<{ v: string }>('SELECT version() AS v');
+  return /emscripten/i.test(rows[0]?.v ?? '');
+}

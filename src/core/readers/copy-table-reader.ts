@@ -4,7 +4,7 @@ import { bookmarkValue } from '../postgres/value-json.js';
 import type { ReadBatch, ReadContext, ReaderStrategy, TableReader } from './table-reader.js';
 import type { StreamPlan } from './stream-plan.js';
 import type { SelectParts } from './copy-runner.js';
-import { choosePageSlices, readPageSlices } from './page-slices.js';
+import { choosePageSlices, openReadAhead, readPageSlices } from './page-slices.js';
 
 /**
  * The default reader: one `COPY (SELECT …) TO STDOUT` per stream.
@@ -12,7 +12,8 @@ import { choosePageSlices, readPageSlices } from './page-slices.js';
  *   on the first run NULLS FIRST, and a NULL key never becomes the bookmark).
  * - FULL_TABLE with a primary key (and full_table_order_by_key): resumable. In key order after
  *   `last_pk_fetched` where the key's index follows the physical order; in page ranges otherwise
- *   (page-slices.ts: an ORDER BY there costs a sort or a random-access index scan). Without a key, a
+ *   (page-slices.ts: an ORDER BY there costs a sort or a random-access index scan; the next range is read
+ *   ahead on a second connection in the same snapshot, chunk_prefetch). Without a key, a
  *   single unordered read that a resumed run starts again.
  */
 export class CopyTableReader implements TableReader {
@@ -30,7 +31,15 @@ export class CopyTableReader implements TableReader {
       if (ctx.snapshot || choice?.slices) await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       if (ctx.snapshot) await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(ctx.snapshot)}`);
       if (choice?.slices) {
-        yield* readPageSlices(client, ctx);
+        const ahead = await openReadAhead(client, ctx);
+        let aheadFailed = true;
+        try {
+          yield* readPageSlices(ahead ? [client, ahead] : [client], ctx);
+          await ahead?.query('COMMIT');
+          aheadFailed = false;
+        } finally {
+          if (ahead) ctx.pool.release(ahead, aheadFailed);
+        }
       } else {
         for await (const batch of ctx.copy.run(client, plan, select, { track: q.track })) {
           bookmark = q.advance(bookmark, batch.last);

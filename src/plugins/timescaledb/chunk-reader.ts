@@ -9,7 +9,8 @@ import type { RecordBatch } from '../../core/postgres/record-encoder.js';
 import type { PartitionEvents } from '../../core/plugins/tap-plugin.js';
 import type { Slice } from './partition-slices.js';
 import { compareKeyValues, progressOf, SliceProgress, sortSlices, valueOrd } from './slice-progress.js';
-import { mergeConcurrent, readAhead } from './merge-concurrent.js';
+import { mergeConcurrent } from './merge-concurrent.js';
+import { readAhead } from '../../core/readers/read-ahead.js';
 import { uuidV7LowerBound, uuidV7Micros } from './uuid-v7.js';
 
 /** Where a stream's slices come from (a hypertable's chunks, a table's partitions), cached for a while. */

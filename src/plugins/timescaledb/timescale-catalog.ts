@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { embeddedEngine } from '../../core/postgres/pg-catalog.js';
 
 /**
  * Every query of TimescaleDB's catalog, in one place, each labelled with the versions it serves.
@@ -28,11 +29,7 @@ export async function extensionInfo(client: pg.ClientBase): Promise<ExtensionInf
   return { version: rows[0]!.version, license, embedded: await embeddedEngine(client) };
 }
 
-/** PGlite (the embedded engine, one connection at a time), whether or not the extension is installed. */
-export async function embeddedEngine(client: pg.ClientBase): Promise<boolean> {
-  const { rows } = await client.query<{ v: string }>('SELECT version() AS v');
-  return /emscripten/i.test(rows[0]?.v ?? '');
-}
+export { embeddedEngine };
 
 export interface HypertableInfo {
   readonly schema: string;

@@ -32,12 +32,6 @@ export const timescaledbConfigSchema: Record<string, JsonSchema> = {
     description:
       'Read every chunk of the sync in one snapshot (pg_export_snapshot + SET TRANSACTION SNAPSHOT): rows written during the sync are not seen, in any chunk. Needs one more connection; not on the embedded engine. Compression or decompression of a chunk during the sync is not MVCC-safe in TimescaleDB (timescaledb#6841, #6842).',
   },
-  chunk_prefetch: {
-    type: 'boolean',
-    default: true,
-    description:
-      "With max_concurrent_chunks 1, start the next chunk's read (its transaction, checks and COPY) on a second connection while the current chunk is written, so the server's per-chunk latency is hidden; output order and STATE are unchanged. Set false where a second connection is not allowed. Not on the embedded engine (one connection).",
-  },
   transcode_workers: {
     type: 'boolean',
     default: false,
