@@ -54,7 +54,8 @@ async function reused(input: Buffer, size: number): Promise<Out> {
 
 async function collect(source: AsyncIterable<Buffer>): Promise<Out> {
   const out: Out = [];
-  for await (const b of new CopyTextTranscoder().encode(source, options)) out.push({ bytes: b.bytes.toString(), rows: b.rows, last: b.last });
+  for await (const b of new CopyTextTranscoder().encode(source, options))
+    out.push({ bytes: b.bytes.toString(), rows: b.rows, last: b.last });
   return out;
 }
 
