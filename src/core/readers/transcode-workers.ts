@@ -53,9 +53,11 @@ interface Job {
 /**
  * The COPY-text transcoder on worker threads, so that chunks read at once (max_concurrent_chunks > 1)
  * are transcoded on as many cores: the main thread only moves COPY bytes from the sockets to the workers
- * and RECORD batches from the workers to stdout. Each COPY is one job on the least busy worker; its input
- * is sent a few chunks ahead of the worker (credits), and none while two of its batches wait for the
- * reader, so a slow stdout still stops the socket reads (backpressure) and memory stays bounded.
+ * and RECORD batches from the workers to stdout. Each COPY is one job on the least busy worker; its socket
+ * reads are gathered into messages of up to MESSAGE_BYTES, at most IN_FLIGHT ahead of the worker (each
+ * credit brings a message's buffer back for the next), and none while two of its batches wait for the
+ * reader, so a slow stdout still stops the socket reads (backpressure) and memory stays bounded. A batch's
+ * buffer goes back to its worker once stdout is done with it (output-buffers.ts lendBatchBuffer).
  */
 export class TranscodeWorkers {
   private readonly workers: Slot[] = [];
