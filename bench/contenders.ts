@@ -4,7 +4,7 @@ import { closeSync, cpSync, existsSync, openSync, mkdtempSync, readdirSync, read
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { REPO } from './data.js';
-import { countFile, runPipeline, tmpJson, type RunResult, type Stage } from './measure.js';
+import { countFile, pinned, runPipeline, tmpJson, type RunResult, type Stage } from './measure.js';
 
 /** Where a contender connects. */
 export interface Target {
@@ -133,9 +133,9 @@ export function psqlCopy(target: Target, table: string): Contender {
  * The limit as issue #18 sets it: psql's COPY into /dev/null, which takes the bytes as fast as the kernel
  * can (a pipe to a counter takes them 4 kB at a time at psql's pace). /dev/null cannot count, so the rows
  * are the server's `count(*)`, taken once beforehand; the `psql COPY | count-lines` line beside it shows
- * that psql's output holds that many lines.
+ * that psql's output holds that many lines. With `cpuList`, psql runs on those CPUs only (taskset).
  */
-export function psqlDevNull(target: Target, table: string, rows: number): Contender {
+export function psqlDevNull(target: Target, table: string, rows: number, cpuList?: string): Contender {
   return {
     name: 'psql COPY > /dev/null (limit)',
     table,
@@ -143,7 +143,7 @@ export function psqlDevNull(target: Target, table: string, rows: number): Conten
     run: async () => {
       const url = `${target.url}${target.url.includes('?') ? '&' : '?'}sslmode=disable`;
       const args = ['-X', '-q', '-d', url, '-c', `COPY (SELECT * FROM ${table}) TO STDOUT`];
-      const r = await runPipeline([{ cmd: PSQL, args }], { discard: true });
+      const r = await runPipeline([pinned({ cmd: PSQL, args }, cpuList)], { discard: true });
       return { ...r, rows };
     },
   };

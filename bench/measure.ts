@@ -12,6 +12,10 @@ export interface Stage {
   readonly env?: Readonly<Record<string, string>>;
 }
 
+/** `stage` run on these CPUs (`taskset -c LIST`), or as it is when no list is given. */
+export const pinned = (stage: Stage, cpuList?: string): Stage =>
+  cpuList ? { ...stage, cmd: 'taskset', args: ['-c', cpuList, stage.cmd, ...stage.args] } : stage;
+
 /** What one process used, as getrusage reports it after it exits. */
 export interface Usage {
   readonly cpuSeconds: number;

@@ -2,6 +2,7 @@ import { psqlCounted, psqlDevNull, pythonTap, pythonTapMissing, tapContender, ty
 import { logBasedSection } from './log-based-scenario.js';
 import { relate, type ResultRow } from './report.js';
 import { alternate, type Log } from './scenarios.js';
+import { workersSection } from './workers-scenario.js';
 import {
   chunkCounts,
   ensureTimescale,
@@ -116,7 +117,7 @@ export async function pythonHypertableSection(target: Target, sql: Sql, python: 
 
 /** What the TimescaleDB sections need to know of the run's options. */
 export interface TimescaleOptions {
-  readonly want: (section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based') => boolean;
+  readonly want: (section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based' | 'workers') => boolean;
   readonly hypertableRows: number;
   readonly keyedRows: number;
   readonly subsetRows: number;
@@ -171,6 +172,15 @@ export async function timescaleSections(
       async () => {
         await makeSubset(maker, o.subsetRows);
         return pythonHypertableSection(target, maker.sql, o.python, o.rounds, log);
+      },
+    ],
+    [
+      o.want('workers'),
+      'transcode_workers on a native hypertable',
+      t.hypertable,
+      async () => {
+        await makeHypertables(maker, o.hypertableRows);
+        return workersSection(target, maker.sql, o.rounds, log);
       },
     ],
     [

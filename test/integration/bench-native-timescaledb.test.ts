@@ -1,7 +1,10 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { psqlCounted, psqlDevNull, type Target } from '../../bench/contenders.js';
 import { BENCH_SLOT, logBasedSection } from '../../bench/log-based-scenario.js';
 import { chunkCounts, makeChanges, makeHypertables, makeSubset, TIMESCALE_TABLES, type TableMaker } from '../../bench/timescale-tables.js';
+import { pinningMissing, WORKER_COUNTS, workersSection } from '../../bench/workers-scenario.js';
 import { nativeTimescaleDatabase, nativeTimescaleSkipReason, type TestDatabase } from '../helpers/databases.js';
 
 /**
@@ -76,4 +79,35 @@ describe.skipIf(!!nativeTimescaleSkipReason)('bench: native TimescaleDB tables a
     expect(rows[1]!.extra!['changes/s over FULL_TABLE rows/s']).toMatch(/^\d+%$/);
     expect(await db.sql(`SELECT slot_name FROM pg_replication_slots WHERE slot_name = '${BENCH_SLOT}'`)).toEqual([]);
   }, 180_000);
+
+  it('workers section: transcode_workers 0, 1, 2 each emit every row, unpinned and with the server pinned to CPU 0; the affinity is restored', async () => {
+    const n = 20_000; // the hypertable of the first test
+    const [backend] = await db.sql(`SELECT pg_backend_pid() AS pid`);
+    const stat = readFileSync(`/proc/${backend!.pid}/stat`, 'utf8');
+    const postmaster = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]!;
+    const affinity = () => /list:\s*(\S+)/.exec(spawnSync('taskset', ['-p', '-c', postmaster], { encoding: 'utf8' }).stdout)?.[1];
+    const before = affinity();
+    const logged: string[] = [];
+    const rows = await workersSection(target, db.sql, 1, (m) => logged.push(m));
+    const taps = WORKER_COUNTS.map((w) => `tap, transcode_workers ${w}`);
+    const pinnedToo = pinningMissing() === undefined;
+    expect(rows.map((r) => [r.name, r.rows, r.skipped])).toEqual(
+      [1, ...(pinnedToo ? [2] : [])].flatMap(() => [
+        ['psql COPY > /dev/null (limit)', n, undefined],
+        ...taps.map((t) => [t, n, undefined]),
+      ]),
+    );
+    for (const r of rows.filter((x) => x.name !== taps[0] && x.name.startsWith('tap'))) {
+      expect(r.extra).toMatchObject({
+        'reading thread CPU-s per M rows': expect.stringMatching(/^\d+\.\d\d$/),
+        'worker threads CPU-s per M rows': expect.stringMatching(/^\d+\.\d\d$/),
+        'CPU-s per M rows over transcode_workers 0': expect.stringMatching(/^[+-]\d+\.\d\d$/),
+      });
+    }
+    if (pinnedToo) {
+      expect(rows.at(-1)!.section).toContain('server pinned to CPU 0');
+      expect(logged).toContain(`  server (postmaster ${postmaster} and its children) pinned to CPU 0 (was ${before})`);
+    }
+    expect(affinity()).toBe(before);
+  }, 240_000);
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolve } from 'node:path';
 import { nativeTimescaleDatabase, nativeTimescaleSkipReason, type TestDatabase } from '../helpers/databases.js';
-import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import { discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 
 const STOP_PLUGIN = resolve(__dirname, '../fixtures/stop-and-count-plugin.mjs');
 
@@ -68,6 +68,25 @@ describe.skipIf(!!nativeTimescaleSkipReason && !process.env.CI)('transcoding on 
     expect(lines).toEqual(recordLines(single.stdout));
     // and each chunk (one day) in its COPY's order: the threads never reorder a chunk's rows
     expect(byDay(threaded.stdout)).toEqual(byDay(single.stdout));
+  }, 180_000);
+
+  it('transcode_workers 1 with 3 chunks at once: one thread takes them all, INCREMENTAL rows and bookmark as a one-at-a-time read, and its CPU-s logged', async () => {
+    // 86,400 rows of ~250 bytes: ~80 input messages, so the input and batch buffers go round many times
+    const catalog = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-padded': { method: 'INCREMENTAL', key: 'ts' } }));
+    const config = { url: db.url, state_every_n_rows: 5000 };
+    const one = await runTap(['--config', tmpJson({ ...config, max_concurrent_chunks: 3, transcode_workers: 1 }), '--catalog', catalog]);
+    const single = await runTap(['--config', tmpJson({ ...config, chunk_prefetch: false }), '--catalog', catalog]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(single.code, single.stderr).toBe(0);
+    expect(one.stderr).toContain('public-padded: transcoding on 1 worker threads');
+    expect(one.stderr).toMatch(/public-padded: transcode workers: 1 threads, \d+\.\d\d CPU-s; the reading thread \d+\.\d\d CPU-s/);
+    const lines = recordLines(one.stdout);
+    expect(lines.length).toBe(4 * 21600);
+    expect(lines).toEqual(recordLines(single.stdout));
+    expect(byDay(one.stdout)).toEqual(byDay(single.stdout));
+    const bookmark = (run: typeof one) => lastState(run.messages)?.bookmarks['public-padded'];
+    expect(bookmark(one).replication_key_value).toBe('2024-01-04T23:59:56Z');
+    expect(bookmark(one)).toEqual(bookmark(single));
   }, 180_000);
 
   it('a plugin stops the sync while 3 chunks are read: every reading connection is released', async () => {

@@ -1,7 +1,13 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { MessageWriter } from '../../src/core/singer/message-writer.js';
-import { BATCH_BYTES, releaseBatchBuffer, takeBatchBuffer } from '../../src/core/singer/output-buffers.js';
+import {
+  BATCH_BYTES,
+  lendBatchBuffer,
+  releaseBatchBuffer,
+  reuseBatchBuffer,
+  takeBatchBuffer,
+} from '../../src/core/singer/output-buffers.js';
 
 /** A stream that holds each write until `release()` is called, like a pipe whose reader is slow. */
 function slowStream() {
@@ -41,5 +47,32 @@ describe('batch buffers reused only once stdout is done with them', () => {
     const foreign = Buffer.alloc(BATCH_BYTES);
     releaseBatchBuffer(foreign);
     expect(takeBatchBuffer().buffer).not.toBe(foreign.buffer);
+  });
+
+  it("a transcode worker's batch goes back to it once stdout is done with it, once, and the worker reuses it", async () => {
+    const { stream, release } = slowStream();
+    const writer = new MessageWriter(stream, 1);
+    // what the reading thread gets from a worker: a transferred 1 MB buffer, lent
+    const lent = Buffer.allocUnsafeSlow(BATCH_BYTES);
+    lent.write('line w\n');
+    const back: ArrayBuffer[] = [];
+    lendBatchBuffer(lent, (ab) => back.push(ab));
+    const writing = writer.writeBytes(lent.subarray(0, 7));
+    expect(back).toEqual([]); // stdout still holds it
+    release();
+    await writing;
+    expect(back).toEqual([lent.buffer]);
+    releaseBatchBuffer(lent); // a second release neither gives it back again nor pools it here
+    expect(back).toHaveLength(1);
+    expect(takeBatchBuffer().buffer).not.toBe(lent.buffer);
+    // a buffer of another size is never lent (a batch grown for one big row): the GC frees it
+    const big = Buffer.allocUnsafeSlow(BATCH_BYTES * 2);
+    lendBatchBuffer(big, (ab) => back.push(ab));
+    releaseBatchBuffer(big);
+    expect(back).toHaveLength(1);
+    // in the worker: the buffer back is the next batch's
+    const returned = new ArrayBuffer(BATCH_BYTES);
+    reuseBatchBuffer(returned);
+    expect(takeBatchBuffer().buffer).toBe(returned);
   });
 });

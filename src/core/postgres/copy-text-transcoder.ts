@@ -40,6 +40,8 @@ const KIND: Record<ValueKind, number> = {
  * escapes) and writes RECORD lines straight into 1 MB buffers, byte by byte, with no per-row objects.
  * COPY's escapes (\n \t \r \b \f \\) are JSON's escapes too, so strings are copied almost as they are.
  * It must produce exactly what `jsonValueText` (value-json.ts) produces; a unit test checks that.
+ * Once it asks for the next input chunk it holds no view of the previous ones (a row split across chunks
+ * and the bookmark row are kept as copies), so a caller may reuse a chunk's memory (transcode-worker.ts).
  */
 export class CopyTextTranscoder implements RecordEncoder {
   readonly name = 'copy-text';
@@ -66,7 +68,7 @@ export class CopyTextTranscoder implements RecordEncoder {
         // a row split across chunks: join its pieces only, not the rest of this chunk
         const nl = data.indexOf(NL);
         if (nl < 0) {
-          pending.push(data);
+          pending.push(Buffer.from(data));
           continue;
         }
         pending.push(data.subarray(0, nl + 1));
@@ -85,7 +87,8 @@ export class CopyTextTranscoder implements RecordEncoder {
         pos = end + 1;
         if (w.rows >= options.maxRows) yield w.take();
       }
-      if (pos < data.length) pending.push(data.subarray(pos));
+      if (pos < data.length) pending.push(Buffer.from(data.subarray(pos)));
+      w.release(data);
     }
     if (pending.length > 0 && Buffer.concat(pending).length > 0) {
       throw new Error('COPY output ended in the middle of a row');
@@ -169,6 +172,14 @@ class RowWriter {
     this.pos = copyAll(this.head, this.out, 0);
     this.rows = 0;
     return batch;
+  }
+
+  /** The caller may reuse `src` once this returns: the last bookmarkable row, if it is there, is copied. */
+  release(src: Buffer): void {
+    if (this.lastBuf !== src) return;
+    this.lastBuf = this.options.track.length === 0 ? undefined : Buffer.from(src.subarray(this.lastStart, this.lastEnd));
+    this.lastEnd -= this.lastStart;
+    this.lastStart = 0;
   }
 
   /** The buffer being filled was never handed out: it can go back to the pool. */

@@ -9,6 +9,7 @@ import type { StreamPlan } from './stream-plan.js';
 import { shapedWhere } from './query-shape.js';
 import { availableParallelism } from 'node:os';
 import { TranscodeWorkers } from './transcode-workers.js';
+import { threadCpuSeconds } from './thread-cpu.js';
 
 export interface SelectParts {
   /** a complete boolean expression, already quoted (build literals with typedLiteral) */
@@ -33,6 +34,8 @@ export interface CopyRunOptions {
    * as that, up to the cores), so that concurrent reads are not bound to one thread.
    */
   readonly concurrent?: number;
+  /** at most this many worker threads (transcode_workers: N); up to the cores when left out */
+  readonly workers?: number;
 }
 
 /**
@@ -56,9 +59,24 @@ export class CopyRunner {
     return this.general;
   }
 
-  /** How many worker threads transcode this plan's COPYs when `concurrent` run at once (0: the reading thread). */
-  transcodeThreads(plan: StreamPlan, concurrent: number): number {
-    return this.encoderFor(plan) === this.fast && concurrent > 1 ? Math.min(concurrent, availableParallelism()) : 0;
+  /**
+   * How many worker threads transcode this plan's COPYs when `concurrent` run at once (0: the reading
+   * thread): one per COPY, at most `workers` (when given) or the cores.
+   */
+  transcodeThreads(plan: StreamPlan, concurrent: number, workers?: number): number {
+    if (this.encoderFor(plan) !== this.fast || concurrent <= 1) return 0;
+    return Math.min(concurrent, workers ?? availableParallelism());
+  }
+
+  /**
+   * The transcode worker threads' CPU seconds so far beside the reading thread's, for the log (how much
+   * each added worker costs); undefined without workers, or where the OS does not tell a thread's time.
+   */
+  transcodeUsage(): string | undefined {
+    const workers = this.workers?.cpuSeconds();
+    const reading = threadCpuSeconds();
+    if (workers === undefined || reading === undefined) return undefined;
+    return `transcode workers: ${this.workers!.started} threads, ${workers.toFixed(2)} CPU-s; the reading thread ${reading.toFixed(2)} CPU-s (since the start)`;
   }
 
   selectSql(plan: StreamPlan, parts: SelectParts = {}): string {
@@ -95,7 +113,7 @@ export class CopyRunner {
       track,
       maxRows: this.config.stateEveryNRows,
     };
-    const threads = this.transcodeThreads(plan, options.concurrent ?? 1);
+    const threads = this.transcodeThreads(plan, options.concurrent ?? 1, options.workers);
     if (threads > 0) this.workers ??= new TranscodeWorkers(threads);
     try {
       yield* threads > 0 && this.workers ? this.workers.encode(source, encodeOptions) : encoder.encode(source, encodeOptions);

@@ -2,10 +2,13 @@
  * A worker thread of TranscodeWorkers: runs the COPY-text transcoder on the COPY bytes the main thread
  * sends, one job per COPY, and sends the RECORD batches back (their buffers transferred, not copied).
  * After each input chunk it has taken, it sends a credit, so the main thread sends a bounded number ahead.
+ * The main thread sends each batch buffer back once stdout is done with it, for a later batch.
  */
 import { parentPort } from 'node:worker_threads';
 import { CopyTextTranscoder } from '../postgres/copy-text-transcoder.js';
 import type { EncodeOptions } from '../postgres/record-encoder.js';
+import { reuseBatchBuffer } from '../singer/output-buffers.js';
+import { threadCpuSeconds } from './thread-cpu.js';
 import type { ToWorker } from './transcode-workers.js';
 
 /** The input of one job, as the async iterable the transcoder reads. */
@@ -14,7 +17,7 @@ class Feed implements AsyncIterable<Buffer> {
   private ended = false;
   private wake: (() => void) | undefined;
 
-  constructor(private readonly onTaken: () => void) {}
+  constructor(private readonly onTaken: (chunk: Buffer) => void) {}
 
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
@@ -37,8 +40,8 @@ class Feed implements AsyncIterable<Buffer> {
       const chunk = this.chunks.shift();
       if (chunk) {
         yield chunk;
-        // the transcoder asks for the next chunk: this one is done
-        this.onTaken();
+        // the transcoder asks for the next chunk: this one is done, and the transcoder keeps no view of it
+        this.onTaken(chunk);
         continue;
       }
       if (this.ended) return;
@@ -61,7 +64,7 @@ async function run(id: number, feed: Feed, options: EncodeOptions): Promise<void
       const ab = bytes.buffer as ArrayBuffer;
       port.postMessage({ type: 'batch', id, bytes: ab, length: bytes.length, rows: batch.rows, last: batch.last }, [ab]);
     }
-    port.postMessage({ type: 'done', id });
+    port.postMessage({ type: 'done', id, cpuSeconds: threadCpuSeconds() });
   } catch (err) {
     port.postMessage({ type: 'error', id, message: (err as Error).message });
   } finally {
@@ -70,12 +73,18 @@ async function run(id: number, feed: Feed, options: EncodeOptions): Promise<void
 }
 
 port.on('message', (m: ToWorker) => {
-  if (m.type === 'start') {
-    const feed = new Feed(() => port.postMessage({ type: 'credit', id: m.id }));
+  if (m.type === 'buffer') {
+    reuseBatchBuffer(m.bytes);
+  } else if (m.type === 'start') {
+    // the credit carries the chunk's memory back, for a later chunk
+    const feed = new Feed((chunk) => {
+      const ab = chunk.buffer as ArrayBuffer;
+      port.postMessage({ type: 'credit', id: m.id, bytes: ab }, [ab]);
+    });
     feeds.set(m.id, feed);
     void run(m.id, feed, m.options);
   } else if (m.type === 'data') {
-    feeds.get(m.id)?.push(Buffer.from(m.chunk));
+    feeds.get(m.id)?.push(Buffer.from(m.chunk, 0, m.length));
   } else if (m.type === 'end') {
     feeds.get(m.id)?.end();
   } else {

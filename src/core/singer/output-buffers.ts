@@ -10,6 +10,8 @@ export const BATCH_BYTES = 1024 * 1024;
 const KEEP = 4;
 const free: Buffer[] = [];
 const ours = new WeakSet<ArrayBufferLike>();
+/** batch buffers another thread lent (a transcode worker's), and how each goes back to it */
+const lenders = new WeakMap<ArrayBufferLike, (buffer: ArrayBuffer) => void>();
 
 /** A batch buffer: a spare one if any, else a new one. */
 export function takeBatchBuffer(): Buffer {
@@ -26,6 +28,29 @@ export function takeBatchBuffer(): Buffer {
  */
 export function releaseBatchBuffer(bytes: Buffer): void {
   const ab = bytes.buffer;
+  const giveBack = lenders.get(ab);
+  if (giveBack) {
+    lenders.delete(ab);
+    giveBack(ab as ArrayBuffer);
+    return;
+  }
   if (!ours.has(ab) || free.length >= KEEP || free.some((b) => b.buffer === ab)) return;
   free.push(Buffer.from(ab, 0, BATCH_BYTES));
+}
+
+/**
+ * Marks the buffer under `bytes`, a batch buffer that a transcode worker transferred here, as going back
+ * to that worker (by `giveBack`, a transfer) when it is released, instead of being dropped: without this,
+ * each worker's batch was a fresh 1 MB buffer, page-faulted in and freed by the GC (1.8 CPU-s of GC
+ * threads for 5M rows, twice what the same rows cost without workers).
+ */
+export function lendBatchBuffer(bytes: Buffer, giveBack: (buffer: ArrayBuffer) => void): void {
+  if (bytes.buffer.byteLength === BATCH_BYTES) lenders.set(bytes.buffer, giveBack);
+}
+
+/** Takes back a batch buffer lent with lendBatchBuffer (in the worker thread that made it) for the next batch. */
+export function reuseBatchBuffer(buffer: ArrayBuffer): void {
+  if (buffer.byteLength !== BATCH_BYTES || free.length >= KEEP) return;
+  ours.add(buffer);
+  free.push(Buffer.from(buffer));
 }

@@ -31,8 +31,11 @@ export interface ChunkReaderSettings {
    * slices are read one at a time (the implementation makes room in the pool for that connection).
    */
   prefetch?(ctx: ReadContext): Promise<boolean>;
-  /** True to transcode on worker threads when several slices are read at once (transcode_workers) */
-  readonly transcodeWorkers?: boolean;
+  /**
+   * Transcoding on worker threads when several slices are read at once (transcode_workers): true for as
+   * many threads as slices read at once (up to the cores), a number for at most that many, false or 0 for none
+   */
+  readonly transcodeWorkers?: boolean | number;
   /** the late-arrival window, as a PostgreSQL interval (time) or an integer (integer dimensions) */
   readonly lookback?: string;
   /** lets the compression plugin skip compressed slices; returns a reason to skip, or undefined */
@@ -82,13 +85,19 @@ const READ_AHEAD_BYTES = 2 * 1024 * 1024;
 export class ChunkReader implements TableReader {
   constructor(private readonly settings: ChunkReaderSettings) {}
 
+  /** At most this many transcode worker threads (transcode_workers: N), or undefined for up to the cores (true). */
+  private workerLimit(): number | undefined {
+    const setting = this.settings.transcodeWorkers;
+    return typeof setting === 'number' ? setting : undefined;
+  }
+
   async *read(ctx: ReadContext): AsyncIterable<ReadBatch> {
     const { plan, log } = ctx;
     const source = await this.settings.source(ctx);
     const concurrency = await this.settings.concurrency(ctx);
     const prefetch = concurrency === 1 && (await this.settings.prefetch?.(ctx)) === true;
     if (prefetch) log.info(`${plan.tapStreamId}: reading the next chunk ahead on a second connection (chunk_prefetch)`);
-    const threads = this.settings.transcodeWorkers ? ctx.copy.transcodeThreads(plan, concurrency) : 0;
+    const threads = this.settings.transcodeWorkers ? ctx.copy.transcodeThreads(plan, concurrency, this.workerLimit()) : 0;
     if (threads > 0) log.info(`${plan.tapStreamId}: transcoding on ${threads} worker threads`);
     const key = plan.replicationKey;
     const incremental = plan.method === 'INCREMENTAL';
@@ -162,6 +171,8 @@ export class ChunkReader implements TableReader {
       // backfill or inserts may have created chunks for ranges not read yet: look again before finishing
       all = sortSlices(await source.list(true));
     }
+    const usage = threads > 0 ? ctx.copy.transcodeUsage() : undefined;
+    if (usage) log.info(`${plan.tapStreamId}: ${usage}`);
     if (incremental && !progressive) {
       const best =
         maxValue !== undefined &&
@@ -234,6 +245,7 @@ export class ChunkReader implements TableReader {
         track: orderBy ? [orderBy] : [],
         label: `chunk ${id} of ${plan.tapStreamId}`,
         concurrent: this.settings.transcodeWorkers ? Math.min(concurrency, total) : 1,
+        workers: this.workerLimit(),
       })) {
         rows += batch.rows;
         yield { slice, batch };

@@ -33,10 +33,12 @@ export const timescaledbConfigSchema: Record<string, JsonSchema> = {
       'Read every chunk of the sync in one snapshot (pg_export_snapshot + SET TRANSACTION SNAPSHOT): rows written during the sync are not seen, in any chunk. Needs one more connection; not on the embedded engine. Compression or decompression of a chunk during the sync is not MVCC-safe in TimescaleDB (timescaledb#6841, #6842).',
   },
   transcode_workers: {
-    type: 'boolean',
+    type: ['boolean', 'integer'],
+    minimum: 0,
+    maximum: 10,
     default: false,
     description:
-      'With max_concurrent_chunks above 1, transcode COPY output to RECORD lines on worker threads (as many as chunks read at once, at most the cores) instead of the main thread. For a client with cores to spare; each worker adds its own memory.',
+      'With max_concurrent_chunks above 1, transcode COPY output to RECORD lines on worker threads instead of the main thread: true for as many as chunks read at once (at most the cores), a number for at most that many (0: off). For a client with cores to spare; each worker adds its own memory.',
   },
   late_arrival_lookback: {
     type: ['string', 'integer'],
@@ -52,7 +54,8 @@ export interface TimescaleSettings {
   readonly lookback?: string;
   readonly consistentSnapshot: boolean;
   readonly prefetch: boolean;
-  readonly transcodeWorkers: boolean;
+  /** transcode_workers: false or 0 (off), true (as many as chunks read at once, up to the cores), or at most N threads */
+  readonly transcodeWorkers: boolean | number;
 }
 
 export function timescaleSettings(raw: Readonly<Record<string, unknown>>): TimescaleSettings {
@@ -69,7 +72,7 @@ export function timescaleSettings(raw: Readonly<Record<string, unknown>>): Times
     lookback,
     consistentSnapshot: raw.consistent_snapshot === true,
     prefetch: raw.chunk_prefetch !== false,
-    transcodeWorkers: raw.transcode_workers === true,
+    transcodeWorkers: typeof raw.transcode_workers === 'number' ? raw.transcode_workers : raw.transcode_workers === true,
   };
 }
 
