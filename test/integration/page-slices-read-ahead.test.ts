@@ -25,6 +25,19 @@ function comparable(messages: Record<string, any>[]): string[] {
   });
 }
 
+/** The first message that differs, briefly (a failed toEqual on 300,000 messages is too big to report). */
+function firstDifference(a: string[], b: string[]): string | undefined {
+  for (let i = 0; i < Math.max(a.length, b.length); i++)
+    if (a[i] !== b[i]) return `message ${i} of ${a.length} and ${b.length}: ${a[i]?.slice(0, 300)} | ${b[i]?.slice(0, 300)}`;
+  return undefined;
+}
+
+/** comparable() of the RECORDs and the STATE after each range: a stream start's or end's STATE may be skipped (state-output.ts), by timing. */
+function afterRecords(messages: Record<string, any>[]): string[] {
+  const texts = comparable(messages);
+  return texts.filter((_, i) => messages[i]!.type === 'RECORD' || (messages[i]!.type === 'STATE' && messages[i - 1]?.type === 'RECORD'));
+}
+
 const servers = [
   { label: 'native PostgreSQL', skip: nativeSkipReason, open: nativeDatabase },
   { label: 'native TimescaleDB', skip: process.env.CI ? undefined : nativeTimescaleSkipReason, open: nativeTimescaleDatabase },
@@ -74,12 +87,12 @@ for (const server of servers) {
       expect(on.result.stderr).toContain(`${STREAM}: page ranges: the key is scattered over the pages`);
       expect(on.result.stderr).toContain(AHEAD);
       expect(off.result.stderr).not.toContain(AHEAD);
-      expect(rowsOf(on.result.messages).sort()).toEqual((await sourceIso()).sort());
+      expect(firstDifference(rowsOf(on.result.messages).sort(), (await sourceIso()).sort())).toBeUndefined();
       const ranges = new Set(
         on.result.messages.filter((m) => m.type === 'STATE').map((m) => m.value.bookmarks[STREAM]?.pages?.done_before),
       );
       expect(ranges.size, 'a STATE after each range').toBeGreaterThan(4);
-      expect(comparable(on.result.messages)).toEqual(comparable(off.result.messages));
+      expect(firstDifference(afterRecords(on.result.messages), afterRecords(off.result.messages))).toBeUndefined();
       expect(on.most, 'range COPYs open at once with chunk_prefetch').toBe(2);
       expect(off.most, 'range COPYs open at once without').toBe(1);
     }, 120_000);
