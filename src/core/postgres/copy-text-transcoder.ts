@@ -97,6 +97,17 @@ export class CopyTextTranscoder implements RecordEncoder {
   }
 }
 
+function viewOf(b: Buffer): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** `name` as little-endian 4-byte words, the last one padded with zeros. */
+function wordsOf(name: Buffer): Uint32Array {
+  const padded = Buffer.alloc(Math.ceil(name.length / 4) * 4);
+  name.copy(padded);
+  return Uint32Array.from({ length: padded.length / 4 }, (_, k) => padded.readUInt32LE(4 * k));
+}
+
 /** True when the field `src[f..fe)` is COPY text's NULL, `\N`. */
 function isCopyNull(src: Buffer, f: number, fe: number): boolean {
   return fe - f === 2 && src[f] === BS && src[f + 1] === 78; // N
@@ -122,6 +133,8 @@ function fieldEnd(src: Buffer, f: number, end: number): number {
  */
 class RowWriter {
   private out = takeBatchBuffer();
+  /** `out` for 4-byte writes of the column names */
+  private view = viewOf(this.out);
   private pos = 0;
   rows = 0;
   /** the record's prefix and the first column's name */
@@ -129,6 +142,11 @@ class RowWriter {
   /** a record's suffix, then the next record's head */
   private readonly between: Buffer;
   private readonly names: Buffer[];
+  /**
+   * Each column name (with its comma and colon) as little-endian 4-byte words, its last word padded: a
+   * name goes out in a few stores instead of one per byte. The padding lands where the value goes next.
+   */
+  private readonly nameWords: Uint32Array[];
   private readonly kinds: number[];
   private readonly fixed: number;
   private readonly tracks: boolean[];
@@ -141,6 +159,7 @@ class RowWriter {
 
   constructor(private readonly options: EncodeOptions) {
     this.names = options.columns.map((c, i) => Buffer.from(`${i === 0 ? '' : ','}${JSON.stringify(c.name)}:`));
+    this.nameWords = this.names.map(wordsOf);
     this.head = Buffer.from(recordPrefix(options.stream) + (this.names[0]?.toString() ?? ''));
     this.between = Buffer.from(recordSuffix(options) + this.head.toString());
     this.kinds = options.columns.map((c) => KIND[c.kind]);
@@ -159,6 +178,7 @@ class RowWriter {
     if (this.rows === 0) {
       releaseBatchBuffer(this.out);
       this.out = Buffer.allocUnsafe(Math.max(BATCH_BYTES, worst));
+      this.view = viewOf(this.out);
       this.pos = copyAll(this.head, this.out, 0);
       return false;
     }
@@ -169,6 +189,7 @@ class RowWriter {
     const bytes = this.out.subarray(0, this.pos - this.head.length);
     const batch: RecordBatch = { bytes, rows: this.rows, last: this.tracked() };
     this.out = takeBatchBuffer();
+    this.view = viewOf(this.out);
     this.pos = copyAll(this.head, this.out, 0);
     this.rows = 0;
     return batch;
@@ -193,12 +214,18 @@ class RowWriter {
     }
     let o = this.pos;
     const out = this.out;
+    const view = this.view;
     let f = start;
     const n = this.kinds.length;
     let bookmarkable = true;
     for (let i = 0; i < n; i++) {
       const kind = this.kinds[i]!;
-      if (i > 0) o += copyAll(this.names[i]!, out, o);
+      if (i > 0) {
+        // full() leaves 8 bytes of room per name, so the padded last word always fits
+        const words = this.nameWords[i]!;
+        for (let k = 0; k < words.length; k++) view.setUint32(o + 4 * k, words[k]!, true);
+        o += this.names[i]!.length;
+      }
       const v = o;
       let fe = f;
       if (kind <= 1) {
