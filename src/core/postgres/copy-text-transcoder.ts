@@ -132,9 +132,10 @@ function fieldEnd(src: Buffer, f: number, end: number): number {
  * each row: the buffer always ends with the next record's `head`, which take() leaves out.
  */
 class RowWriter {
-  private out = takeBatchBuffer();
+  // out, its view and pos change together, in begin()
+  private out!: Buffer;
   /** `out` for 4-byte writes of the column names */
-  private view = viewOf(this.out);
+  private view!: DataView;
   private pos = 0;
   rows = 0;
   /** the record's prefix and the first column's name */
@@ -165,7 +166,14 @@ class RowWriter {
     this.kinds = options.columns.map((c) => KIND[c.kind]);
     this.tracks = options.columns.map((_, i) => options.track.includes(i));
     this.fixed = this.between.length + this.names.reduce((n, b) => n + b.length + 8, 0);
-    this.pos = copyAll(this.head, this.out, 0);
+    this.begin(takeBatchBuffer());
+  }
+
+  /** Starts filling `buffer`: it begins with the first record's head. */
+  private begin(buffer: Buffer): void {
+    this.out = buffer;
+    this.view = viewOf(buffer);
+    this.pos = copyAll(this.head, buffer, 0);
   }
 
   /**
@@ -177,9 +185,7 @@ class RowWriter {
     if (this.pos + worst <= this.out.length) return false;
     if (this.rows === 0) {
       releaseBatchBuffer(this.out);
-      this.out = Buffer.allocUnsafe(Math.max(BATCH_BYTES, worst));
-      this.view = viewOf(this.out);
-      this.pos = copyAll(this.head, this.out, 0);
+      this.begin(Buffer.allocUnsafe(Math.max(BATCH_BYTES, worst)));
       return false;
     }
     return true;
@@ -188,9 +194,7 @@ class RowWriter {
   take(): RecordBatch {
     const bytes = this.out.subarray(0, this.pos - this.head.length);
     const batch: RecordBatch = { bytes, rows: this.rows, last: this.tracked() };
-    this.out = takeBatchBuffer();
-    this.view = viewOf(this.out);
-    this.pos = copyAll(this.head, this.out, 0);
+    this.begin(takeBatchBuffer());
     this.rows = 0;
     return batch;
   }
