@@ -11,6 +11,7 @@ import {
   NULL,
   numberOrNull,
   timestamp,
+  timestampWords,
   TRUE,
 } from './copy-text-bytes.js';
 import { BATCH_BYTES, releaseBatchBuffer, takeBatchBuffer } from '../singer/output-buffers.js';
@@ -108,6 +109,22 @@ function wordsOf(name: Buffer): Uint32Array {
   return Uint32Array.from({ length: padded.length / 4 }, (_, k) => padded.readUInt32LE(4 * k));
 }
 
+const TABS = 0x09090909,
+  BACKSLASHES = 0x5c5c5c5c;
+
+/** True when one of the 4 bytes of `w` is the byte repeated in `bytes` (a SWAR zero-byte test of w ^ bytes). */
+function hasByte(w: number, bytes: number): boolean {
+  const x = w ^ bytes;
+  return ((x - 0x01010101) & ~x & 0x80808080) !== 0;
+}
+
+/** True when no byte of `w` is below 0x20, a quote or a backslash: a JSON string holds them as they are. */
+function plain(w: number): boolean {
+  const q = w ^ 0x22222222,
+    b = w ^ BACKSLASHES;
+  return ((((w - 0x20202020) & ~w) | ((q - 0x01010101) & ~q) | ((b - 0x01010101) & ~b)) & 0x80808080) === 0;
+}
+
 /** True when the field `src[f..fe)` is COPY text's NULL, `\N`. */
 function isCopyNull(src: Buffer, f: number, fe: number): boolean {
   return fe - f === 2 && src[f] === BS && src[f + 1] === 78; // N
@@ -157,6 +174,9 @@ class RowWriter {
   private lastEnd = 0;
   /** where the last stringField/jsonField stopped: its TAB, or the row's end */
   private fieldStop = 0;
+  /** the input row()'s last call read, and a view of it for 4-byte reads */
+  private src: Buffer | undefined;
+  private srcView!: DataView;
 
   constructor(private readonly options: EncodeOptions) {
     this.names = options.columns.map((c, i) => Buffer.from(`${i === 0 ? '' : ','}${JSON.stringify(c.name)}:`));
@@ -201,6 +221,7 @@ class RowWriter {
 
   /** The caller may reuse `src` once this returns: the last bookmarkable row, if it is there, is copied. */
   release(src: Buffer): void {
+    this.src = undefined;
     if (this.lastBuf !== src) return;
     this.lastBuf = this.options.track.length === 0 ? undefined : Buffer.from(src.subarray(this.lastStart, this.lastEnd));
     this.lastEnd -= this.lastStart;
@@ -216,9 +237,14 @@ class RowWriter {
     if (end > start && src[end - 1] === CR) {
       /* text format never ends a row with CR; a CR here is data escaped as \r, so nothing to strip */
     }
+    if (src !== this.src) {
+      this.src = src;
+      this.srcView = viewOf(src);
+    }
     let o = this.pos;
     const out = this.out;
     const view = this.view;
+    const sv = this.srcView;
     let f = start;
     const n = this.kinds.length;
     let bookmarkable = true;
@@ -233,7 +259,9 @@ class RowWriter {
       const v = o;
       let fe = f;
       if (kind <= 1) {
-        // integer or number: plain ASCII, copied while looking for the field's end (one pass, not two)
+        // integer or number: plain ASCII, copied while looking for the field's end (one pass, not two),
+        // 4 bytes at a time while none of them is a TAB
+        for (let w = 0; fe + 4 <= end && !hasByte((w = sv.getInt32(fe, true)), TABS); fe += 4, o += 4) view.setInt32(o, w, true);
         for (let b = src[fe]; fe < end && b !== TAB; b = src[++fe]) out[o++] = b!;
         if (isCopyNull(src, f, fe)) o = v + copyAll(NULL, out, v);
         else if (kind === 1) o = numberOrNull(src, f, out, v, o);
@@ -242,7 +270,7 @@ class RowWriter {
         // after them: the search starts there. If it writes null instead, the field is found anew.
         fe = f + 19;
         while (fe < end && src[fe] !== TAB) fe++;
-        o = timestamp(src, f, fe, out, o);
+        o = timestampWords(sv, src, f, fe, view, out, o);
         if (out[v] !== QUOTE) {
           fe = fieldEnd(src, f, end);
           o = isCopyNull(src, f, fe) ? v + copyAll(NULL, out, v) : timestamp(src, f, fe, out, v);
@@ -313,8 +341,12 @@ class RowWriter {
    */
   private stringField(s: Buffer, f: number, end: number, o: number): number {
     const out = this.out;
+    const sv = this.srcView;
+    const view = this.view;
     out[o++] = QUOTE;
     let i = f;
+    // 4 bytes at a time while none needs a look: no control byte (TAB among them), quote or backslash
+    for (let w = 0; i + 4 <= end && plain((w = sv.getInt32(i, true))); i += 4, o += 4) view.setInt32(o, w, true);
     for (; i < end; i++) {
       const b = s[i]!;
       if (b > QUOTE && b !== BS) {
@@ -347,7 +379,13 @@ class RowWriter {
   /** A json field from `f` up to its TAB: COPY's escapes undone; a raw newline or tab in json is whitespace, so it becomes a space. */
   private jsonField(s: Buffer, f: number, end: number, o: number): number {
     const out = this.out;
+    const sv = this.srcView;
+    const view = this.view;
     let i = f;
+    // 4 bytes at a time while none is a TAB or a backslash
+    for (let w = 0; i + 4 <= end && !hasByte((w = sv.getInt32(i, true)), TABS) && !hasByte(w, BACKSLASHES); i += 4, o += 4) {
+      view.setInt32(o, w, true);
+    }
     for (; i < end; i++) {
       const b = s[i]!;
       if (b === TAB) break;
