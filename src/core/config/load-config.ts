@@ -1,14 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
-import { Ajv } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { MAX_INPUT_BYTES, MAX_INPUT_DEPTH, tooDeep } from '../singer/input-validation.js';
 import { configProblems } from './config-checks.js';
 import { SSL_MODES, type JsonSchema, type SslMode } from './config-schema.js';
 import type { ConnectionSettings, TapConfig } from './tap-config.js';
-
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+import { validatorFor } from '../validation/validators.js';
 
 /** Reads a JSON file, naming the file and the fix when it is missing or malformed. */
 export async function readJsonFile(path: string, what: string, makeError: (m: string) => Error): Promise<unknown> {
@@ -50,9 +47,7 @@ export function parseConfig(input: unknown, schema: JsonSchema, log?: Logger): T
     throw new ConfigurationError('the config must be a JSON object of settings');
   }
   const raw: Record<string, unknown> = structuredClone(input as Record<string, unknown>);
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-  addFormats(ajv);
-  const validate = ajv.compile(schema);
+  const validate = validatorFor('config', schema);
   if (!validate(raw)) {
     const problems = (validate.errors ?? []).map((e) => {
       const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : 'config';

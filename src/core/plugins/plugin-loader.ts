@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
-import { Ajv } from 'ajv';
 import { PluginError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TapPlugin } from './tap-plugin.js';
 import type { JsonSchema } from '../config/config-schema.js';
+import { newAjv } from '../validation/validators.js';
 
 /** One plugin to load: a built-in instance, or a module named by path or package. */
 export interface PluginSpec {
@@ -114,7 +114,7 @@ async function importPlugin(
 
 /** Validates (and fills in the defaults of) options in place; the error names each property and the plugin. */
 function validateOptions(schema: JsonSchema, options: Record<string, unknown>, who: string): void {
-  const validate = new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(schema);
+  const validate = newAjv({ allErrors: true, useDefaults: true, strict: false }, false).compile(schema);
   if (validate(options)) return;
   const problems = (validate.errors ?? []).map((e) => {
     const at = `options${e.instancePath.replace(/\//g, '.')}`;

@@ -114,7 +114,7 @@ export function assertCatalog(input: unknown, path: string): Catalog {
     s.stream ??= s.tap_stream_id;
   }
   // the checks above name the commonest mistakes in words; the schema types every other field the tap uses
-  const problems = inputProblems(catalogInputSchema, input);
+  const problems = inputProblems('catalog', catalogInputSchema, input);
   if (problems.length > 0) {
     throw new CatalogError(
       `the catalog ${path} is malformed: ${problems.join('; ')}; fix these fields or run --discover to make a new one`,

@@ -1,5 +1,5 @@
-import { Ajv, type ValidateFunction } from 'ajv';
 import type { JsonSchema } from '../config/config-schema.js';
+import { validatorFor } from '../validation/validators.js';
 
 /**
  * Deeper input than this is refused before anything walks it recursively: a state nested 10,000 deep
@@ -23,18 +23,12 @@ export function tooDeep(value: unknown, limit = MAX_INPUT_DEPTH): string | undef
   return undefined;
 }
 
-const compiled = new WeakMap<JsonSchema, ValidateFunction>();
-
 /**
  * Validates `value` against `schema`, returning one line per problem: the JSON path in the file and
  * what is wrong there (at most 5, so a broken 10,000-stream catalog still gives one readable line).
  */
-export function inputProblems(schema: JsonSchema, value: unknown): string[] {
-  let validate = compiled.get(schema);
-  if (!validate) {
-    validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
-    compiled.set(schema, validate);
-  }
+export function inputProblems(name: 'catalog' | 'state', schema: JsonSchema, value: unknown): string[] {
+  const validate = validatorFor(name, schema);
   if (validate(value)) return [];
   const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if');
   const lines = errors.slice(0, 5).map((e) => {

@@ -29,7 +29,7 @@ export function parseState(input: unknown, path: string): TapState {
     }
   }
   // the checks above name the commonest mistakes in words; the schema types every field the tap uses
-  const problems = inputProblems(stateInputSchema, value);
+  const problems = inputProblems('state', stateInputSchema, value);
   if (problems.length > 0) {
     throw new StateError(
       `the state ${path} is malformed: ${problems.join('; ')}; fix these fields, remove the bookmarks they are in, or pass the last STATE value the tap wrote`,
