@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { CopyTextTranscoder } from '../../src/core/postgres/copy-text-transcoder.js';
 import { recordPrefix, recordSuffix, type EncodeOptions } from '../../src/core/postgres/record-encoder.js';
 import type { ValueKind } from '../../src/core/postgres/type-mapping.js';
 import { jsonValueText } from '../../src/core/postgres/value-json.js';
+import { transcodeRows } from '../helpers/transcode.js';
 
 /**
  * Values are what PostgreSQL prints; the input is their COPY text. The transcoder copies bytes in runs (a value, a column name, the record's prefix and suffix) and
@@ -19,16 +19,6 @@ const VALUES: [ValueKind, (n: number) => string][] = [
   ['bytea', (n) => `\\x${text(n * 2, '0a1b')}`],
   ['timestamptz', (n) => `2024-01-0${1 + (n % 9)} 10:00:0${n % 10}${n % 2 ? '.' + text(1 + (n % 6), '5') : ''}+00`],
 ];
-
-async function encode(rows: string[][], options: EncodeOptions): Promise<string> {
-  const input = Buffer.from(rows.map((r) => r.map(copyText).join('\t') + '\n').join(''), 'utf8');
-  const parts: Buffer[] = [];
-  async function* one() {
-    yield input;
-  }
-  for await (const b of new CopyTextTranscoder().encode(one(), options)) parts.push(Buffer.from(b.bytes));
-  return Buffer.concat(parts).toString('utf8');
-}
 
 /** PostgreSQL's COPY text escaping of a value it printed (backslash, tab, newline are all VALUES hold). */
 const copyText = (v: string) => v.replace(/[\\\t\n]/g, (c) => (c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\\\'));
@@ -54,7 +44,10 @@ describe('the transcoder copies runs of every length exactly', () => {
             recordSuffix(options),
         )
         .join('');
-      const out = await encode(rows, options);
+      const out = await transcodeRows(
+        rows.map((r) => r.map(copyText)),
+        options,
+      );
       expect(out).toBe(expected);
       for (const line of out.trimEnd().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
     });
