@@ -1,17 +1,13 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildConfigSchema, type JsonSchema } from '../../src/core/config/config-schema.js';
 import { catalogInputSchema, stateInputSchema } from '../../src/core/singer/input-schemas.js';
 import { builtinPlugins } from '../../src/plugins/builtin-plugins.js';
-import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
-import { discover, runTap, select, tmpJson } from '../helpers/run-tap.js';
 
 const GENERATED = resolve(__dirname, '../../dist/src/core/generated');
-const RECORDER = resolve(__dirname, '../fixtures/cjs-recorder.mjs');
 const require = createRequire(import.meta.url);
 
 function configSchema(): JsonSchema {
@@ -44,7 +40,8 @@ function expectSame([built, ajv]: [ValidateFunction, ValidateFunction], inputs: 
 /**
  * `npm run build` writes the validators of the catalog, state, config and draft-07 schemas as code
  * (scripts/build-validators.mjs), so that a run does not import Ajv and compile them (~0.1 s of every
- * run). They must judge exactly as Ajv does on the schemas in the sources.
+ * run; test/integration/start-up-loads.test.ts checks that a run loads no Ajv compiler). They must judge
+ * exactly as Ajv does on the schemas in the sources.
  */
 describe('the validators the build writes', () => {
   it('the config: the same problems and the same defaults as Ajv on the schema with the built-in plugins', () => {
@@ -83,44 +80,5 @@ describe('the validators the build writes', () => {
       { type: 'string', format: 'date-time', maxLength: -1 },
       { anyOf: [{ type: 'string' }, 5] },
     ]);
-  });
-});
-
-describe.skipIf(!!nativeSkipReason && !process.env.CI)('a run with the built validators', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await nativeDatabase();
-    await db.sql(
-      `CREATE TABLE checked (id int PRIMARY KEY, note text); INSERT INTO checked SELECT g, 'n' || g FROM generate_series(1, 10) g;`,
-    );
-  });
-  afterAll(async () => db?.close());
-
-  it("loads none of Ajv's compiler, and still refuses a bad state and a bad column schema", async () => {
-    const config = tmpJson({ url: db.url });
-    const catalog = select(await discover(config), { 'public-checked': {} });
-    const log = join(mkdtempSync(join(tmpdir(), 'tap-cjs-')), 'cjs.txt');
-    const env = { NODE_OPTIONS: `--import ${RECORDER}`, CJS_LOG: log };
-    const run = await runTap(['--config', config, '--catalog', tmpJson(catalog), '--state', tmpJson({ bookmarks: {} })], { env });
-    expect(run.code, run.stderr).toBe(0);
-    const loaded = readFileSync(log, 'utf8').split('\n');
-    expect(loaded.some((p) => p.includes('/node_modules/pg/'))).toBe(true);
-    expect(loaded.filter((p) => /\/ajv\/dist\/(ajv|core|compile)/.test(p))).toEqual([]);
-
-    const badState = await runTap([
-      '--config',
-      config,
-      '--catalog',
-      tmpJson(catalog),
-      '--state',
-      tmpJson({ bookmarks: { 'public-checked': { version: 'v1' } } }),
-    ]);
-    expect(badState.code).toBe(4);
-    expect(badState.stderr).toMatch(/CRITICAL .*bookmarks\/public-checked\/version must be integer/);
-    const stream = catalog.streams[0]!;
-    (stream.schema.properties as Record<string, unknown>).note = { type: [['string']] };
-    const badSchema = await runTap(['--config', config, '--catalog', tmpJson(catalog)]);
-    expect(badSchema.code).not.toBe(0);
-    expect(badSchema.stderr).toMatch(/CRITICAL .*schema of column "note" is not a valid JSON Schema/);
   });
 });

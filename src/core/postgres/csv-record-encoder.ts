@@ -1,4 +1,3 @@
-import { parse } from 'csv-parse';
 import { Readable } from 'node:stream';
 import type { ValueKind } from './type-mapping.js';
 import { jsonValueText } from './value-json.js';
@@ -24,6 +23,8 @@ export class CsvRecordEncoder implements RecordEncoder {
     const kinds = options.columns.map((c) => c.kind);
     const prefix = recordPrefix(options.stream);
     const suffix = recordSuffix(options);
+    // loaded on first use: the COPY-text transcoder serves every column kind the tap maps, so most runs never need it
+    const { parse } = await import('csv-parse');
     const parser = parse({
       cast: (value, context) => (value === '' && !context.quoting ? null : value),
       relax_column_count: false,

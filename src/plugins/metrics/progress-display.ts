@@ -1,7 +1,10 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgress from 'cli-progress';
 import type { Logger } from '../../core/logger.js';
 import { progressFigures, progressLine } from './progress-format.js';
 import type { StreamStats } from './stream-stats.js';
+
+const require = createRequire(import.meta.url);
 
 /** Where progress goes: live bars on a terminal, plain log lines otherwise. Both redraw on a timer, never per batch. */
 export interface ProgressDisplay {
@@ -56,7 +59,9 @@ export class TerminalProgress implements ProgressDisplay {
   constructor() {
     // cli-progress draws through a view of stderr whose write is the real one, not the interception below
     const terminal = Object.create(process.stderr, { write: { value: this.originalWrite.bind(process.stderr) } }) as NodeJS.WriteStream;
-    this.multi = new cliProgress.MultiBar(
+    // loaded here: only a terminal draws bars, and a run into a pipe (Meltano, CI) need not load it
+    const bars = require('cli-progress') as typeof cliProgress;
+    this.multi = new bars.MultiBar(
       {
         stream: terminal,
         format: '{stream} [{bar}] {chunks} | {rows} | {rate} | {bytes} | {remaining}',
@@ -66,7 +71,7 @@ export class TerminalProgress implements ProgressDisplay {
         gracefulExit: false, // the CLI's SIGINT/SIGTERM handling ends the sync, and onSyncEnd stops the bars
         barsize: 24,
       },
-      cliProgress.Presets.shades_classic,
+      bars.Presets.shades_classic,
     );
   }
 
