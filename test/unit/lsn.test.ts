@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bookmarkLsn, formatLsn, parseLsn } from '../../src/plugins/logical-replication/lsn.js';
+import { recordsEnd } from '../../src/plugins/logical-replication/replication-service.js';
 
 /** WAL positions as STATE and `_sdc_lsn` hold them (integers) and as PostgreSQL prints them (X/Y). */
 describe('lsn', () => {
@@ -18,5 +19,13 @@ describe('lsn', () => {
     expect(() => bookmarkLsn('yesterday')).toThrow(/"yesterday" is not a WAL position/);
     expect(() => bookmarkLsn(-1)).toThrow(/neither an integer nor X\/Y/);
     expect(() => bookmarkLsn(1.5)).toThrow(/neither an integer nor X\/Y/);
+  });
+
+  it("a run's stop: the insert position, or the page's start when only the page header is past it", () => {
+    expect(recordsEnd(parseLsn('0/2574018'), 8192n)).toBe(parseLsn('0/2574000')); // 24-byte page header
+    expect(recordsEnd(parseLsn('0/3000028'), 8192n)).toBe(parseLsn('0/3000000')); // 40 at a segment's start
+    expect(recordsEnd(parseLsn('0/2574030'), 8192n)).toBe(parseLsn('0/2574030')); // a record on the page
+    expect(recordsEnd(parseLsn('0/2574000'), 8192n)).toBe(parseLsn('0/2574000'));
+    expect(recordsEnd(parseLsn('0/2578018'), 16384n)).toBe(parseLsn('0/2578000')); // wal_block_size 16 kB
   });
 });
