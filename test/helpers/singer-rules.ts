@@ -39,7 +39,8 @@ interface StreamState {
  *   version in the STATE); when the run completed, an ACTIVATE_VERSION of that version follows the last record
  * - every STATE value is an object with a `bookmarks` object
  * - the bookmark is never ahead of rows not yet emitted: after a STATE whose bookmark holds a
- *   `replication_key_value` (or `last_pk_fetched`), every RECORD of that stream has a key >= it (a pk > it):
+ *   `replication_key_value` (or a `last_pk_fetched` naming every key property), every RECORD of that stream
+ *   has a key >= it (a pk > it):
  *   a run resumed from that STATE (`WHERE key >= value`) would lose any row that broke this. A key that is
  *   null in JSON (a NULL, or infinity/NaN: JSON cannot tell them apart) may follow only after every finite
  *   key, where infinity and NaN sort. A bookmark that moves names a row already emitted (the last one before it with a key).
@@ -136,8 +137,10 @@ export class SingerRules {
           `RECORD of ${stream} with ${s.bookmarkProperty} ${JSON.stringify(v)} after a STATE at ${JSON.stringify(b.key)}: a resumed run would lose it`,
         );
     }
-    if (b.pk) {
-      const keys = Object.keys(b.pk);
+    // the tap resumes after last_pk_fetched only when it names every key property of the stream (a
+    // stream without a key, or a bookmark missing one, is read from the start): only then can rows be lost
+    if (b.pk && s.keyProperties.length > 0 && s.keyProperties.every((k) => k in b.pk!)) {
+      const keys = s.keyProperties;
       const cmp = this.compareTuple(
         stream,
         keys.map((k) => record[k]),

@@ -94,6 +94,17 @@ describe('singer-rules', () => {
     }
   });
 
+  it('a last_pk_fetched that the tap would not resume after (no key, or a key property missing) binds no row', () => {
+    // the tap resumes after last_pk_fetched only when it names every key property; otherwise it reads from the start
+    const keyless = schema({ key_properties: [] });
+    expect(singerProblems(out(keyless, state({ last_pk_fetched: {} }), rec(1, null), rec(2, null)))).toEqual([]);
+    expect(singerProblems(out(keyless, state({ last_pk_fetched: { id: 5 } }), rec(1, null)))).toEqual([]);
+    expect(singerProblems(out(schema(), state({ last_pk_fetched: { other: 5 } }), rec(1, null)))).toEqual([]);
+    expect(singerProblems(out(schema(), state({ last_pk_fetched: { id: 5, other: 1 } }), rec(5, null))).join('\n')).toMatch(
+      /last_pk_fetched/,
+    );
+  });
+
   it('orders bookmark values as the database does: integers past 2^53, microseconds, dates', () => {
     expect(compareBookmarkValues('9007199254740993', '9007199254740992')).toBe(1);
     expect(compareBookmarkValues(9007199254740992, '9007199254740993')).toBe(-1);
