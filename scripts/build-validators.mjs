@@ -4,15 +4,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src');
 const require = createRequire(import.meta.url);
 const standaloneCode = require('ajv/dist/standalone').default;
-const { VALIDATOR_OPTIONS, DRAFT_07, newAjv } = await import(join(dist, 'core/validation/validators.js'));
-const { catalogInputSchema, stateInputSchema } = await import(join(dist, 'core/singer/input-schemas.js'));
-const { buildConfigSchema } = await import(join(dist, 'core/config/config-schema.js'));
-const { builtinPlugins } = await import(join(dist, 'plugins/builtin-plugins.js'));
+const load = (path) => import(pathToFileURL(join(dist, path)).href);
+const { VALIDATOR_OPTIONS, DRAFT_07, newAjv } = await load('core/validation/validators.js');
+const { catalogInputSchema, stateInputSchema } = await load('core/singer/input-schemas.js');
+const { buildConfigSchema } = await load('core/config/config-schema.js');
+const { builtinPlugins } = await load('plugins/builtin-plugins.js');
 
 const extra = {};
 for (const plugin of builtinPlugins()) Object.assign(extra, plugin.configSchema ?? {});
