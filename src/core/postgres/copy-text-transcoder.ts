@@ -11,7 +11,6 @@ import {
   NULL,
   numberOrNull,
   timestamp,
-  timestampWords,
   TRUE,
 } from './copy-text-bytes.js';
 import { BATCH_BYTES, releaseBatchBuffer, takeBatchBuffer } from '../singer/output-buffers.js';
@@ -270,10 +269,10 @@ class RowWriter {
         // after them: the search starts there. If it writes null instead, the field is found anew.
         fe = f + 19;
         while (fe < end && src[fe] !== TAB) fe++;
-        o = timestampWords(sv, src, f, fe, view, out, o);
+        o = timestamp(sv, src, f, fe, view, out, o);
         if (out[v] !== QUOTE) {
           fe = fieldEnd(src, f, end);
-          o = isCopyNull(src, f, fe) ? v + copyAll(NULL, out, v) : timestamp(src, f, fe, out, v);
+          o = isCopyNull(src, f, fe) ? v + copyAll(NULL, out, v) : timestamp(sv, src, f, fe, view, out, v);
         }
       } else if (kind === 3 || kind === 4) {
         // text and json: copied while their end is found, one pass instead of three (find the TAB, look
@@ -314,7 +313,7 @@ class RowWriter {
       case 2:
         return o + copyAll(s[f] === 116 ? TRUE : FALSE, out, o);
       case 5:
-        return timestamp(s, f, e, out, o);
+        return timestamp(this.srcView, s, f, e, this.view, out, o);
       case 6:
         if (e - f === 10 && isDate(s, f)) {
           out[o++] = QUOTE;
