@@ -10,7 +10,7 @@ const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src');
 const require = createRequire(import.meta.url);
 const standaloneCode = require('ajv/dist/standalone').default;
 const load = (path) => import(pathToFileURL(join(dist, path)).href);
-const { VALIDATOR_OPTIONS, DRAFT_07, newAjv } = await load('core/validation/validators.js');
+const { VALIDATOR_OPTIONS, DRAFT_07, DRAFT_07_SCHEMA, newAjv } = await load('core/validation/validators.js');
 const { catalogInputSchema, stateInputSchema } = await load('core/singer/input-schemas.js');
 const { buildConfigSchema } = await load('core/config/config-schema.js');
 const { builtinPlugins } = await load('plugins/builtin-plugins.js');
@@ -21,7 +21,7 @@ const schemas = {
   catalog: catalogInputSchema,
   state: stateInputSchema,
   config: buildConfigSchema(extra),
-  'json-schema': { $ref: DRAFT_07 },
+  'json-schema': DRAFT_07_SCHEMA,
 };
 
 const out = join(dist, 'core/generated');

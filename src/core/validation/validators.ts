@@ -17,8 +17,11 @@ export const VALIDATOR_OPTIONS: Record<BuiltValidator, Options> = {
 };
 
 export const DRAFT_07 = 'http://json-schema.org/draft-07/schema';
+/** the schema of the `json-schema` validator: the draft-07 meta-schema, by reference */
+export const DRAFT_07_SCHEMA: JsonSchema = { $ref: DRAFT_07 };
 
-const cache = new Map<string, ValidateFunction>();
+/** per schema object: its JSON is written out once, not at each call (the draft-07 check runs per column) */
+const cache = new WeakMap<JsonSchema, ValidateFunction>();
 
 /**
  * The validator of one of the tap's own schemas. Importing Ajv and compiling the catalog, state, config
@@ -28,19 +31,17 @@ const cache = new Map<string, ValidateFunction>();
  * without a build), Ajv compiles it here, as before.
  */
 export function validatorFor(name: BuiltValidator, schema: JsonSchema): ValidateFunction {
-  const text = JSON.stringify(schema);
-  const key = `${name}\u0000${text}`;
-  let validate = cache.get(key);
+  let validate = cache.get(schema);
   if (!validate) {
-    validate = built(name, text) ?? compile(name, schema);
-    cache.set(key, validate);
+    validate = built(name, JSON.stringify(schema)) ?? compile(name, schema);
+    cache.set(schema, validate);
   }
   return validate;
 }
 
 /** The validator of the draft-07 meta-schema: is a column's schema in the catalog a JSON Schema at all. */
 export function jsonSchemaValidator(): ValidateFunction {
-  return validatorFor('json-schema', { $ref: DRAFT_07 });
+  return validatorFor('json-schema', DRAFT_07_SCHEMA);
 }
 
 function built(name: BuiltValidator, schemaText: string): ValidateFunction | undefined {
