@@ -186,20 +186,34 @@ export class ReplicationService {
     this.published.add(key);
   }
 
-  /** A delete that logical decoding cannot key would arrive without its row: refuse before reading. */
+  /**
+   * A target applies updates and deletes by the stream's key properties, so each change must carry them:
+   * a keyless stream is refused (its changes could only be appended), and so is a key property outside
+   * the replica identity (a delete, or the old key of an update, would carry no value for it).
+   */
   private async checkReplicaIdentity(c: pg.ClientBase, plan: StreamPlan): Promise<void> {
-    const { rows } = await c.query<{ name: string; ident: string; pk: boolean }>(
+    const table = qualifiedName(plan.relation.schema, plan.relation.name);
+    if (plan.keyProperties.length === 0) {
+      throw new ConfigurationError(
+        `${plan.tapStreamId} has no key properties, so a target could only append its changes (an update as another row, a delete as a row with _sdc_deleted_at) and never equal the table: add a primary key; or name columns that identify a row in the catalog's table-key-properties metadata and run ALTER TABLE ${table} REPLICA IDENTITY FULL; or read the stream FULL_TABLE (exact through ACTIVATE_VERSION)`,
+      );
+    }
+    const { rows } = await c.query<{ name: string; ident: string; columns: string[] | null }>(
       `SELECT c.oid::regclass::text AS name, c.relreplident AS ident,
-              EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS pk
+              (SELECT array_agg(a.attname::text) FROM pg_index i JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+                WHERE i.indrelid = c.oid AND CASE c.relreplident WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END) AS columns
          FROM pg_class c
         WHERE c.relkind <> 'p' AND (c.oid = $1 OR c.oid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass)))`,
       [plan.relation.oid],
     );
-    const bad = rows.filter((r) => r.ident === 'n' || (r.ident === 'd' && !r.pk));
-    if (bad.length > 0) {
-      const table = qualifiedName(plan.relation.schema, plan.relation.name);
+    for (const r of rows) {
+      if (r.ident === 'f') continue;
+      const missing = plan.keyProperties.filter((k) => !(r.columns ?? []).includes(k));
+      if (missing.length === 0) continue;
+      const what =
+        r.ident === 'n' ? 'REPLICA IDENTITY NOTHING' : r.columns ? `a replica identity of (${r.columns.join(', ')})` : 'no primary key';
       throw new ConfigurationError(
-        `${plan.tapStreamId}: ${bad.map((b) => b.name).join(', ')} has no primary key and REPLICA IDENTITY ${bad[0]!.ident === 'n' ? 'NOTHING' : 'DEFAULT'}, so its deletes cannot be keyed in the WAL: add a primary key or run ALTER TABLE ${table} REPLICA IDENTITY FULL`,
+        `${plan.tapStreamId}: ${r.name} has ${what}, so its deletes and key changes carry no value for key propert${missing.length > 1 ? 'ies' : 'y'} ${missing.join(', ')} in the WAL: add a primary key on the key properties (${plan.keyProperties.join(', ')}) or run ALTER TABLE ${table} REPLICA IDENTITY FULL`,
       );
     }
   }
