@@ -81,9 +81,9 @@ export async function* readChanges(
         const looking = pending.add(layout, row, lsn, tx.at);
         if (looking) await looking;
         count++;
-        // within a transaction the bookmark cannot move past it: flush here only to bound memory in a large one,
-        // with the number of its changes written
-        if (pending.rows >= BATCH_ROWS) yield* flush(bookmark(done, { commit: tx.commit, changes: tx.seen }));
+        // within a transaction the bookmark holds the number of its changes written, so a batch ends here as
+        // anywhere else: a resumed run skips those changes of the transaction
+        if (pending.rows >= batchRows) yield* flush(bookmark(done, { commit: tx.commit, changes: tx.seen }));
         continue;
       }
       switch (message.tag) {
