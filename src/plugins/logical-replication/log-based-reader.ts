@@ -43,14 +43,27 @@ export class LogBasedReader implements TableReader {
         `the state's bookmark for ${plan.tapStreamId} has ${(err as Error).message}: remove the bookmark to make a new initial copy`,
       );
     }
-    await this.deps.service.prepare(plan, from === undefined);
+    const unwatched = await this.deps.service.prepare(plan, from === undefined);
     if (from === undefined) return yield* this.copy(ctx);
+    if (unwatched) {
+      log.warn(
+        `${plan.tapStreamId}: its hypertable is compressed and replication slot ${this.deps.service.watchSlot} is new, so whole batches deleted directly since the last run cannot be seen: copying the stream again under a new table version, once`,
+      );
+      return yield* this.copy(ctx);
+    }
     const added = newColumns(plan, bookmark);
     if (added) {
       log.warn(`${plan.tapStreamId}: ${added}: copying the stream again under a new table version, since its changes cannot fill them in`);
       return yield* this.copy(ctx);
     }
     const position = await this.position(ctx, from);
+    const batches = await this.deps.service.directBatchDeletes(plan, from, this.deps.relations);
+    if (batches.length > 0) {
+      log.warn(
+        `${plan.tapStreamId}: whole compressed batches were deleted directly (timescaledb.enable_compressed_direct_batch_delete = on in a writer's session) in ${batches.join(', ')}: pgoutput sends no rows for them, so the stream is copied again under a new table version (ACTIVATE_VERSION)`,
+      );
+      return yield* this.copy(ctx);
+    }
     // change records carry no version: a target keeps what they set until a copy under a newer version
     // is activated, and then drops whatever that copy did not have
     const version = typeof bookmark.version === 'number' ? bookmark.version : undefined;
