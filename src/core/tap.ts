@@ -99,6 +99,12 @@ export class Tap {
       const otherKey = plan.method === 'INCREMENTAL' && b.replication_key && b.replication_key !== plan.replicationKey;
       if (!otherKey) await checkBookmarkValues(this.pool, plan, b);
     }
+    // the strategies' own checks of every stream (LOG_BASED: the server's setup, the slot, the state's positions)
+    const readers = this.container.resolve<ReaderRegistry>(TOKENS.Readers);
+    for (const plan of plans) {
+      const strategy = await readers.choose(plan);
+      if (strategy.preflight) await strategy.preflight(plan);
+    }
     // the unfinished files of a killed run: never named by a BATCH, their rows are read again
     if (batch)
       await removeLeftovers(
@@ -110,7 +116,7 @@ export class Tap {
     const ordered = first > 0 ? [...plans.slice(first), ...plans.slice(0, first)] : plans;
     const deps = {
       writer,
-      readers: this.container.resolve<ReaderRegistry>(TOKENS.Readers),
+      readers,
       copy: this.container.resolve<CopyRunner>(TOKENS.CopyRunner),
       pool: this.pool,
       config: this.config,

@@ -67,5 +67,11 @@ export interface ReaderStrategy {
    * computed column) then reach the target's SCHEMA as well as the records. Return it unchanged otherwise.
    */
   prepare?(plan: StreamPlan): StreamPlan | Promise<StreamPlan>;
+  /**
+   * Optional: called once for every selected stream this strategy reads, before the run's first message
+   * (all streams' checks, then any output). Throw a TapError whose message names the stream and the fix
+   * to refuse a stream the server or the state cannot serve; a refusal leaves stdout empty.
+   */
+  preflight?(plan: StreamPlan): Promise<void>;
   readonly reader: TableReader;
 }
