@@ -103,7 +103,8 @@ export class Tap {
     const readers = this.container.resolve<ReaderRegistry>(TOKENS.Readers);
     for (const plan of plans) {
       const strategy = await readers.choose(plan);
-      if (strategy.preflight) await strategy.preflight(plan);
+      // on the plan as it will be read: wrappers' shapes (filters, computed columns) included
+      if (strategy.preflight) await strategy.preflight(strategy.prepare ? await strategy.prepare(plan) : plan, strategy.name);
     }
     // the unfinished files of a killed run: never named by a BATCH, their rows are read again
     if (batch)

@@ -69,9 +69,11 @@ export interface ReaderStrategy {
   prepare?(plan: StreamPlan): StreamPlan | Promise<StreamPlan>;
   /**
    * Optional: called once for every selected stream this strategy reads, before the run's first message
-   * (all streams' checks, then any output). Throw a TapError whose message names the stream and the fix
-   * to refuse a stream the server or the state cannot serve; a refusal leaves stdout empty.
+   * (all streams' checks, then any output), with the plan as `prepare` returns it (wrappers' shapes
+   * included) and the name of the chain that reads it (e.g. `tenant-filter(logical-replication)`). Throw a
+   * TapError whose message names the stream and the fix to refuse a stream the server or the state cannot
+   * serve; a refusal leaves stdout empty. A wrapper built with `...inner` keeps the inner one's.
    */
-  preflight?(plan: StreamPlan): Promise<void>;
+  preflight?(plan: StreamPlan, chain: string): Promise<void>;
   readonly reader: TableReader;
 }

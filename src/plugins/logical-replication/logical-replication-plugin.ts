@@ -38,7 +38,7 @@ export class LogicalReplicationPlugin implements TapPlugin {
       precedence: 1000,
       claims: (plan) => plan.method === 'LOG_BASED',
       // the server's setup, the role and the state are checked for every stream before the first message
-      preflight: (plan) => service.preflight(plan),
+      preflight: (plan, chain) => service.preflight(plan, chain),
       prepare: (plan) => withChangeColumns(plan),
       reader,
     });

@@ -78,3 +78,22 @@ export async function checkFreeSlots(c: pg.ClientBase, need: number, names: read
     `this run needs ${need} free replication slot(s) (${names.join(', ')}), and the server has ${free} of max_replication_slots free: drop unused slots (SELECT slot_name, active FROM pg_replication_slots) or raise max_replication_slots (a restart)`,
   );
 }
+
+/**
+ * A plugin's `where` shape decides which changes are emitted from both rows of a change (change-filter.ts):
+ * an update that moves a row out of it becomes a delete, a delete is kept when the old row matched. That
+ * needs the whole old row in the WAL: REPLICA IDENTITY FULL, or the stream is refused, naming the chain.
+ */
+export async function checkFilteredIdentity(c: pg.ClientBase, plan: StreamPlan, chain: string): Promise<void> {
+  if ((plan.filters?.length ?? 0) === 0) return;
+  const { rows } = await c.query<{ name: string }>(
+    `SELECT c.oid::regclass::text AS name FROM pg_class c
+      WHERE c.relkind <> 'p' AND c.relreplident <> 'f' AND (c.oid = $1 OR c.oid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass)))`,
+    [plan.relation.oid],
+  );
+  if (rows.length === 0) return;
+  const table = qualifiedName(plan.relation.schema, plan.relation.name);
+  throw new ConfigurationError(
+    `${plan.tapStreamId}: ${chain} filters the stream with a where shape (${plan.filters!.join(' AND ')}), and for change records that needs each change's old row (an update that moves a row out of the shape must reach the target as a delete): run ALTER TABLE ${table} REPLICA IDENTITY FULL, or read the stream FULL_TABLE or INCREMENTAL`,
+  );
+}

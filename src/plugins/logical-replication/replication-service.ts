@@ -11,7 +11,7 @@ import type { ReplicationSettings } from './replication-config.js';
 import { BatchDeleteWatch, watchSlotName } from './batch-delete-watch.js';
 import type { RelationMap } from './relation-map.js';
 import { ensurePublication } from './publication.js';
-import { checkColumnPrivileges, checkFreeSlots, checkRowSecurity, checkStateLsns } from './replication-checks.js';
+import { checkColumnPrivileges, checkFilteredIdentity, checkFreeSlots, checkRowSecurity, checkStateLsns } from './replication-checks.js';
 
 interface SlotRow {
   exists: boolean;
@@ -52,7 +52,7 @@ export class ReplicationService {
    * stream before the run's first message: wal_level, the replica identity and key, direct batch deletes,
    * row-level security, column privileges, the state's WAL positions, the publication, free slots.
    */
-  async preflight(plan: StreamPlan): Promise<void> {
+  async preflight(plan: StreamPlan, chain = 'logical-replication'): Promise<void> {
     if (plan.relation.relkind === 'v' || plan.relation.relkind === 'm') {
       throw new ConfigurationError(
         `${plan.tapStreamId} is a view: logical decoding has no changes for views (nor continuous aggregates); read it FULL_TABLE or INCREMENTAL`,
@@ -66,6 +66,7 @@ export class ReplicationService {
     checkRowSecurity(plan);
     await this.pool.use(async (c) => {
       await this.checkReplicaIdentity(c, plan);
+      await checkFilteredIdentity(c, plan, chain);
       await checkColumnPrivileges(c, plan);
       await this.checkDirectBatchDelete(c, plan);
       await ensurePublication(c, this.settings.publication, plan, this.log);
