@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { barChartSvg, wrap } from '../../bench/chart-svg.js';
 import { chartFileName, headlineCharts, REFERENCES } from '../../bench/charts.js';
 import type { BenchResults, ResultRow } from '../../bench/report.js';
+import { resultsFromReport } from '../../bench/results-from-report.js';
 
 const BENCH = resolve(__dirname, '../../bench');
 const READ = 'Native PostgreSQL 15, plain table (5,000,000 rows: timestamptz, int, text, double, smallint, jsonb)';
@@ -154,5 +155,27 @@ describe('bench charts', () => {
       expect(sources).toContain(`'${name}'`);
       expect(REFERENCES.some((re) => re.test(name))).toBe(true);
     }
+  });
+});
+
+/** bench/charts/ holds the charts bench/README.md shows: drawn by charts.ts from bench/charts/results.json, never by hand. */
+describe('bench/charts/', () => {
+  const committed = JSON.parse(readFileSync(resolve(BENCH, 'charts/results.json'), 'utf8')) as BenchResults;
+
+  it('every SVG there is what charts.ts draws from results.json there, and each is well-formed', () => {
+    const drawn = new Map(headlineCharts(committed).map((c) => [c.file, barChartSvg(c.chart)]));
+    const files = readdirSync(resolve(BENCH, 'charts')).filter((f) => f.endsWith('.svg'));
+    expect(files.sort()).toEqual([...drawn.keys()].sort());
+    for (const f of files) {
+      const svg = readFileSync(resolve(BENCH, 'charts', f), 'utf8');
+      expect(svg, `${f}: regenerate with node dist/bench/charts.js bench/charts/results.json bench/charts`).toBe(drawn.get(f));
+      assertWellFormedXml(svg);
+    }
+  });
+
+  it('a results.json read back from a report holds only what bench/README.md prints', () => {
+    if (typeof committed.meta.reconstructed !== 'string') return; // a run's own JSON: nothing to compare
+    const readme = readFileSync(resolve(BENCH, 'README.md'), 'utf8');
+    expect(committed).toEqual(resultsFromReport(readme, 'bench/README.md'));
   });
 });
