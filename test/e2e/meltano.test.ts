@@ -5,23 +5,10 @@ import { parse as parseYaml } from 'yaml';
 import { embeddedDatabase, type TestDatabase } from '../helpers/databases.js';
 import { createMetricsHypertable, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import { meltanoProject, pythonToolsSkip, REPO, run, TOOLS } from '../helpers/python-tools.js';
+import { meltanoKind } from '../../src/dev/meltano-hub-definition.js';
 import { runTap } from '../helpers/run-tap.js';
 
 const skip = pythonToolsSkip();
-
-/** The Meltano setting kind for a setting's JSON Schema in --about. */
-function meltanoKind(schema: Record<string, any>): string {
-  if (schema.secret) return 'password';
-  if (schema.enum) return 'options';
-  const types = ([] as string[]).concat(schema.type).filter((t) => t !== 'null');
-  const type = types.includes('string') ? 'string' : types[0]!;
-  return (
-    { integer: 'integer', number: 'decimal', boolean: 'boolean', array: 'array', object: 'object', string: 'string' } as Record<
-      string,
-      string
-    >
-  )[type]!;
-}
 
 describe.skipIf(skip)(`Meltano runs the tap (${skip ?? 'meltano, target-jsonl'})`, () => {
   let db: TestDatabase;
