@@ -82,7 +82,7 @@ export const hubCapabilities = (about: AboutJson): string[] => about.capabilitie
 /** One connection in either of two forms, as the tap's config validation accepts. */
 const SETTINGS_GROUPS = [['url'], ['database', 'host', 'user']];
 
-const PREREQ = `Node.js 22 or later, and the tap on PATH: \`npm install -g tap-timescaledb\` (the definition has no \`pip_url\`: Meltano does not install npm packages, and runs the \`tap-timescaledb\` it finds on PATH).`;
+const PREREQ = `Node.js 22.13 or later (an LTS line: 22, 24, 26), and the tap on PATH: \`npm install -g tap-timescaledb\` (the definition has no \`pip_url\`: Meltano does not install npm packages, and runs the \`tap-timescaledb\` it finds on PATH).`;
 
 const USAGE = `## Replication methods
 
