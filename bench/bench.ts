@@ -19,6 +19,7 @@ import { REPO, startEmbedded, startNative, type EmbeddedTables, type NativeServe
 import { buildCounter } from './line-counter.js';
 import { usageTool, useCounter } from './measure.js';
 import { markdown, relate, writeJson, type ResultRow } from './report.js';
+import { chartsDirFor, writeCharts } from './charts.js';
 import { alternate, concurrencyScenario, hypertableScenario, incrementalScenario, metricsPluginBuilt, rssScenario } from './scenarios.js';
 import { checkTargets } from './targets.js';
 import { parseSections, SECTIONS, type Section } from './sections.js';
@@ -47,6 +48,8 @@ interface Options {
   embedded: boolean;
   python: boolean;
   out: string;
+  /** where the SVG charts go: beside the JSON unless --charts says otherwise */
+  charts?: string;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -74,12 +77,13 @@ function parseOptions(argv: readonly string[]): Options {
     else if (a === '--embedded-rows') o.embeddedRows = Number(value());
     else if (a === '--only') o.only = parseSections(value());
     else if (a === '--out') o.out = value();
+    else if (a === '--charts') o.charts = value();
     else if (a === '--quick') o.quick = true;
     else if (a === '--no-embedded') o.embedded = false;
     else if (a === '--no-python') o.python = false;
     else
       throw new Error(
-        `unknown option ${a}: use --rows N, --hypertable-rows N, --embedded-rows N, --only SECTION,…, --rounds N, --quick, --no-embedded, --no-python, --out FILE`,
+        `unknown option ${a}: use --rows N, --hypertable-rows N, --embedded-rows N, --only SECTION,…, --rounds N, --quick, --no-embedded, --no-python, --out FILE, --charts DIR`,
       );
   }
   if (!Number.isInteger(o.rows) || o.rows < 10_000)
@@ -296,9 +300,18 @@ async function main(): Promise<void> {
       `the targets are for the default 5,000,000 rows: at ${o.rows.toLocaleString('en')} the tap's start-up (~0.2 s: node, its modules, the config schema) weighs ${(5_000_000 / o.rows).toFixed(0)}x more in every ratio`,
     );
   }
-  process.stdout.write(markdown(meta, rows, targets));
-  writeJson(resolve(o.out), meta, rows, targets);
-  log(`wrote ${o.out}`);
+  // the charts first, so that the report can say where they are; drawn from the same rows as the JSON
+  const chartsDir = o.charts ?? chartsDirFor(o.out);
+  let charts: string;
+  try {
+    charts = `${writeCharts({ meta, results: rows, targets }, resolve(chartsDir)).length} SVG in ${chartsDir}`;
+  } catch (err) {
+    charts = `not written: ${(err as Error).message}`; // the report and the JSON still are
+  }
+  const report = { ...meta, charts };
+  process.stdout.write(markdown(report, rows, targets));
+  writeJson(resolve(o.out), report, rows, targets);
+  log(`wrote ${o.out}; charts: ${charts}`);
 }
 
 main().catch((err) => {

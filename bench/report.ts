@@ -125,6 +125,14 @@ export function markdown(meta: Record<string, unknown>, rows: readonly ResultRow
   return out.join('\n');
 }
 
+/** The JSON the bench writes (`--out`): what bench/charts.ts draws from. */
+export interface BenchResults {
+  readonly meta: Record<string, unknown>;
+  readonly results: readonly ResultRow[];
+  readonly targets: readonly string[];
+}
+
 export function writeJson(path: string, meta: Record<string, unknown>, rows: readonly ResultRow[], targets: readonly string[]): void {
-  writeFileSync(path, JSON.stringify({ meta, results: rows, targets }, null, 2) + '\n');
+  const results: BenchResults = { meta, results: rows, targets };
+  writeFileSync(path, JSON.stringify(results, null, 2) + '\n');
 }
