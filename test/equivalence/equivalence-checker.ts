@@ -61,8 +61,11 @@ export async function checkEquivalence(o: CheckOptions): Promise<CheckResult> {
   try {
     for (const [table, job] of await runner.policyJobs()) scenario.tables.find((t) => t.name === table)!.policyJob = job;
     const generator = new WorkloadGenerator(rng, o.features, scenario.tables);
+    let copied = false; // a run has ended normally: every stream's initial copy is done
     const sync = (last: boolean): Action => {
-      const kill = !last && o.features.includes('kill') && rng.chance(0.3);
+      const may = copied ? o.features.includes('kill') : o.features.includes('kill-copy');
+      const kill = !last && may && rng.chance(0.3);
+      if (!kill) copied = true;
       return kill ? { type: 'sync', killAfterLines: rng.int(2, 150) } : { type: 'sync' };
     };
     /** Runs an action and keeps it; true when the scenario has failed. A writer's failing step is dropped. */
@@ -89,13 +92,13 @@ export async function checkEquivalence(o: CheckOptions): Promise<CheckResult> {
   }
   if (!failure) return { seed: o.seed, features: o.features, actions, ms: Date.now() - started };
 
-  let report = formatFailure({ seed: o.seed, features: o.features, tapConfig: scenario.tapConfig, actions, failure });
+  let report = formatFailure({ seed: o.seed, features: o.features, steps: o.steps, tapConfig: scenario.tapConfig, actions, failure });
   const shrunk = await shrink(actions.slice(0, failure.atAction + 1), failure, o.shrinkBudgetMs ?? 0, async (candidate) => {
     const fresh = buildScenario(new Prng(o.seed), o.features);
     return replay({ ...runnerOptions, log: () => undefined }, fresh.setupSql, candidate);
   });
   if (shrunk) {
-    report += `\n${formatFailure({ seed: o.seed, features: o.features, tapConfig: scenario.tapConfig, ...shrunk, title: `shrunk in ${shrunk.replays} replays to ${shrunk.actions.length} of ${failure.atAction + 1} actions` })}`;
+    report += `\n${formatFailure({ seed: o.seed, features: o.features, steps: o.steps, tapConfig: scenario.tapConfig, ...shrunk, title: `shrunk in ${shrunk.replays} replays to ${shrunk.actions.length} of ${failure.atAction + 1} actions` })}`;
   }
   return { seed: o.seed, features: o.features, actions, failure, shrunk, report, ms: Date.now() - started };
 }

@@ -5,6 +5,8 @@ import { describeAction, type Action } from './workload-steps.js';
 export interface FailureReportInput {
   readonly seed: number;
   readonly features: readonly Feature[];
+  /** the writer steps drawn (the soak's --steps) */
+  readonly steps: number;
   readonly tapConfig: Record<string, unknown>;
   readonly actions: readonly Action[];
   readonly failure: Failure;
@@ -20,7 +22,7 @@ export function formatFailure(r: FailureReportInput): string {
   const out: string[] = [];
   out.push(`=== CDC equivalence ${r.failure.kind}${r.title ? ` (${r.title})` : ''} ===`);
   out.push(`seed ${r.seed}; features ${r.features.join(',')}; tap config ${JSON.stringify(r.tapConfig)}`);
-  out.push(`repeat: npm run soak -- --seed ${r.seed} --features ${r.features.join(',')}`);
+  out.push(`repeat: npm run soak -- --seed ${r.seed} --features ${r.features.join(',')} --steps ${r.steps}`);
   out.push(`steps (after setup: tables, first rows, first-day chunks compressed, a compression policy):`);
   r.actions.slice(0, r.failure.atAction + 1).forEach((a, i) => out.push(`  ${i + 1}. ${describeAction(a).replace(/\n/g, '\n     ')}`));
   out.push(`failed after step ${r.failure.atAction + 1}: ${r.failure.message}`);

@@ -34,8 +34,10 @@ export const ALL_FEATURES = [
   'direct-compress-insert',
   /** a keyless hypertable with REPLICA IDENTITY FULL, compared as a multiset of rows */
   'keyless',
-  /** some tap runs are SIGKILLed at a random line and resumed from the target's last STATE */
+  /** some tap runs after the first complete one are SIGKILLed at a random line and resumed from the target's last STATE */
   'kill',
+  /** the first run (the initial copy) may be SIGKILLed too, and the copy resumed after more changes */
+  'kill-copy',
 ] as const;
 
 export type Feature = (typeof ALL_FEATURES)[number];

@@ -14,7 +14,7 @@ export interface GeneratedStep {
   apply(): void;
 }
 
-type StepFeature = Exclude<Feature, 'keyless' | 'kill'>;
+type StepFeature = Exclude<Feature, 'keyless' | 'kill' | 'kill-copy'>;
 type Maker = (t: TableModel, salt: number) => { sql: string; apply?: () => void } | undefined;
 
 const WEIGHT: Partial<Record<StepFeature, number>> = { insert: 4, update: 3, delete: 2 };
@@ -34,7 +34,7 @@ export class WorkloadGenerator {
   next(salt: number): GeneratedStep | undefined {
     const options: [StepFeature, number][] = [];
     for (const f of this.features) {
-      if (f === 'keyless' || f === 'kill' || f === 'scheduler') continue;
+      if (f === 'keyless' || f === 'kill' || f === 'kill-copy' || f === 'scheduler') continue;
       if (this.tables.some((t) => this.maker(f)(t, salt) !== undefined)) options.push([f, WEIGHT[f] ?? 1]);
     }
     if (this.features.includes('scheduler') && this.policyTables().length) options.push(['scheduler', 1]);
