@@ -17,7 +17,7 @@ export interface GeneratedStep {
 type StepFeature = Exclude<Feature, 'keyless' | 'kill' | 'kill-copy'>;
 type Maker = (t: TableModel, salt: number) => { sql: string; apply?: () => void } | undefined;
 
-const WEIGHT: Partial<Record<StepFeature, number>> = { insert: 4, update: 3, delete: 2 };
+const WEIGHT: Partial<Record<StepFeature, number>> = { insert: 3, update: 2, delete: 2 };
 
 /**
  * Draws the workload's steps from the seed. Each step is plain SQL that names its salt (the step number),
