@@ -88,6 +88,8 @@ export class ScenarioRunner {
         state: this.state,
         killAfterLines,
         tapConfig: this.o.tapConfig,
+        // the keyless hypertable's rows are identified by (ts, device): its declared key
+        declaredKeys: { 'public-events': ['ts', 'device'] },
         workDir: this.workDir,
       });
     } catch (err) {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { selectLogBased } from '../helpers/log-based.js';
+import { selectLogBased, withKeys } from '../helpers/log-based.js';
 import { TOOLS } from '../helpers/python-tools.js';
 import { discover, TAP_BIN } from '../helpers/run-tap.js';
 
@@ -29,6 +29,8 @@ export interface PipelineOptions {
   /** SIGKILL the tap once it has written this many complete lines; the target gets the complete lines written */
   readonly killAfterLines?: number;
   readonly tapConfig?: Record<string, unknown>;
+  /** key properties declared in the catalog for tables without a primary key, by stream id */
+  readonly declaredKeys?: Readonly<Record<string, readonly string[]>>;
   /** a folder for the run's config, catalog and state files */
   readonly workDir: string;
   readonly timeoutMs?: number;
@@ -45,7 +47,11 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineRun> {
   writeFileSync(config, JSON.stringify({ url: o.sourceUrl, sslmode: 'disable', ...o.tapConfig }));
   const ids = o.tables.map((t) => `public-${t}`);
   const catalog = join(o.workDir, 'catalog.json');
-  writeFileSync(catalog, JSON.stringify(selectLogBased(await discover(config), ids)));
+  const selected = selectLogBased(await discover(config), ids);
+  // a table without a primary key gets the key the tap's refusal names: columns that identify a row,
+  // declared in the catalog (its replica identity is FULL), as a user's Meltano `metadata:` would
+  for (const [id, keys] of Object.entries(o.declaredKeys ?? {})) if (ids.includes(id)) withKeys(id, keys)(selected);
+  writeFileSync(catalog, JSON.stringify(selected));
   const targetConfig = join(o.workDir, 'target-config.json');
   writeFileSync(
     targetConfig,

@@ -53,9 +53,9 @@ export function change(r: Record<string, any>): Record<string, unknown> {
 }
 
 /** Sets a stream's key properties in its catalog metadata, as a user does for a table without a primary key. */
-export function withKeys(id: string, keys: string[]): (catalog: Catalog) => void {
+export function withKeys(id: string, keys: readonly string[]): (catalog: Catalog) => void {
   return (catalog) => {
     const entry = catalog.streams.find((s) => s.tap_stream_id === id)!;
-    entry.metadata.find((m) => m.breadcrumb.length === 0)!.metadata['table-key-properties'] = keys;
+    entry.metadata.find((m) => m.breadcrumb.length === 0)!.metadata['table-key-properties'] = [...keys];
   };
 }
