@@ -138,9 +138,12 @@ export async function main(argv = process.argv): Promise<void> {
       await tap.sync(catalog!, state, controller.signal);
     }
   } finally {
-    // after a stop, a query still in flight must not hold the exit
-    if (controller.signal.aborted) tap.pool.interrupt();
-    await tap.pool.end().catch(() => undefined);
+    const ended = tap.pool.end().catch(() => undefined);
+    if (controller.signal.aborted) {
+      // after a stop, a query or a connection attempt still in flight must not hold the exit (the exit closes them)
+      tap.pool.interrupt();
+      await Promise.race([ended, new Promise((r) => setTimeout(r, 1000).unref())]);
+    } else await ended;
   }
 }
 
