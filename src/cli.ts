@@ -184,9 +184,9 @@ function parseJson(text: string, module: string): unknown {
   } catch {
     // JSON.parse's message quotes the text: only the place is named
     const at = jsonProblem(text, MAX_INPUT_DEPTH);
-    const where = at ? `: ${at.problem} at column ${at.column}${at.line > 1 ? ` of line ${at.line}` : ''}` : '';
+    const where = at ? `${at.problem} at column ${at.column}${at.line > 1 ? ` of line ${at.line}` : ''}` : 'a syntax error';
     throw new ConfigurationError(
-      `--plugin-options for ${module} is not JSON${where}; quote it, e.g. ${module}='{"key": 1}', or give @file.json`,
+      `--plugin-options for ${module} is not JSON (${where}); quote it, e.g. ${module}='{"key": 1}', or give @file.json`,
     );
   }
 }

@@ -278,7 +278,7 @@ describe('input text never reaches an error', () => {
     refused(
       run,
       2,
-      /--plugin-options for .*options-sink-plugin\.mjs is not JSON: a property name in double quotes was expected, .* at column 2;/,
+      /--plugin-options for .*options-sink-plugin\.mjs is not JSON \(a property name in double quotes was expected, .* at column 2\);/,
     );
     secretFree(run);
     run = await runTap(['--config', tmpJson(config), '--discover', '--plugin', plugin, '--plugin-options', `{"token":"${SECRET}"}`]);
