@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { aboutInfo, aboutMarkdown, packageVersion } from './core/about.js';
+import { jsonProblem } from './core/config/json-position.js';
 import { readJsonFile } from './core/config/load-config.js';
 import { CatalogError, ConfigurationError, InterruptedError, OutputClosedError, StateError, TapError, oneLine } from './core/errors.js';
 import { StderrLogger, escapeControls } from './core/logger.js';
 import { assertCatalog } from './core/singer/catalog.js';
 import { parseState, emptyState } from './core/singer/state.js';
+import { MAX_INPUT_DEPTH } from './core/singer/input-validation.js';
+import { raceStop } from './core/stop-request.js';
+import type { Tap } from './core/tap.js';
 import { createTap, resolvePlugins } from './core/tap-factory.js';
 import { builtinPlugins } from './plugins/builtin-plugins.js';
 
@@ -57,13 +61,39 @@ export async function main(argv = process.argv): Promise<void> {
   }
 
   const log = new StderrLogger();
-  const rawConfig = opts.config ? await readJsonFile(opts.config, 'config', (m) => new ConfigurationError(m)) : {};
+  // a stop request ends the run at any point: before the first message at once (raceStop), after it once
+  // the batch in hand is written and STATE follows it
+  const controller = new AbortController();
+  // set once the tap is built: a signal before that has no output to protect
+  let tap: Tap | undefined = undefined;
+  const stop = (signal: NodeJS.Signals): void => {
+    const code = signal === 'SIGINT' ? 130 : 143;
+    if (controller.signal.aborted) {
+      // a second signal: stop now, without the batch, but never cut a line (process.exit drops what
+      // stdout has not handed to the OS yet: half a line when the target was not reading)
+      if (!tap?.outputStarted) process.exit(code);
+      outputSealed ??= tap.sealOutput(new InterruptedError(`stopped by a second ${signal}`, signal)).then(() => process.exit(code));
+      return;
+    }
+    log.warn(`${signal} received: ${tap?.outputStarted ? 'finishing the current batch and writing STATE' : 'stopping before any message'}`);
+    controller.abort(signal);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  const starting = <T>(step: Promise<T>): Promise<T> => raceStop(step, controller.signal, 'during start-up');
+  // an input file read that may block in the kernel (a FIFO with no writer yet, a hung mount): see handleFatal
+  const reading = <T>(read: Promise<T>): Promise<T> => {
+    readsPending++;
+    return starting(read.finally(() => readsPending--));
+  };
+
+  const rawConfig = opts.config ? await reading(readJsonFile(opts.config, 'config', (m) => new ConfigurationError(m))) : {};
   if (typeof rawConfig !== 'object' || rawConfig === null || Array.isArray(rawConfig)) {
     throw new ConfigurationError(`the config file ${opts.config} must hold a JSON object of settings`);
   }
   // the flag is the metrics plugin's metrics_file setting, given on the command line
   if (opts.metricsFile) (rawConfig as Record<string, unknown>).metrics_file = opts.metricsFile;
-  const extraPluginOptions = await parsePluginOptions(opts.pluginOptions, opts.plugin);
+  const extraPluginOptions = await reading(parsePluginOptions(opts.pluginOptions, opts.plugin));
   const options = {
     rawConfig: rawConfig as Record<string, unknown>,
     builtins: builtinPlugins(),
@@ -72,7 +102,7 @@ export async function main(argv = process.argv): Promise<void> {
   };
 
   if (opts.about) {
-    const { schema, plugins } = await resolvePlugins(options);
+    const { schema, plugins } = await starting(resolvePlugins(options));
     const info = aboutInfo(
       schema,
       plugins.map(({ plugin }) => ({
@@ -93,38 +123,35 @@ export async function main(argv = process.argv): Promise<void> {
   }
   // read the inputs before connecting, so a bad file fails fast
   const catalog = catalogPath
-    ? assertCatalog(await readJsonFile(catalogPath, 'catalog', (m) => new CatalogError(m)), catalogPath)
+    ? assertCatalog(await reading(readJsonFile(catalogPath, 'catalog', (m) => new CatalogError(m), { pathInErrors: true })), catalogPath)
     : undefined;
-  const state = opts.state ? parseState(await readJsonFile(opts.state, 'state', (m) => new StateError(m)), opts.state) : emptyState();
+  const state = opts.state
+    ? parseState(await reading(readJsonFile(opts.state, 'state', (m) => new StateError(m), { pathInErrors: true })), opts.state)
+    : emptyState();
 
-  const tap = await createTap({ ...options, log });
-  const controller = new AbortController();
-  const stop = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) {
-      // a second signal: stop now, without the batch, but never cut a line (process.exit drops what
-      // stdout has not handed to the OS yet: half a line when the target was not reading)
-      const code = signal === 'SIGINT' ? 130 : 143;
-      outputSealed ??= tap.sealOutput(new InterruptedError(`stopped by a second ${signal}`, signal)).then(() => process.exit(code));
-      return;
-    }
-    log.warn(`${signal} received: finishing the current batch and writing STATE`);
-    controller.abort(signal);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  tap = await starting(createTap({ ...options, log }));
   try {
     if (opts.discover) {
-      const discovered = await tap.discover();
+      const discovered = await raceStop(tap.discover(), controller.signal, 'during discovery');
       await writeStdout(JSON.stringify(discovered, null, 2) + '\n');
     } else {
       await tap.sync(catalog!, state, controller.signal);
     }
   } finally {
-    await tap.pool.end().catch(() => undefined);
+    const ended = tap.pool.end().catch(() => undefined);
+    if (controller.signal.aborted) {
+      // after a stop, a query or a connection attempt still in flight must not hold the exit (the exit closes them)
+      tap.pool.interrupt();
+      await Promise.race([ended, new Promise((r) => setTimeout(r, 1000).unref())]);
+    } else await ended;
   }
 }
 
-/** `--plugin-options MODULE=JSON` (or `MODULE=@file.json`) for modules given with `--plugin`. */
+/**
+ * `--plugin-options MODULE=JSON` (or `MODULE=@file.json`) for modules given with `--plugin`. No error
+ * quotes the JSON or the file (either may hold a secret, and `@` may name any file): they name the module,
+ * the file, and the line and column of a syntax error.
+ */
 async function parsePluginOptions(flags: readonly string[], modules: readonly string[]): Promise<Record<string, Record<string, unknown>>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const flag of flags) {
@@ -132,15 +159,19 @@ async function parsePluginOptions(flags: readonly string[], modules: readonly st
     const module = flag.slice(0, Math.max(eq, 0));
     if (eq <= 0 || !modules.includes(module)) {
       throw new ConfigurationError(
-        `--plugin-options ${flag}: give MODULE=JSON for a MODULE also passed with --plugin (${modules.length > 0 ? modules.join(', ') : 'none given'})`,
+        `--plugin-options ${eq > 0 ? `${module}=…` : '(a value without MODULE=)'}: give MODULE=JSON for a MODULE also passed with --plugin (${modules.length > 0 ? modules.join(', ') : 'none given'})`,
       );
     }
     const text = flag.slice(eq + 1);
-    const value = text.startsWith('@')
-      ? await readJsonFile(text.slice(1), `options of plugin ${module}`, (m) => new ConfigurationError(m))
-      : parseJson(text, module);
+    const file = text.startsWith('@') ? text.slice(1) : undefined;
+    const value =
+      file !== undefined
+        ? await readJsonFile(file, `options of plugin ${module}`, (m) => new ConfigurationError(m))
+        : parseJson(text, module);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new ConfigurationError(`--plugin-options for ${module} must be a JSON object, e.g. ${module}='{"key": 1}'`);
+      throw new ConfigurationError(
+        `--plugin-options for ${module}${file !== undefined ? ` (the file ${file})` : ''} must be a JSON object, e.g. ${module}='{"key": 1}'`,
+      );
     }
     out[module] = value as Record<string, unknown>;
   }
@@ -150,9 +181,12 @@ async function parsePluginOptions(flags: readonly string[], modules: readonly st
 function parseJson(text: string, module: string): unknown {
   try {
     return JSON.parse(text);
-  } catch (err) {
+  } catch {
+    // JSON.parse's message quotes the text: only the place is named
+    const at = jsonProblem(text, MAX_INPUT_DEPTH);
+    const where = at ? `${at.problem} at column ${at.column}${at.line > 1 ? ` of line ${at.line}` : ''}` : 'a syntax error';
     throw new ConfigurationError(
-      `--plugin-options for ${module} is not JSON (${(err as Error).message}): quote it, e.g. ${module}='{"key": 1}', or give @file.json`,
+      `--plugin-options for ${module} is not JSON (${where}); quote it, e.g. ${module}='{"key": 1}', or give @file.json`,
     );
   }
 }
@@ -163,6 +197,8 @@ function writeStdout(text: string): Promise<void> {
 
 /** Set by a second signal: settles (and exits) once the write in flight is out. */
 let outputSealed: Promise<void> | undefined;
+/** Input files being read (see `reading` in main). */
+let readsPending = 0;
 
 /** The one error handler: one CRITICAL line on stderr, the error's exit code, a stack only for unknown errors. */
 export function handleFatal(err: unknown): void {
@@ -177,6 +213,15 @@ export function handleFatal(err: unknown): void {
   process.stderr.write(`CRITICAL ${redacted}\n`);
   // after a second signal the exit waits for the line in flight (see stop in main)
   if (outputSealed) return;
+  if (err instanceof InterruptedError && readsPending > 0) {
+    // a read blocked in the kernel holds a thread of libuv's pool, and process.exit waits for every thread
+    // of the pool: the tap would never exit. The signal's own default action ends it at once, and a shell
+    // (or Meltano) sees the same 143 / 130.
+    const signal = err.exitCode === 143 ? 'SIGTERM' : 'SIGINT';
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+    return;
+  }
   process.exit(known ? err.exitCode : 1);
 }
 

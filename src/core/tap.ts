@@ -15,7 +15,9 @@ import type { TapState } from './singer/messages.js';
 import { planStreams } from './sync/sync-planner.js';
 import { emitState, syncStream } from './sync/stream-sync.js';
 import { checkBookmarkValues } from './sync/bookmark-check.js';
-import { batchSettingsFrom, checkBatchRoot } from './batch/batch-settings.js';
+import { batchSettingsFrom, checkBatchRoot, type BatchSettings } from './batch/batch-settings.js';
+import type { StreamPlan } from './readers/stream-plan.js';
+import { raceStop } from './stop-request.js';
 import { BatchFileSink } from './batch/batch-file-sink.js';
 import { removeLeftovers } from './batch/leftover-files.js';
 
@@ -60,16 +62,19 @@ export class Tap {
     });
   }
 
+  /** True once a message is on stdout: from then on a stop request is graceful (the batch, then STATE). */
+  get outputStarted(): boolean {
+    return this.container.resolve<MessageWriter>(TOKENS.Writer).bytesWritten > 0;
+  }
+
   /** Stops stdout without cutting a line (see MessageWriter.seal); settles when the exit may happen. */
   sealOutput(reason: Error): Promise<void> {
     return this.container.resolve<MessageWriter>(TOKENS.Writer).seal(reason);
   }
 
-  /** Syncs the selected streams, starting with the one the state says was interrupted. */
-  async sync(catalog: Catalog, state: TapState, signal: AbortSignal): Promise<void> {
-    const writer = this.container.resolve<MessageWriter>(TOKENS.Writer);
+  /** Everything checked before the first message: the BATCH root, the catalog against the database, every bookmark. */
+  private async checksBeforeOutput(catalog: Catalog, state: TapState, batch: BatchSettings | undefined): Promise<StreamPlan[]> {
     // batch_config: a root the tap cannot write to stops it (exit 2) before any message
-    const batch = batchSettingsFrom(this.config.raw);
     if (batch) await checkBatchRoot(batch);
     const selected = catalog.streams.filter(isSelected);
     const known = new Set(catalog.streams.map((s) => s.tap_stream_id));
@@ -113,6 +118,21 @@ export class Tap {
         plans.map((p) => p.tapStreamId),
         this.log,
       );
+    return plans;
+  }
+
+  /** Syncs the selected streams, starting with the one the state says was interrupted. */
+  async sync(catalog: Catalog, state: TapState, signal: AbortSignal): Promise<void> {
+    const writer = this.container.resolve<MessageWriter>(TOKENS.Writer);
+    const batch = batchSettingsFrom(this.config.raw);
+    // nothing is on stdout yet: a stop request ends these checks at once (a hung mount, a server that does
+    // not answer), and the connections in use are cut so that the exit does not wait for them
+    const plans = await raceStop(this.checksBeforeOutput(catalog, state, batch), signal, 'during the checks before the sync').catch(
+      (err: unknown) => {
+        if (signal.aborted) this.pool.interrupt();
+        throw err;
+      },
+    );
     const first = plans.findIndex((p) => p.tapStreamId === state.currently_syncing);
     const ordered = first > 0 ? [...plans.slice(first), ...plans.slice(0, first)] : plans;
     const deps = {

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -204,12 +204,48 @@ describe.skipIf(!!nativeSkipReason)('BATCH messages: the every-type table and ba
       says: /only file:\/\/ and s3:\/\/ roots are supported/,
     },
     { what: 'no storage', bc: () => ({ encoding: { format: 'jsonl' } }), says: /batch_config must have required property 'storage'/ },
+    // issue #31: a prefix may not leave the root, a file: root must be absolute, a check of the root may not hang
+    ...['../escaped-', 'sub/dir-', '..', 'a\\b-'].map((prefix) => ({
+      what: `the prefix ${JSON.stringify(prefix)}`,
+      bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: pathToFileURL(batchRoot().dir).href, prefix } }),
+      says: /batch_config\.storage\.prefix .* may not hold '\/', '\\' or '\.\.': it is put before each file name, inside the root; give a name part such as "nightly-"/,
+    })),
+    ...['file:relative/dir', 'file://relative/dir', 'file:/absolute/dir'].map((root) => ({
+      what: `the root ${root}`,
+      bc: () => ({ encoding: { format: 'jsonl' }, storage: { root } }),
+      says: /batch_config\.storage\.root file:.* is not an absolute file URL: give file:\/\/\/ and the absolute path \(file:\/\/\/.*(relative|absolute)\/dir/,
+    })),
+    {
+      what: "a root under /proc (Node's recursive mkdir spun there forever)",
+      bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: 'file:///proc/tap-batches/x' } }),
+      says: /batch_config\.storage\.root \/proc\/tap-batches\/x is not writable \(ENOENT.*give a directory the tap can create files in/,
+    },
   ])('stops with exit 2 before any message on $what', async ({ bc, says }) => {
-    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config: bc() }), '--catalog', catalog]);
+    const started = Date.now();
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config: bc() }), '--catalog', catalog], { timeoutMs: 30_000 });
     expect(run.code, run.stderr).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/CRITICAL/);
     expect(run.stderr).toMatch(says);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('a bad prefix stops --discover too, before connecting; nothing is written beside the root', async () => {
+    const { dir } = batchRoot();
+    const root = join(dir, 'root');
+    const run = await runTap([
+      '--config',
+      tmpJson({
+        url: 'postgres://nobody@127.0.0.1:1/none',
+        batch_config: { encoding: { format: 'jsonl' }, storage: { root: pathToFileURL(root).href, prefix: '../x-' } },
+      }),
+      '--discover',
+    ]);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/batch_config\.storage\.prefix "\.\.\/x-" may not hold/);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(existsSync('/relative')).toBe(false);
   });
 
   it('--about lists the batch capability and the batch_config setting', async () => {

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -9,7 +10,8 @@ import { chunkKinds, createMetricsHypertable, METRICS_COLUMNS, recordsChecksum, 
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { startFaultyProxy } from '../helpers/faulty-proxy.js';
 import { createBucket, getObject, startMoto, TEST_CREDENTIALS, type MotoServer } from '../helpers/moto-server.js';
-import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import { discover, records, runTap, select, tmpJson, type TapRun } from '../helpers/run-tap.js';
+import { startSilentServer, type SilentServer } from '../helpers/silent-server.js';
 import type { Catalog } from '../../src/core/singer/catalog.js';
 
 const skip = batchToolsSkip();
@@ -25,9 +27,11 @@ function expectStateLast(messages: Record<string, any>[]): void {
   expect(types.lastIndexOf('STATE')).toBeGreaterThan(types.lastIndexOf('BATCH'));
 }
 
+/** The private parent of the staging directories (batch-root.ts): the tap's own, mode 0700. */
+const STAGING_BASE = join(tmpdir(), `tap-timescaledb-s3-${process.getuid!()}`);
 /** The local staging directory of an s3:// root (batch-settings.ts): empty once every file is uploaded. */
 function stagingDir(bucket: string, path: string): string {
-  return join(tmpdir(), 'tap-timescaledb-s3', bucket, path.replace(/[^A-Za-z0-9_.-]/g, '_'));
+  return join(STAGING_BASE, bucket, path.replace(/[^A-Za-z0-9_.-]/g, '_'));
 }
 function stagingFiles(bucket: string, path: string): string[] {
   const dir = stagingDir(bucket, path);
@@ -62,7 +66,7 @@ describeOnEngines(`BATCH messages on S3-compatible storage (moto)${skip ? ` (${s
     };
     // what a run killed during an upload leaves in the staging directory, beside a file that is not the tap's
     const staging = stagingDir('tap-batches', `${path}/`);
-    mkdirSync(staging, { recursive: true });
+    mkdirSync(staging, { recursive: true, mode: 0o700 });
     writeFileSync(join(staging, 'nightly-public-sensors-20240101T000000000Z-0badcafe-000001.jsonl.gz'), 'x');
     writeFileSync(join(staging, 'notes.txt'), 'x');
     const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', tmpJson(catalog)], {
@@ -126,12 +130,14 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages on S3: large files
   let db: TestDatabase;
   let moto: MotoServer;
   let strict: MotoServer;
+  let silent: SilentServer;
   let catalog: string;
 
   beforeAll(async () => {
     moto = await startMoto();
     // moto with authentication on: keys it does not know are refused with 403
     strict = await startMoto({ INITIAL_NO_AUTH_ACTION_COUNT: '0' });
+    silent = await startSilentServer();
     await createBucket(moto, 'tap-batches');
     db = await nativeDatabase();
     await db.sql(`CREATE TABLE logs (id int PRIMARY KEY, line text NOT NULL);
@@ -142,6 +148,7 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages on S3: large files
     await db?.close();
     await moto?.stop();
     await strict?.stop();
+    await silent?.stop();
   });
 
   it('uploads a file larger than a part (multipart) whole', async () => {
@@ -273,6 +280,99 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages on S3: large files
     }
   });
 
+  it("stages files in a private directory: the parent 0700 and the tap's own, each staged file 0600 (issue #31)", async () => {
+    const proxy = await startFaultyProxy(moto.endpoint, {
+      delayMs: (req) => (req.method === 'PUT' && /\/modes\/public-logs-/.test(req.url ?? '') ? 700 : 0),
+    });
+    try {
+      const batch_config = {
+        encoding: { format: 'jsonl', compression: 'none' },
+        storage: { root: 's3://tap-batches/modes', endpoint_url: proxy.endpoint },
+        batch_size: 40000,
+      };
+      const dir = stagingDir('tap-batches', 'modes/');
+      const seen = new Map<string, number>();
+      const watch = setInterval(() => {
+        for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+          try {
+            seen.set(name, statSync(join(dir, name)).mode & 0o777);
+          } catch {
+            /* uploaded and removed meanwhile */
+          }
+        }
+      }, 10);
+      const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog], { env: TEST_CREDENTIALS });
+      clearInterval(watch);
+      expect(run.code, run.stderr).toBe(0);
+      expect(manifestUrls(run.messages).length).toBe(3);
+      expect(seen.size, [...seen.keys()].join(', ')).toBeGreaterThan(0);
+      for (const [name, mode] of seen) expect(`${name} ${mode.toString(8)}`).toBe(`${name} 600`);
+      const base = statSync(STAGING_BASE);
+      expect(base.mode & 0o777).toBe(0o700);
+      expect(base.uid).toBe(process.getuid!());
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  describe('a staging parent the tap did not make is refused: exit 2 before any message, nothing staged in it', () => {
+    // a TMPDIR of the test's own (sticky and world-writable, like /tmp), so other runs on this machine are not disturbed
+    const sharedTmp = (): string => {
+      const d = mkdtempSync(join(tmpdir(), 'tap-shared-tmp-'));
+      chmodSync(d, 0o1777);
+      return d;
+    };
+    const runWithTmp = (tmp: string) =>
+      runTap(
+        [
+          '--config',
+          tmpJson({
+            url: db.url,
+            batch_config: { encoding: { format: 'jsonl' }, storage: { root: 's3://tap-batches/x', endpoint_url: moto.endpoint } },
+          }),
+          '--catalog',
+          catalog,
+        ],
+        { env: { ...TEST_CREDENTIALS, TMPDIR: tmp } },
+      );
+    const base = (tmp: string) => join(tmp, `tap-timescaledb-s3-${process.getuid!()}`);
+    const expectRefused = (run: TapRun, why: RegExp, dir: string) => {
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(why);
+      expect(run.stderr).toMatch(/remove it \(the tap makes it again, mode 700\), or set TMPDIR to a directory of your own/);
+      expect(readdirSync(dir)).toEqual([]);
+    };
+
+    it.skipIf(process.getuid!() !== 0)('one another local user created beforehand (world-writable, as an attacker would)', async () => {
+      const other = 'tapstaging';
+      if (spawnSync('id', [other]).status !== 0) expect(spawnSync('useradd', ['--no-create-home', other]).status).toBe(0);
+      const tmp = sharedTmp();
+      const dir = base(tmp);
+      // made by the other user, as they would in /tmp before the tap's first run
+      expect(spawnSync('su', [other, '-s', '/bin/sh', '-c', `mkdir -m 777 ${dir}`]).status).toBe(0);
+      const run = await runWithTmp(tmp);
+      expectRefused(run, /the staging directory .* of the s3:\/\/ root belongs to another user \(uid \d+, the tap runs as 0\)/, dir);
+    });
+
+    it("one of the tap's user that others may enter (mode 755)", async () => {
+      const tmp = sharedTmp();
+      const dir = base(tmp);
+      mkdirSync(dir, { mode: 0o755 });
+      chmodSync(dir, 0o755);
+      expectRefused(await runWithTmp(tmp), /may be used by other users \(mode 755, not 700\)/, dir);
+    });
+
+    it('a symbolic link to another directory', async () => {
+      const tmp = sharedTmp();
+      const target = mkdtempSync(join(tmpdir(), 'tap-link-target-'));
+      chmodSync(target, 0o700);
+      symlinkSync(target, base(tmp));
+      expectRefused(await runWithTmp(tmp), /is a symbolic link/, target);
+    });
+  });
+
   const bad = (storage: () => Record<string, unknown>, env: Record<string, string> = TEST_CREDENTIALS) => ({ storage, env });
   it.each([
     {
@@ -294,9 +394,27 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages on S3: large files
       says: /the credentials were refused/,
     },
     { what: 'an s3:// root without a bucket', ...bad(() => ({ root: 's3:///path' })), says: /names no bucket; give s3:\/\/bucket\/path/ },
+    {
+      what: "a prefix with '../' (the key lost it)",
+      ...bad(() => ({ root: 's3://tap-batches/x', prefix: '../y-', endpoint_url: moto.endpoint })),
+      says: /batch_config\.storage\.prefix "\.\.\/y-" may not hold/,
+    },
+    {
+      what: "a root path with a '..' segment spelled %2F..%2F",
+      ...bad(() => ({ root: 's3://tap-batches/x%2F..%2Fy', endpoint_url: moto.endpoint })),
+      says: /its path may not hold '\.' or '\.\.' segments/,
+    },
+    {
+      what: 'an endpoint that accepts and never answers (TAP_BATCH_ROOT_TIMEOUT_MS=1500)',
+      ...bad(() => ({ root: 's3://tap-batches/x', endpoint_url: silent.endpoint }), {
+        ...TEST_CREDENTIALS,
+        TAP_BATCH_ROOT_TIMEOUT_MS: '1500',
+      }),
+      says: /s3:\/\/tap-batches\/x\/: no answer within 1\.5 s from http:\/\/127\.0\.0\.1:\d+; check batch_config\.storage\.endpoint_url/,
+    },
   ])('stops with exit 2 before any message on $what', async ({ storage, env, says }) => {
     const batch_config = { encoding: { format: 'jsonl' }, storage: storage() };
-    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog], { env });
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog], { env, timeoutMs: 60_000 });
     expect(run.code, run.stderr).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/CRITICAL/);

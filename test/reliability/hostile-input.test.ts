@@ -210,3 +210,98 @@ describe.skipIf(nativeSkipReason)('column grants and row-level security (native 
     expect(records(run.messages)).toEqual([{ id: 1, owner: role }]);
   });
 });
+
+/**
+ * No secret and no file's content in any error (issue #31): a config with a single-quoted password
+ * printed `"password":'Sup3rSecr` (JSON.parse quotes the text around the fault), and
+ * `--plugin-options X=@/etc/shadow` printed the file's first bytes. Errors name the file, and the line
+ * and column; none of these needs a server, nor reaches one.
+ */
+describe('input text never reaches an error', () => {
+  const SECRET = 'Sup3rSecretValue';
+  const config = JSON.stringify({ url: 'postgres://tap@127.0.0.1:1/db' });
+  /** what /etc/shadow looks like: not JSON, and every byte of it a secret */
+  const shadow = tmpJson(`root:$6$${SECRET}$hash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n`, 'shadow');
+  const plugin = `${FIXTURES}/options-sink-plugin.mjs`;
+  const secretFree = (run: TapRun): void => {
+    expect(run.stderr).not.toContain(SECRET);
+    expect(run.stderr).not.toContain(SECRET.slice(0, 8));
+    expect(run.stderr).not.toContain('$6$'); // the shadow file's first bytes
+  };
+
+  it('a config with a single-quoted password: exit 2 naming the file, line and column, not the text', async () => {
+    const path = tmpJson(`{"url": "postgres://tap@127.0.0.1:1/db",\n  "password": '${SECRET}'}`, 'config.json');
+    const run = await runTap(['--config', path, '--discover']);
+    refused(
+      run,
+      2,
+      /the config file .*config\.json is not valid JSON \(a value was expected, found a single quote .* at line 2, column 15\); fix the file/,
+    );
+    secretFree(run);
+  });
+
+  it('a config cut short, with a trailing comma, or not JSON at all (the shadow file): each placed, none quoted', async () => {
+    for (const [text, says] of [
+      [`{"password": "${SECRET}`, /a string that is never closed at line 1, column 14/],
+      [`{"password": "${SECRET}",\n}`, /a trailing ',' before '}' \(JSON allows none\) at line 2, column 1/],
+      [`\ufeff{"password": "${SECRET}"}`, /a byte-order mark/],
+    ] as const) {
+      const run = await runTap(['--config', tmpJson(text, 'config.json'), '--discover']);
+      refused(run, 2, says);
+      secretFree(run);
+    }
+    const run = await runTap(['--config', shadow, '--discover']);
+    refused(run, 2, /the config file .*shadow is not valid JSON \(a value was expected, found a word without quotes at line 1, column 1\)/);
+    secretFree(run);
+  });
+
+  it('--plugin-options X=@/etc/shadow: exit 2 naming the file only', async () => {
+    const run = await runTap(['--config', tmpJson(config), '--discover', '--plugin', plugin, '--plugin-options', `${plugin}=@${shadow}`]);
+    refused(
+      run,
+      2,
+      new RegExp(`the options of plugin .*options-sink-plugin\\.mjs file ${shadow} is not valid JSON \\(.* at line 1, column 1\\)`),
+    );
+    secretFree(run);
+  });
+
+  it('--plugin-options with single quotes, or without MODULE=: the JSON is not quoted back', async () => {
+    let run = await runTap([
+      '--config',
+      tmpJson(config),
+      '--discover',
+      '--plugin',
+      plugin,
+      '--plugin-options',
+      `${plugin}={'token':'${SECRET}'}`,
+    ]);
+    refused(
+      run,
+      2,
+      /--plugin-options for .*options-sink-plugin\.mjs is not JSON \(a property name in double quotes was expected, .* at column 2\);/,
+    );
+    secretFree(run);
+    run = await runTap(['--config', tmpJson(config), '--discover', '--plugin', plugin, '--plugin-options', `{"token":"${SECRET}"}`]);
+    refused(run, 2, /--plugin-options \(a value without MODULE=\): give MODULE=JSON/);
+    secretFree(run);
+    run = await runTap(['--config', tmpJson(config), '--discover', '--plugin', plugin, '--plugin-options', `other={"token":"${SECRET}"}`]);
+    refused(run, 2, /--plugin-options other=…: give MODULE=JSON for a MODULE also passed with --plugin/);
+    secretFree(run);
+  });
+
+  it('a catalog or state that is the shadow file: exit 3 / 4 naming the file only', async () => {
+    const catalog = tmpJson({ streams: [] });
+    let run = await runTap(['--config', tmpJson(config), '--catalog', shadow]);
+    refused(run, 3, /the catalog file .*shadow is not valid JSON \(.* at line 1, column 1\)/);
+    secretFree(run);
+    run = await runTap(['--config', tmpJson(config), '--catalog', catalog, '--state', shadow]);
+    refused(run, 4, /the state file .*shadow is not valid JSON \(.* at line 1, column 1\)/);
+    secretFree(run);
+  });
+
+  it('a url without its scheme (user:password@host/db): exit 2 without quoting it', async () => {
+    const run = await runTap(['--config', tmpJson({ url: `tap:${SECRET}@127.0.0.1:5432/db` }), '--discover']);
+    refused(run, 2, /url must start with postgres:\/\/ or postgresql:\/\//);
+    secretFree(run);
+  });
+});

@@ -1,6 +1,7 @@
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeSkipReason } from '../helpers/databases.js';
@@ -22,6 +23,9 @@ const JS_ERROR =
 
 /** Stands for a 200,000-character string in the file (kept short in fast-check's report of a failure). */
 const HUGE = '<200k x>';
+/** A password in the config and a token in the plugin options: no run may print it, whatever the mutation (issue #31). */
+const CANARY = 'Fuzz5ecretCanary';
+const OPTIONS_PLUGIN = resolve(__dirname, '../fixtures/options-sink-plugin.mjs');
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -56,6 +60,16 @@ const hostile: fc.Arbitrary<Json> = fc.oneof(
     'public-u',
     'ts',
     'id',
+    // BATCH prefixes and roots (issue #31): none may put a file outside the root
+    '../x-',
+    'a/b-',
+    '..',
+    'file:relative/dir',
+    'file://relative/dir',
+    'file:///proc/tap-fuzz',
+    's3://bucket/a%2F..%2Fb',
+    `s3://key:${CANARY}@bucket/p`,
+    '@/etc/shadow',
     [],
     {},
     [1, 'a', null],
@@ -73,18 +87,22 @@ const hostile: fc.Arbitrary<Json> = fc.oneof(
   }),
 );
 
+type InputFile = 'config' | 'catalog' | 'state' | 'options' | 'batch';
+
 interface Mutation {
-  readonly file: 'config' | 'catalog' | 'state';
+  /** `options`: the --plugin-options @file; `batch`: the config's batch_config (present only when mutated) */
+  readonly file: InputFile;
   readonly at: number;
-  readonly op: 'replace' | 'delete' | 'rename' | 'wrap';
+  /** `truncate`, `quotes`, `foreign`: the file's text itself (cut short, its double quotes made single from a point on, another file's bytes) */
+  readonly op: 'replace' | 'delete' | 'rename' | 'wrap' | 'truncate' | 'quotes' | 'foreign';
   readonly value: Json;
 }
 
 const mutations = fc.array(
   fc.record<Mutation>({
-    file: fc.constantFrom('config', 'catalog', 'state'),
+    file: fc.constantFrom('config', 'catalog', 'state', 'options', 'batch'),
     at: fc.nat(),
-    op: fc.constantFrom('replace', 'replace', 'delete', 'rename', 'wrap'),
+    op: fc.constantFrom('replace', 'replace', 'delete', 'rename', 'wrap', 'truncate', 'quotes', 'foreign'),
     value: hostile,
   }),
   { minLength: 1, maxLength: 3 },
@@ -127,19 +145,31 @@ function mutate(root: Json, m: Mutation, skip: (key: string | number | undefined
  * mutated (types, NULs, depth, huge values, unicode, SQL and JSON fragments), then run. Whatever the
  * mutation: the exit code is 0, 2, 3 or 4 (config, catalog, state, as documented); stdout is empty or
  * valid Singer; stderr holds no JavaScript error; and the server's statement log (log_statement = all
- * for the tap's role) shows only reads. Replay a failure with FUZZ_SEED=<seed printed below>.
+ * for the tap's role) shows only reads. Issue #31 added the --plugin-options @file and batch_config (prefixes and
+ * roots) as inputs, text mutations (cut short, single quotes, another file's bytes), and checks that no line
+ * prints the config's password or the options' token and that no file lands outside the BATCH root.
+ * Replay a failure with FUZZ_SEED=<seed printed below>.
  */
 describe.skipIf(nativeSkipReason)('fuzzed config, catalog and state files', () => {
   let cluster: OwnCluster;
-  let base: { config: Json; catalog: Json; state: Json };
+  let base: Record<InputFile, Json>;
   const dir = mkdtempSync(join(tmpdir(), 'tap-fuzz-'));
-  const write = (name: string, value: Json): string => {
+  const batches = join(dir, 'batches');
+  const write = (name: string, value: Json, text: (json: string) => string = (t) => t): string => {
     const path = join(dir, name);
-    writeFileSync(
-      path,
-      JSON.stringify(value, (_k, v: unknown) => (v === HUGE ? 'x'.repeat(200_000) : v)),
-    );
+    writeFileSync(path, text(JSON.stringify(value, (_k, v: unknown) => (v === HUGE ? 'x'.repeat(200_000) : v))));
     return path;
+  };
+  /** The text mutations of a file, applied to its JSON text when written. */
+  const textOps = (ms: readonly Mutation[], file: InputFile) => (json: string) => {
+    let text = json;
+    for (const m of ms.filter((x) => x.file === file)) {
+      if (m.op === 'truncate') text = text.slice(0, m.at % Math.max(text.length, 1));
+      else if (m.op === 'quotes')
+        text = text.slice(0, m.at % Math.max(text.length, 1)) + text.slice(m.at % Math.max(text.length, 1)).replace(/"/g, "'");
+      else if (m.op === 'foreign') text = `root:$6$${CANARY}$hash:19000:0:99999:7:::\n`;
+    }
+    return text;
   };
   beforeAll(async () => {
     cluster = startOwnCluster();
@@ -155,7 +185,15 @@ describe.skipIf(nativeSkipReason)('fuzzed config, catalog and state files', () =
     );
     await cluster.sql(`ALTER SYSTEM SET log_line_prefix = '%u|'`);
     await cluster.sql('SELECT pg_reload_conf()');
-    const config = { url: cluster.url(ROLE, undefined, 'fz'), state_every_n_rows: 7, filter_schemas: ['public'], decoder: 'auto' };
+    mkdirSync(batches);
+    // the password is not the role's (it has none: trust); the url's user wins, the password only has to stay unprinted
+    const config = {
+      url: cluster.url(ROLE, undefined, 'fz'),
+      password: CANARY,
+      state_every_n_rows: 7,
+      filter_schemas: ['public'],
+      decoder: 'auto',
+    };
     const catalog = select(await discover(write('config.json', config)), {
       'public-t': {},
       'public-u': { method: 'INCREMENTAL', key: 'ts' },
@@ -167,13 +205,15 @@ describe.skipIf(nativeSkipReason)('fuzzed config, catalog and state files', () =
         'public-u': { replication_key: 'ts', replication_key_value: '2024-01-01T05:00:00Z' },
       },
     };
-    base = { config, catalog: catalog as unknown as Json, state };
+    const batch = { encoding: { format: 'jsonl', compression: 'none' }, storage: { root: pathToFileURL(batches).href, prefix: 'fz-' } };
+    base = { config, catalog: catalog as unknown as Json, state, options: { token: CANARY }, batch };
   });
   afterAll(() => cluster?.destroy());
 
   it(`${RUNS} mutated inputs: exit 0/2/3/4, stdout empty or valid Singer, no JavaScript error, only reads on the server (seed ${SEED})`, async () => {
     console.log(`input fuzz: seed ${SEED}, ${RUNS} runs (replay with FUZZ_SEED=${SEED})`);
     // the unmutated inputs sync (so the log below holds the statements of a real sync too)
+    const plugin = (optionsFile: string) => ['--plugin', OPTIONS_PLUGIN, '--plugin-options', `${OPTIONS_PLUGIN}=@${optionsFile}`];
     const clean = await runTap([
       '--config',
       write('config.json', base.config),
@@ -181,6 +221,7 @@ describe.skipIf(nativeSkipReason)('fuzzed config, catalog and state files', () =
       write('catalog.json', base.catalog),
       '--state',
       write('state.json', base.state),
+      ...plugin(write('options.json', base.options)),
     ]);
     expect(clean.code, clean.stderr).toBe(0);
     expect(singerProblems(clean.stdout, { complete: true })).toEqual([]);
@@ -190,25 +231,52 @@ describe.skipIf(nativeSkipReason)('fuzzed config, catalog and state files', () =
       fc.asyncProperty(mutations, async (ms) => {
         const files = structuredClone(base);
         // the connection itself stays valid: a wrong host or port is exit 1 by design (an unreachable server)
-        for (const m of ms) files[m.file] = mutate(files[m.file], m, (k) => m.file === 'config' && k === 'url');
+        for (const m of ms.filter((x) => ['replace', 'delete', 'rename', 'wrap'].includes(x.op)))
+          files[m.file] = mutate(files[m.file], m, (k) => m.file === 'config' && k === 'url');
+        // batch_config only when mutated: a valid one writes BATCH files (under `batches`, and nowhere else)
+        const withBatch = ms.some((m) => m.file === 'batch');
+        if (withBatch && typeof files.config === 'object' && files.config !== null && !Array.isArray(files.config))
+          files.config.batch_config = files.batch;
         const discoverRun = ms.every((m) => m.file === 'config') && ms[0]!.at % 3 === 0;
-        const args = ['--config', write('config.json', files.config)];
+        const configText = (t: string) => textOps(ms, 'config')(withBatch ? textOps(ms, 'batch')(t) : t);
+        const args = ['--config', write('config.json', files.config, configText)];
         const run: TapRun = await runTap(
           discoverRun
             ? [...args, '--discover']
-            : [...args, '--catalog', write('catalog.json', files.catalog), '--state', write('state.json', files.state)],
+            : [
+                ...args,
+                '--catalog',
+                write('catalog.json', files.catalog, textOps(ms, 'catalog')),
+                '--state',
+                write('state.json', files.state, textOps(ms, 'state')),
+                ...plugin(write('options.json', files.options, textOps(ms, 'options'))),
+              ],
           { timeoutMs: 60_000 },
         );
         codes.set(run.code, (codes.get(run.code) ?? 0) + 1);
         const context = `mutations ${JSON.stringify(ms).slice(0, 600)}\nstderr: ${run.stderr.slice(-1500)}`;
         expect([0, 2, 3, 4], context).toContain(run.code);
         expect(run.stderr, context).not.toMatch(JS_ERROR);
+        // no secret and no file's content in any line (issue #31)
+        expect(run.stderr, context).not.toContain(CANARY);
+        expect(run.stderr, context).not.toContain('$6$');
+        // BATCH files only under the root
+        expect(
+          readdirSync(dir).filter((n) => !['config.json', 'catalog.json', 'state.json', 'options.json', 'batches'].includes(n)),
+          context,
+        ).toEqual([]);
+        expect(existsSync('/relative'), context).toBe(false);
         if (run.code !== 0)
           expect(
             run.stderr.split('\n').filter((l) => l.startsWith('CRITICAL')),
             context,
           ).toHaveLength(1);
-        if (!discoverRun && run.stdout.length > 0) expect(singerProblems(run.stdout, { complete: run.code === 0 }), context).toEqual([]);
+        // BATCH lines are the only messages the Singer rules here do not know: their files are checked above
+        const singer = run.stdout
+          .split('\n')
+          .filter((l) => !l.startsWith('{"type":"BATCH"'))
+          .join('\n');
+        if (!discoverRun && singer.length > 0) expect(singerProblems(singer, { complete: run.code === 0 }), context).toEqual([]);
         if (discoverRun && run.code === 0) expect(() => JSON.parse(run.stdout)).not.toThrow();
         if (run.code !== 0 && run.code !== null) expect(run.stdout, context).toBe('');
       }),

@@ -1,6 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { discover, lastState, parseMessages, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import { startSilentServer, type SilentServer } from '../helpers/silent-server.js';
 import { TapProcess } from './tap-process.js';
 
 const ROWS = 150_000; // ~20 MB of RECORD lines: far more than a pipe (64 kB) and the socket buffers hold
@@ -100,4 +105,71 @@ describe.skipIf(nativeSkipReason)('signals and pipes', () => {
       expect(duplicates).toBe(0); // the STATE written on the stop covers every record emitted
     });
   }
+});
+
+/**
+ * SIGTERM and SIGINT end a run at any point of its start-up too (issue #31: a root under /proc hung
+ * with no output and ignored SIGTERM): nothing is on stdout yet, so the tap stops at once with 143 / 130
+ * and one CRITICAL line. None of these reaches a database.
+ */
+describe('a stop request during start-up', () => {
+  let silent: SilentServer;
+  beforeAll(async () => {
+    silent = await startSilentServer();
+  });
+  afterAll(async () => silent?.stop());
+
+  /** Starts the tap, sends `signal` once it has been waiting for `waitMs`, and checks it stops within 5 s with `exit`. */
+  async function stopDuringStartUp(args: string[], signal: 'SIGTERM' | 'SIGINT', env: Record<string, string> = {}, waitMs = 1500) {
+    const tap = new TapProcess(args, env);
+    await new Promise((r) => setTimeout(r, waitMs));
+    expect(tap.child.exitCode, tap.stderr).toBeNull(); // still starting: the step it waits on never settles
+    const sentAt = Date.now();
+    tap.child.kill(signal);
+    const exit = await Promise.race([tap.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 5000))]);
+    if (exit === 'hung') tap.child.kill('SIGKILL');
+    expect(exit, tap.stderr).not.toBe('hung');
+    console.log(`${signal} during start-up: exit ${JSON.stringify(exit)} ${Date.now() - sentAt} ms after the signal`);
+    expect(tap.stdout).toBe('');
+    expect(tap.stderr).toMatch(new RegExp(`${signal} received: stopping before any message`));
+    return { tap, exit: exit as { code: number | null; signal: NodeJS.Signals | null } };
+  }
+
+  it('SIGTERM while an S3 endpoint accepts and never answers (the root check): exit 143', async () => {
+    const config = tmpJson({
+      url: 'postgres://nobody@127.0.0.1:1/none',
+      batch_config: { encoding: { format: 'jsonl' }, storage: { root: 's3://bucket/path', endpoint_url: silent.endpoint } },
+    });
+    const { tap, exit } = await stopDuringStartUp(['--config', config, '--catalog', tmpJson({ streams: [] })], 'SIGTERM', {
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+    });
+    expect(exit.code).toBe(143);
+    expect(tap.stderr).toMatch(/CRITICAL stopped by SIGTERM during the checks before the sync, before any message was written/);
+  });
+
+  it('SIGINT while the database accepts and never answers (discovery): exit 130', async () => {
+    const config = tmpJson({ url: `postgres://nobody@127.0.0.1:${silent.port}/none` });
+    const { tap, exit } = await stopDuringStartUp(['--config', config, '--discover'], 'SIGINT');
+    expect(exit.code).toBe(130);
+    expect(tap.stderr).toMatch(/CRITICAL stopped by SIGINT during discovery/);
+  });
+
+  it('SIGTERM while a plugin module loads forever: exit 143, not the 30 s load timeout', async () => {
+    const config = tmpJson({ url: 'postgres://nobody@127.0.0.1:1/none' });
+    const hanging = resolve(__dirname, '../fixtures/hanging-plugin.mjs');
+    const { tap, exit } = await stopDuringStartUp(['--config', config, '--discover', '--plugin', hanging], 'SIGTERM');
+    expect(exit.code).toBe(143);
+    expect(tap.stderr).toMatch(/CRITICAL stopped by SIGTERM during start-up/);
+  });
+
+  it('SIGTERM while the config is a FIFO nobody writes: the read blocks a thread, so the signal itself ends the tap', async () => {
+    const fifo = join(mkdtempSync(join(tmpdir(), 'tap-fifo-')), 'config.json');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const { tap, exit } = await stopDuringStartUp(['--config', fifo, '--discover'], 'SIGTERM');
+    // process.exit would wait forever for the blocked thread: the default action of the signal ends it, and
+    // a shell (or Meltano) reports 143 all the same
+    expect(exit).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(tap.stderr).toMatch(/CRITICAL stopped by SIGTERM during start-up/);
+  });
 });

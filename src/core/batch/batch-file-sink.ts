@@ -50,8 +50,8 @@ export class BatchFileSink implements RecordSink {
         this.log?.info(
           `${plan.tapStreamId}: ${columns.asText.join(', ')} written to Parquet as exact decimal text (numeric without a precision of at most 38 digits has no Parquet DECIMAL type)`,
         );
-      open = (path) => ParquetFile.create(path, this.encoder, columns);
-    } else open = (path) => DurableFile.create(path, this.settings.compression === 'gzip');
+      open = (path) => ParquetFile.create(path, this.encoder, columns, this.settings.fileMode);
+    } else open = (path) => DurableFile.create(path, this.settings.compression === 'gzip', this.settings.fileMode);
     return new BatchFileOutput(plan, this.writer, this.settings, async () => this.stage(await open(this.nextPath(plan.tapStreamId))));
   }
 

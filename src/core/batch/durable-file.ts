@@ -37,9 +37,10 @@ export class DurableFile implements BatchFile {
     done.catch(() => undefined);
   }
 
-  static async create(path: string, gzip: boolean): Promise<DurableFile> {
+  /** `mode`: of the new file (0600 for a staged file); the umask's default without it */
+  static async create(path: string, gzip: boolean, mode?: number): Promise<DurableFile> {
     // a stream over a path, not over a FileHandle: FileHandle#close waits forever for a stream made with autoClose false
-    const file = createWriteStream(`${path}.part`, { flags: 'wx', highWaterMark: 1024 * 1024 });
+    const file = createWriteStream(`${path}.part`, { flags: 'wx', highWaterMark: 1024 * 1024, mode });
     await once(file, 'open');
     if (!gzip)
       return new DurableFile(

@@ -1,4 +1,4 @@
-import { unlink } from 'node:fs/promises';
+import { chmod, unlink } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 // types only: DuckDB's native module loads when the first Parquet file is written, never in a run without one
 import type * as DuckDB from '@duckdb/node-api';
@@ -63,14 +63,16 @@ export class ParquetFile implements BatchFile {
     private readonly records: DurableFile,
     private readonly encoder: ParquetEncoder,
     private readonly columns: ParquetColumns,
+    private readonly mode: number | undefined,
   ) {
     this.url = pathToFileURL(path).href;
     const stager = new ExactValueStager(columns.staged);
     this.stager = stager.needed ? stager : undefined;
   }
 
-  static async create(path: string, encoder: ParquetEncoder, columns: ParquetColumns): Promise<ParquetFile> {
-    return new ParquetFile(path, await DurableFile.create(`${path}.jsonl`, false), encoder, columns);
+  /** `mode`: of the staged records and the Parquet file (0600 when staged for upload); the umask's default without it */
+  static async create(path: string, encoder: ParquetEncoder, columns: ParquetColumns, mode?: number): Promise<ParquetFile> {
+    return new ParquetFile(path, await DurableFile.create(`${path}.jsonl`, false, mode), encoder, columns, mode);
   }
 
   write(bytes: Buffer): Promise<void> {
@@ -83,6 +85,8 @@ export class ParquetFile implements BatchFile {
     const jsonl = await this.records.finish();
     try {
       await this.encoder.encode(jsonl, `${this.path}.part`, this.columns, this.longestWrite);
+      // DuckDB creates its file with the umask's mode
+      if (this.mode !== undefined) await chmod(`${this.path}.part`, this.mode);
       await publish(`${this.path}.part`, this.path);
     } finally {
       await unlink(jsonl).catch(() => undefined);

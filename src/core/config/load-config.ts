@@ -1,14 +1,26 @@
 import { readFile, stat } from 'node:fs/promises';
+import { batchSettingsFrom } from '../batch/batch-settings.js';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { MAX_INPUT_BYTES, MAX_INPUT_DEPTH, tooDeep } from '../singer/input-validation.js';
 import { configProblems } from './config-checks.js';
+import { describePosition, jsonProblem } from './json-position.js';
 import { SSL_MODES, type JsonSchema, type SslMode } from './config-schema.js';
 import type { ConnectionSettings, TapConfig } from './tap-config.js';
 import { validatorFor } from '../validation/validators.js';
 
-/** Reads a JSON file, naming the file and the fix when it is missing or malformed. */
-export async function readJsonFile(path: string, what: string, makeError: (m: string) => Error): Promise<unknown> {
+/**
+ * Reads a JSON file, naming the file and the fix when it is missing or malformed. No error quotes the
+ * file's text (a config holds passwords, and `--plugin-options X=@file` may name any file): a syntax
+ * error or too deep a nesting is placed by line and column. `pathInErrors` adds the JSON path of too
+ * deep a nesting (its keys: a catalog's or state's field names and stream ids, never a config's).
+ */
+export async function readJsonFile(
+  path: string,
+  what: string,
+  makeError: (m: string) => Error,
+  options: { pathInErrors?: boolean } = {},
+): Promise<unknown> {
   let text: string;
   let size: number;
   try {
@@ -26,14 +38,22 @@ export async function readJsonFile(path: string, what: string, makeError: (m: st
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (err) {
-    throw makeError(`the ${what} file ${path} is not valid JSON (${(err as Error).message}); fix the file or pass another`);
+  } catch {
+    // JSON.parse's message quotes the text around the fault: never shown
+    const at = jsonProblem(text, MAX_INPUT_DEPTH);
+    if (at?.kind === 'depth')
+      throw makeError(
+        `the ${what} file ${path} nests deeper than ${MAX_INPUT_DEPTH} levels at ${describePosition(at)}; fix the file or pass another`,
+      );
+    const where = at ? `${at.problem} at ${describePosition(at)}` : 'a syntax error';
+    throw makeError(`the ${what} file ${path} is not valid JSON (${where}); fix the file or pass another`);
   }
   const deep = tooDeep(value);
   if (deep !== undefined) {
-    throw makeError(
-      `the ${what} file ${path} nests deeper than ${MAX_INPUT_DEPTH} levels at ${deep.slice(0, 200)}; fix the file or pass another`,
-    );
+    const at = jsonProblem(text, MAX_INPUT_DEPTH);
+    const position = at ? describePosition(at) : 'a place the scanner could not find';
+    const where = options.pathInErrors ? `${deep.slice(0, 200)} (${position})` : position;
+    throw makeError(`the ${what} file ${path} nests deeper than ${MAX_INPUT_DEPTH} levels at ${where}; fix the file or pass another`);
   }
   return value;
 }
@@ -58,6 +78,8 @@ export function parseConfig(input: unknown, schema: JsonSchema, log?: Logger): T
   }
   const bad = configProblems(raw);
   if (bad.length > 0) throw new ConfigurationError(`invalid config: ${bad.join('; ')}`);
+  // batch_config's root and prefix, before anything connects (discovery included)
+  batchSettingsFrom(raw);
   const known = new Set(Object.keys((schema.properties as object) ?? {}));
   const unknown = Object.keys(raw).filter((k) => !known.has(k));
   if (unknown.length > 0) log?.warn(`config keys not used by the tap (ignored): ${unknown.join(', ')}`);
@@ -116,7 +138,10 @@ function fromUrl(url: string, sslmode: SslMode): Partial<ConnectionSettings> {
     throw new ConfigurationError('invalid config: url is not a valid URL (expected postgres://user:password@host:port/database)');
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new ConfigurationError(`invalid config: url must start with postgres:// or postgresql://, not ${u.protocol}//`);
+    // the rest of the url is not quoted: a url without a scheme (user:password@host/db) parses as one named after the user
+    throw new ConfigurationError(
+      'invalid config: url must start with postgres:// or postgresql:// (postgres://user:password@host:port/database)',
+    );
   }
   const mode = u.searchParams.get('sslmode');
   if (mode !== null && !(SSL_MODES as readonly string[]).includes(mode)) {
