@@ -34,7 +34,7 @@ export class LogBasedReader implements TableReader {
   constructor(private readonly deps: LogBasedReaderDeps) {}
 
   async *read(ctx: ReadContext): AsyncIterable<ReadBatch> {
-    const { plan, bookmark, log } = ctx;
+    const { plan, bookmark } = ctx;
     let from: bigint | undefined;
     try {
       from = bookmarkLsn(bookmark.lsn);
@@ -46,23 +46,21 @@ export class LogBasedReader implements TableReader {
     const unwatched = await this.deps.service.prepare(plan, from === undefined);
     if (from === undefined) return yield* this.copy(ctx);
     if (unwatched) {
-      log.warn(
-        `${plan.tapStreamId}: its hypertable is compressed and replication slot ${this.deps.service.watchSlot} is new, so whole batches deleted directly since the last run cannot be seen: copying the stream again under a new table version, once`,
+      const slot = this.deps.service.watchSlot;
+      return yield* this.copyAgain(
+        ctx,
+        `its hypertable is compressed and replication slot ${slot} is new, so whole batches deleted directly since the last run cannot be seen`,
       );
-      return yield* this.copy(ctx);
     }
     const added = newColumns(plan, bookmark);
-    if (added) {
-      log.warn(`${plan.tapStreamId}: ${added}: copying the stream again under a new table version, since its changes cannot fill them in`);
-      return yield* this.copy(ctx);
-    }
+    if (added) return yield* this.copyAgain(ctx, `${added}, which its changes cannot fill in`);
     const position = await this.position(ctx, from);
     const batches = await this.deps.service.directBatchDeletes(plan, from, this.deps.relations);
     if (batches.length > 0) {
-      log.warn(
-        `${plan.tapStreamId}: whole compressed batches were deleted directly (timescaledb.enable_compressed_direct_batch_delete = on in a writer's session) in ${batches.join(', ')}: pgoutput sends no rows for them, so the stream is copied again under a new table version (ACTIVATE_VERSION)`,
+      return yield* this.copyAgain(
+        ctx,
+        `whole compressed batches were deleted directly (timescaledb.enable_compressed_direct_batch_delete = on in a writer's session) in ${batches.join(', ')}, and pgoutput sends no rows for them`,
       );
-      return yield* this.copy(ctx);
     }
     // change records carry no version: a target keeps what they set until a copy under a newer version
     // is activated, and then drops whatever that copy did not have
@@ -70,12 +68,13 @@ export class LogBasedReader implements TableReader {
     const end = yield* readChanges(ctx, this.deps.service, this.deps.relations, position, (lsn, tx) =>
       changeBookmark(plan, lsn, version, tx),
     );
-    if (end.recopy) {
-      log.warn(
-        `${plan.tapStreamId}: ${end.recopy}: its records cannot make the target equal, so the stream is copied again under a new table version (ACTIVATE_VERSION)`,
-      );
-      yield* this.copy(ctx);
-    }
+    if (end.recopy) yield* this.copyAgain(ctx, end.recopy);
+  }
+
+  /** Where records cannot make the target equal to the source: a copy under a new version, and why. */
+  private async *copyAgain(ctx: ReadContext, why: string): AsyncIterable<ReadBatch> {
+    ctx.log.warn(`${ctx.plan.tapStreamId}: ${why}: the stream is copied again under a new table version (ACTIVATE_VERSION)`);
+    yield* this.copy(ctx);
   }
 
   /** Where the changes start: the bookmark, checked against what the slot may still hold. */
