@@ -17,13 +17,17 @@ export async function logBasedTap(
   db: TestDatabase,
   ids: string[],
   extra: Record<string, unknown> = {},
+  /** a catalog edit as a user or Meltano's `metadata:` makes it (e.g. table-key-properties) */
+  edit: (catalog: Catalog) => void = () => undefined,
 ): Promise<{
   config: string;
   catalog: string;
   run(state?: unknown): Promise<TapRun & { recs: Record<string, any>[]; state: Record<string, any> | undefined }>;
 }> {
   const config = tmpJson({ url: db.url, sslmode: 'disable', ...extra });
-  const catalog = tmpJson(selectLogBased(await discover(config), ids));
+  const selected = selectLogBased(await discover(config), ids);
+  edit(selected);
+  const catalog = tmpJson(selected);
   return {
     config,
     catalog,
@@ -46,4 +50,12 @@ export async function dropSlots(db: TestDatabase): Promise<void> {
 export function change(r: Record<string, any>): Record<string, unknown> {
   const { _sdc_lsn: _l, _sdc_deleted_at: deleted, ...rest } = r;
   return { ...rest, deleted: deleted !== null };
+}
+
+/** Sets a stream's key properties in its catalog metadata, as a user does for a table without a primary key. */
+export function withKeys(id: string, keys: string[]): (catalog: Catalog) => void {
+  return (catalog) => {
+    const entry = catalog.streams.find((s) => s.tap_stream_id === id)!;
+    entry.metadata.find((m) => m.breadcrumb.length === 0)!.metadata['table-key-properties'] = keys;
+  };
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddedDatabase, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
-import { discover, streamEntry, tmpJson } from '../helpers/run-tap.js';
-import { change, dropSlots, logBasedTap } from '../helpers/log-based.js';
+import { discover, records, streamEntry, tmpJson } from '../helpers/run-tap.js';
+import { change, dropSlots, logBasedTap, withKeys } from '../helpers/log-based.js';
 import { singerProblems } from '../helpers/singer-rules.js';
 import { streamMetadata } from '../../src/core/singer/catalog.js';
 
@@ -112,26 +112,62 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
     expect(stale.stderr).toMatch(/CRITICAL .*older than replication slot .*confirmed_flush_lsn/);
   });
 
-  it('a table without a key and REPLICA IDENTITY DEFAULT: exit 2 with the fix', async () => {
+  it('a table without key properties: exit 2 before any output, naming the ways to an exact target; with declared keys and REPLICA IDENTITY FULL, deletes are keyed', async () => {
     const tap = await logBasedTap(db, ['public-nokey']);
     const run = await tap.run();
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(
-      /CRITICAL public-nokey: nokey has no primary key and REPLICA IDENTITY DEFAULT.*ALTER TABLE "public"."nokey" REPLICA IDENTITY FULL/,
+      /CRITICAL public-nokey has no key properties, so a target could only append its changes .*table-key-properties .*ALTER TABLE "public"."nokey" REPLICA IDENTITY FULL/,
     );
+    // REPLICA IDENTITY FULL alone gives no key a target could apply changes by: still refused
     await db.sql("ALTER TABLE nokey REPLICA IDENTITY FULL; INSERT INTO nokey VALUES (1, 'a')");
-    const ok = await tap.run();
+    expect((await tap.run()).code).toBe(2);
+    // a key declared in the catalog but outside the replica identity: refused, since deletes would not carry it
+    await db.sql('ALTER TABLE nokey REPLICA IDENTITY DEFAULT');
+    const outside = await (await logBasedTap(db, ['public-nokey'], {}, withKeys('public-nokey', ['n']))).run();
+    expect(outside.code).toBe(2);
+    expect(outside.stderr).toMatch(
+      /CRITICAL public-nokey: nokey has no primary key, so its deletes and key changes carry no value for key property n/,
+    );
+    await db.sql('ALTER TABLE nokey REPLICA IDENTITY FULL');
+    const keyed = await logBasedTap(db, ['public-nokey'], {}, withKeys('public-nokey', ['n']));
+    const ok = await keyed.run();
     expect(ok.code, ok.stderr).toBe(0);
     await db.sql(`DELETE FROM nokey WHERE n = 1`);
-    const next = await tap.run(ok.state);
+    const next = await keyed.run(ok.state);
     expect(next.recs.map(change)).toEqual([{ n: 1, t: 'a', deleted: true }]);
-    // a TRUNCATE carries no rows: a warning, never a silent gap
-    await db.sql(`INSERT INTO nokey VALUES (2, 'b'); TRUNCATE nokey`);
-    const truncated = await tap.run(next.state);
-    expect(truncated.code, truncated.stderr).toBe(0);
-    expect(truncated.recs.map(change)).toEqual([{ n: 2, t: 'b', deleted: false }]);
-    expect(truncated.stderr).toMatch(/WARN public-nokey: public.nokey was truncated at .*: a TRUNCATE carries no rows/);
+  });
+
+  it('a TRUNCATE: the stream is copied again under a new table version, ACTIVATE_VERSION after the copy', async () => {
+    await db.sql(`CREATE TABLE trunc (id int PRIMARY KEY, t text); INSERT INTO trunc SELECT g, 'r' || g FROM generate_series(1, 10) g`);
+    const tap = await logBasedTap(db, ['public-trunc'], { replication_slot: 'tap_trunc' });
+    const first = await tap.run();
+    expect(first.code, first.stderr).toBe(0);
+    const v1 = first.state!.bookmarks['public-trunc'].version as number;
+    // a copy starts and ends its version, as a FULL_TABLE sync does
+    const activate = { type: 'ACTIVATE_VERSION', stream: 'public-trunc', version: v1 };
+    expect(first.messages.filter((m) => m.type === 'ACTIVATE_VERSION')).toEqual([activate, activate]);
+    await db.sql(`INSERT INTO trunc VALUES (11, 'before'); TRUNCATE trunc; INSERT INTO trunc VALUES (12, 'after')`);
+    const second = await tap.run(first.state);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/WARN public-trunc: public.trunc was truncated at .*copied again under a new table version/);
+    const v2 = second.state!.bookmarks['public-trunc'].version as number;
+    expect(v2).toBeGreaterThan(v1);
+    // the copy's records, then ACTIVATE_VERSION, then the STATE with the new position: a target drops rows 1-11
+    const kinds = second.messages.filter((m) => m.stream === 'public-trunc' || m.type === 'STATE').map((m) => m.type);
+    expect(kinds.slice(kinds.lastIndexOf('ACTIVATE_VERSION') - 2)).toEqual([
+      'ACTIVATE_VERSION',
+      'RECORD',
+      'ACTIVATE_VERSION',
+      'STATE',
+      'STATE',
+    ]);
+    expect(second.recs.map(change)).toEqual([{ id: 12, t: 'after', deleted: false }]);
+    expect(records(second.messages).every((r) => r.id === 12)).toBe(true);
+    expect(second.messages.find((m) => m.type === 'RECORD')!.version).toBe(v2);
+    const third = await tap.run(second.state);
+    expect(third.recs).toEqual([]);
   });
 
   it('a view: exit 2, views have no changes to decode', async () => {

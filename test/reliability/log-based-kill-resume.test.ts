@@ -54,6 +54,38 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED killed mid-stream (native Postgre
     expect(again.recs).toEqual([]);
   });
 
+  it('killed inside one large transaction: the resumed run emits exactly the changes after the last STATE, none twice', async () => {
+    await db.sql(
+      `CREATE TABLE bulk (id int PRIMARY KEY, n int NOT NULL); INSERT INTO bulk SELECT g, 0 FROM generate_series(1, ${CHANGES}) g;`,
+    );
+    const tap = await logBasedTap(db, ['public-bulk'], { state_every_n_rows: 100, replication_slot: 'tap_bulk' });
+    const first = await tap.run();
+    expect(first.code, first.stderr).toBe(0);
+    await db.sql(`UPDATE bulk SET n = 1`);
+
+    let seen = 0;
+    const killed = await runTapUntilKilled(
+      ['--config', tap.config, '--catalog', tap.catalog, '--state', tmpJson(first.state)],
+      (m) => m.type === 'RECORD' && ++seen === 1550,
+    );
+    expect(killed.killed).toBe(true);
+    const lastStateAt = killed.messages.map((m) => m.type).lastIndexOf('STATE');
+    const covered = records(killed.messages.slice(0, lastStateAt)).map((r) => r.id as number);
+    const state = killed.messages[lastStateAt]!.value;
+    // the STATE is inside the transaction: the last complete one before it, and how many of its changes are out
+    expect(state.bookmarks['public-bulk'].tx_changes).toBe(covered.length);
+    // every batch respects state_every_n_rows, inside a transaction too
+    expect(covered.length % 100).toBe(0);
+
+    const resumed = await tap.run(state);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const after = resumed.recs.map((r) => r.id as number);
+    expect(after.length).toBe(CHANGES - covered.length);
+    expect(new Set([...covered, ...after]).size).toBe(CHANGES);
+    const again = await tap.run(resumed.state);
+    expect(again.recs).toEqual([]);
+  });
+
   it('a connection lost mid-stream is retried from the last emitted lsn: every change arrives', async () => {
     await db.sql(
       `CREATE TABLE lost (id int PRIMARY KEY, n int NOT NULL); INSERT INTO lost SELECT g, 0 FROM generate_series(1, ${LOST_CHANGES}) g;`,

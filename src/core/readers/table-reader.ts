@@ -13,6 +13,12 @@ export interface ReadBatch extends RecordBatch {
   readonly bookmark: StreamBookmark;
   /** true at a partition's end: the sync emits STATE now, whatever the row count */
   readonly checkpoint?: boolean;
+  /**
+   * Set by a reader that has just written a complete copy of the stream under this table version (its
+   * records carry it): the sync writes ACTIVATE_VERSION once those records are durable, before the STATE
+   * of this batch, so the target drops the rows the copy did not have. Not written with activate_version off.
+   */
+  readonly activateVersion?: number;
 }
 
 /** What a reader gets for one read of one stream. */

@@ -74,6 +74,14 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
     const snapshot = structuredClone(state);
     return () => emitState(writer, snapshot);
   };
+  // a reader's own copy under a new version: ACTIVATE_VERSION after its records, before the STATE that follows
+  const activate = async (version: number): Promise<void> => {
+    if (!config.activateVersion) {
+      log.warn(`${id}: activate_version is off, so the target keeps rows the new copy (table version ${version}) does not have`);
+      return;
+    }
+    await out.checkpoint(() => writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version }));
+  };
   const started = Date.now();
   let rows = 0;
   let retries = 0;
@@ -103,6 +111,7 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
           // after the bookmark moved: a hook that stops the sync here leaves STATE covering this batch
           if (batch.rows > 0) hooks.batch({ plan, rows: batch.rows, bytes: batch.bytes.length });
           if (batch.rows > 0) failures = 0;
+          if (batch.activateVersion !== undefined) await activate(batch.activateVersion);
           if (batch.checkpoint || sinceState >= out.rowsPerState) {
             await out.checkpoint(stateNow());
             sinceState = 0;

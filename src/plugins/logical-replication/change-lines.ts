@@ -1,9 +1,9 @@
 import type { Pgoutput } from 'pg-logical-replication';
-import { FatalSyncError } from '../../core/errors.js';
 import type { StreamPlan } from '../../core/readers/stream-plan.js';
 import { SDC_DELETED_AT, SDC_LSN } from './change-columns.js';
 import type { RelationMap } from './relation-map.js';
 import { CopyTextLines, NULL, readTuple, UNCHANGED, type RowMessage } from './row-text.js';
+import { columnDrift, type LiveColumns } from './column-drift.js';
 
 const LSN = -2;
 const DELETED_AT = -3;
@@ -17,26 +17,49 @@ export interface Layout {
   /** whether its rows are the stream's */
   readonly mine: boolean;
   readonly compressedChunk: boolean;
+  /**
+   * Why the stream's records cannot carry this relation's changes as the catalog describes the columns
+   * (a column added or renamed after them, a type changed since): the stream is copied again. Else undefined.
+   */
+  readonly drift?: string;
   /** per plan column: the relation's column index, or ABSENT, LSN, DELETED_AT */
   readonly source: Int32Array;
+  /** the relation's column index of each key property */
+  readonly keys: Int32Array;
   readonly starts: Int32Array;
   readonly lengths: Int32Array;
+  readonly oldStarts: Int32Array;
+  readonly oldLengths: Int32Array;
 }
+
+/**
+ * Reads the values an UPDATE left out of the WAL (TOASTed and untouched, REPLICA IDENTITY not FULL) by
+ * the row's key: the columns' text as the session prints it, or undefined when no row has that key any
+ * more (a later change in the WAL deleted it or changed its key, and that change reaches the target).
+ */
+export type UnchangedLookup = (key: readonly (string | null)[], columns: readonly string[]) => Promise<(string | null)[] | undefined>;
 
 /**
  * A stream's changes as COPY text lines in the plan's column order, written from pgoutput's bytes: the
  * new row (inserts, updates) or the key or old row with `_sdc_deleted_at` (deletes), and `_sdc_lsn`.
- * Relations are learnt from pgoutput's relation messages, which come before a relation's first change
- * (and again after its columns change).
+ * An update that changed the key is two lines: a delete of the old key, then the new row. Relations are
+ * learnt from pgoutput's relation messages, which come before a relation's first change (and again after
+ * its columns change): each one is checked against the plan's columns (column-drift.ts).
  */
 export class ChangeLines {
   private readonly lines = new CopyTextLines();
   private readonly layouts = new Map<number, Layout>();
+  private readonly keyNames: readonly string[];
 
   constructor(
     private readonly plan: StreamPlan,
     private readonly relations: RelationMap,
-  ) {}
+    private readonly live: LiveColumns,
+    private readonly lookup: UnchangedLookup,
+    private readonly warn: (message: string) => void,
+  ) {
+    this.keyNames = plan.keyProperties;
+  }
 
   get rows(): number {
     return this.lines.rows;
@@ -50,14 +73,19 @@ export class ChangeLines {
       c.name === SDC_LSN ? LSN : c.name === SDC_DELETED_AT ? DELETED_AT : (index.get(c.name) ?? ABSENT),
     );
     const n = message.columns.length;
+    const drift = mine && !rel.compressedChunk ? columnDrift(this.plan, message, this.live, this.warn) : undefined;
     this.layouts.set(message.relationOid, {
       schema: message.schema,
       name: message.name,
       mine,
       compressedChunk: !!rel?.compressedChunk,
+      drift,
       source,
+      keys: Int32Array.from(this.keyNames, (k) => index.get(k) ?? ABSENT),
       starts: new Int32Array(n),
       lengths: new Int32Array(n),
+      oldStarts: new Int32Array(n),
+      oldLengths: new Int32Array(n),
     });
   }
 
@@ -67,12 +95,75 @@ export class ChangeLines {
     return layout;
   }
 
-  /** One change's line. `commitAt`: the transaction's commit time as PostgreSQL prints a timestamptz. */
-  add(layout: Layout, row: RowMessage, lsn: bigint, commitAt: string): void {
-    const deleted = row.tag === 'delete';
+  /**
+   * One change's line(s). `commitAt`: the transaction's commit time as PostgreSQL prints a timestamptz.
+   * Returns a promise only when a value the WAL left out must be read from the table first.
+   */
+  add(layout: Layout, row: RowMessage, lsn: bigint, commitAt: string): Promise<void> | undefined {
     const { data } = row;
     const n = readTuple(data, row.tuple, layout.starts, layout.lengths);
-    const { source, starts, lengths } = layout;
+    let hasOld = false;
+    if (row.old >= 0) {
+      readTuple(data, row.old, layout.oldStarts, layout.oldLengths);
+      hasOld = true;
+      // the key changed: the target must lose the old key, or it keeps a row the source no longer has
+      if (this.keyChanged(layout, data)) this.write(layout, data, layout.oldStarts, layout.oldLengths, n, lsn, commitAt, true);
+    }
+    if (row.tag !== 'delete' && layout.lengths.includes(UNCHANGED)) {
+      if (hasOld && row.oldKind === 'row') fillFromOld(layout, n);
+      if (layout.lengths.includes(UNCHANGED)) return this.addLookedUp(layout, data, n, lsn, commitAt);
+    }
+    this.write(layout, data, layout.starts, layout.lengths, n, lsn, commitAt, row.tag === 'delete');
+    return undefined;
+  }
+
+  /** The lines so far, and an empty builder. */
+  take(): Buffer {
+    return this.lines.take();
+  }
+
+  private async addLookedUp(layout: Layout, data: Buffer, n: number, lsn: bigint, commitAt: string): Promise<void> {
+    const { starts, lengths, keys } = layout;
+    const key = Array.from(keys, (i) => (i < 0 || lengths[i]! < 0 ? null : data.toString('utf8', starts[i]!, starts[i]! + lengths[i]!)));
+    const missing: number[] = [];
+    for (let i = 0; i < n; i++) if (lengths[i] === UNCHANGED && layout.source.includes(i)) missing.push(i);
+    const names = missing.map((i) => this.plan.columns[layout.source.indexOf(i)]!.name);
+    const values = names.length > 0 ? await this.lookup(key, names) : [];
+    // the row is gone: a later change in the WAL deleted it (or moved its key), and that change says so
+    if (!values) return;
+    // the looked-up values live in their own buffer; the line is written from it as from the WAL's bytes
+    const texts = values.map((v) => (v === null ? null : Buffer.from(v, 'utf8')));
+    this.write(layout, data, starts, lengths, n, lsn, commitAt, false, missing, texts);
+  }
+
+  private keyChanged(layout: Layout, data: Buffer): boolean {
+    const { keys, starts, lengths, oldStarts, oldLengths } = layout;
+    for (let k = 0; k < keys.length; k++) {
+      const i = keys[k]!;
+      if (i < 0) continue;
+      const a = lengths[i]!;
+      const b = oldLengths[i]!;
+      // an old key that is null in a key-only tuple is a column outside the replica identity: not compared
+      if (b === NULL && a !== NULL) continue;
+      if (a !== b) return true;
+      if (a > 0 && data.compare(data, oldStarts[i]!, oldStarts[i]! + b, starts[i]!, starts[i]! + a) !== 0) return true;
+    }
+    return false;
+  }
+
+  private write(
+    layout: Layout,
+    data: Buffer,
+    starts: Int32Array,
+    lengths: Int32Array,
+    n: number,
+    lsn: bigint,
+    commitAt: string,
+    deleted: boolean,
+    patched: readonly number[] = [],
+    patches: readonly (Buffer | null)[] = [],
+  ): void {
+    const { source } = layout;
     const out = this.lines;
     for (let j = 0; j < source.length; j++) {
       if (j > 0) out.tab();
@@ -83,24 +174,23 @@ export class ChangeLines {
         else out.null();
       } else if (i < 0 || i >= n || lengths[i] === NULL) out.null();
       else if (lengths[i] === UNCHANGED) {
-        // a delete's old row may hold it; the key is never TOASTed-unchanged, and other columns are null there
-        if (!deleted) throw this.unchanged(j);
-        out.null();
+        const p = patched.indexOf(i);
+        const text = p >= 0 ? patches[p] : null;
+        // a delete's old row leaves out nothing a target needs: the key is never TOASTed-unchanged
+        if (text) out.value(text, 0, text.length);
+        else out.null();
       } else out.value(data, starts[i]!, lengths[i]!);
     }
     out.endRow();
   }
+}
 
-  /** The lines so far, and an empty builder. */
-  take(): Buffer {
-    return this.lines.take();
-  }
-
-  private unchanged(column: number): FatalSyncError {
-    const { plan } = this;
-    // pgoutput sends 'unchanged' for a TOASTed value an UPDATE did not touch, unless the old row is logged in full
-    return new FatalSyncError(
-      `${plan.tapStreamId}: an UPDATE left the large (TOASTed) value of column "${plan.columns[column]!.name}" unchanged, and the WAL does not hold it: run ALTER TABLE ${plan.relation.schema}.${plan.relation.name} REPLICA IDENTITY FULL, then rerun with the same state`,
-    );
+/** REPLICA IDENTITY FULL: the old row holds every value in full, so an unchanged one is taken from it. */
+function fillFromOld(layout: Layout, n: number): void {
+  const { starts, lengths, oldStarts, oldLengths } = layout;
+  for (let i = 0; i < n; i++) {
+    if (lengths[i] !== UNCHANGED) continue;
+    starts[i] = oldStarts[i]!;
+    lengths[i] = oldLengths[i]!;
   }
 }

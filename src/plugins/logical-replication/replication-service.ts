@@ -8,6 +8,8 @@ import type { StreamPlan } from '../../core/readers/stream-plan.js';
 import type { TapState } from '../../core/singer/messages.js';
 import { bookmarkLsn, formatLsn, parseLsn } from './lsn.js';
 import type { ReplicationSettings } from './replication-config.js';
+import { BatchDeleteWatch, watchSlotName } from './batch-delete-watch.js';
+import type { RelationMap } from './relation-map.js';
 
 interface SlotRow {
   exists: boolean;
@@ -27,13 +29,20 @@ export class ReplicationService {
   private confirmed?: Promise<bigint>;
   private stop?: Promise<bigint>;
   private readonly published = new Set<string>();
+  /** streams that are compressed hypertables: their runs look for whole batches deleted directly */
+  private readonly compressed = new Set<string>();
+  private readonly watch: BatchDeleteWatch;
+  readonly watchSlot: string;
 
   constructor(
     private readonly pool: ConnectionPool,
     readonly settings: ReplicationSettings,
     private readonly log: Logger,
     private readonly initialState: () => TapState | undefined,
-  ) {}
+  ) {
+    this.watchSlot = watchSlotName(settings.slot);
+    this.watch = new BatchDeleteWatch(this.watchSlot, log);
+  }
 
   /** What the server must allow before anything of the stream is written: wal_level (once), replica identity, direct batch deletes. */
   async check(plan: StreamPlan): Promise<void> {
@@ -50,21 +59,32 @@ export class ReplicationService {
     });
   }
 
-  /** The publication covers the stream; the slot exists (created on a first run) and is usable. */
-  async prepare(plan: StreamPlan, firstRun: boolean): Promise<void> {
-    await this.pool.use(async (c) => {
+  /**
+   * The publication covers the stream; the slot exists (created on a first run) and is usable. Returns
+   * true when the stream's changes so far cannot be checked for whole batches deleted directly (its
+   * hypertable is compressed and the watching slot is new beside an older slot of the tap's).
+   */
+  async prepare(plan: StreamPlan, firstRun: boolean): Promise<boolean> {
+    return this.pool.use(async (c) => {
       await this.publish(c, plan);
       const slot = await slotRow(c, this.settings.slot);
+      const watched = this.compressed.has(plan.tapStreamId);
       if (!slot.exists) {
         if (!firstRun) throw this.slotGone('does not exist (dropped?)', plan);
+        // the watching slot first, so that it sees every transaction the tap's own will
+        if (watched) await this.watch.ensure(c, false);
         await this.createSlot(c);
-      } else if (slot.wal_status === 'lost') {
+        return false;
+      }
+      if (slot.wal_status === 'lost') {
         throw this.slotGone('was invalidated: the server removed WAL it still needed (max_slot_wal_keep_size)', plan);
-      } else if (slot.plugin !== 'pgoutput') {
+      }
+      if (slot.plugin !== 'pgoutput') {
         throw new ConfigurationError(
           `replication slot ${this.settings.slot} uses the ${slot.plugin ?? 'physical'} plugin, LOG_BASED reads pgoutput: drop it (SELECT pg_drop_replication_slot(${quoteLiteral(this.settings.slot)})) or set replication_slot to another name`,
         );
       }
+      return watched && !(await this.watch.ensure(c, true)) && !firstRun;
     });
   }
 
@@ -89,6 +109,7 @@ export class ReplicationService {
             throw translateQueryError(err, `confirming ${formatLsn(target)} to replication slot ${this.settings.slot}`);
           }
           confirmed = target;
+          await this.watch.advance(c, target);
           this.log.info(`replication slot ${this.settings.slot}: confirmed up to ${formatLsn(target)} (the state this run was given)`);
         }
       }
@@ -124,6 +145,21 @@ export class ReplicationService {
       return flushed;
     });
     return this.stop;
+  }
+
+  /**
+   * Whole compressed batches of the stream's hypertable deleted directly after `from` (up to this run's
+   * end): their rows are in no change pgoutput sends. Empty for a stream that is not a compressed hypertable.
+   */
+  async directBatchDeletes(plan: StreamPlan, from: bigint, relations: RelationMap): Promise<string[]> {
+    if (!this.compressed.has(plan.tapStreamId)) return [];
+    const upto = await this.upto();
+    const all = await this.watch.deletes(
+      () => this.pool.acquire(),
+      upto,
+      (c) => this.pool.release(c as pg.PoolClient),
+    );
+    return this.watch.forHypertable(all, from, relations, plan.relation.schema, plan.relation.name);
   }
 
   private slotGone(what: string, plan: StreamPlan): ConfigurationError {
@@ -186,20 +222,34 @@ export class ReplicationService {
     this.published.add(key);
   }
 
-  /** A delete that logical decoding cannot key would arrive without its row: refuse before reading. */
+  /**
+   * A target applies updates and deletes by the stream's key properties, so each change must carry them:
+   * a keyless stream is refused (its changes could only be appended), and so is a key property outside
+   * the replica identity (a delete, or the old key of an update, would carry no value for it).
+   */
   private async checkReplicaIdentity(c: pg.ClientBase, plan: StreamPlan): Promise<void> {
-    const { rows } = await c.query<{ name: string; ident: string; pk: boolean }>(
+    const table = qualifiedName(plan.relation.schema, plan.relation.name);
+    if (plan.keyProperties.length === 0) {
+      throw new ConfigurationError(
+        `${plan.tapStreamId} has no key properties, so a target could only append its changes (an update as another row, a delete as a row with _sdc_deleted_at) and never equal the table: add a primary key; or name columns that identify a row in the catalog's table-key-properties metadata and run ALTER TABLE ${table} REPLICA IDENTITY FULL; or read the stream FULL_TABLE (exact through ACTIVATE_VERSION)`,
+      );
+    }
+    const { rows } = await c.query<{ name: string; ident: string; columns: string[] | null }>(
       `SELECT c.oid::regclass::text AS name, c.relreplident AS ident,
-              EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS pk
+              (SELECT array_agg(a.attname::text) FROM pg_index i JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+                WHERE i.indrelid = c.oid AND CASE c.relreplident WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END) AS columns
          FROM pg_class c
         WHERE c.relkind <> 'p' AND (c.oid = $1 OR c.oid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass)))`,
       [plan.relation.oid],
     );
-    const bad = rows.filter((r) => r.ident === 'n' || (r.ident === 'd' && !r.pk));
-    if (bad.length > 0) {
-      const table = qualifiedName(plan.relation.schema, plan.relation.name);
+    for (const r of rows) {
+      if (r.ident === 'f') continue;
+      const missing = plan.keyProperties.filter((k) => !(r.columns ?? []).includes(k));
+      if (missing.length === 0) continue;
+      const what =
+        r.ident === 'n' ? 'REPLICA IDENTITY NOTHING' : r.columns ? `a replica identity of (${r.columns.join(', ')})` : 'no primary key';
       throw new ConfigurationError(
-        `${plan.tapStreamId}: ${bad.map((b) => b.name).join(', ')} has no primary key and REPLICA IDENTITY ${bad[0]!.ident === 'n' ? 'NOTHING' : 'DEFAULT'}, so its deletes cannot be keyed in the WAL: add a primary key or run ALTER TABLE ${table} REPLICA IDENTITY FULL`,
+        `${plan.tapStreamId}: ${r.name} has ${what}, so its deletes and key changes carry no value for key propert${missing.length > 1 ? 'ies' : 'y'} ${missing.join(', ')} in the WAL: add a primary key on the key properties (${plan.keyProperties.join(', ')}) or run ALTER TABLE ${table} REPLICA IDENTITY FULL`,
       );
     }
   }
@@ -217,6 +267,7 @@ export class ReplicationService {
               current_setting('timescaledb.enable_compressed_direct_batch_delete', true) AS direct`,
       [plan.relation.schema, plan.relation.name],
     );
+    if (rows[0]?.compressed) this.compressed.add(plan.tapStreamId);
     if (rows[0]?.compressed && rows[0].direct !== 'off') {
       const db = (await c.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d;
       throw new ConfigurationError(

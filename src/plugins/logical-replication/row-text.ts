@@ -19,6 +19,13 @@ export interface RowMessage {
   readonly relationOid: number;
   readonly data: Buffer;
   readonly tuple: number;
+  /**
+   * An update's old tuple, where the WAL has one: 'K' the old key (sent when the key changed; the other
+   * columns are null in it), 'O' the whole old row (REPLICA IDENTITY FULL: every update carries it, with
+   * the TOASTed values in full). -1 when there is none.
+   */
+  readonly old: number;
+  readonly oldKind?: 'key' | 'row';
 }
 
 /** The row change in an I, U or D message, or undefined for any other message. */
@@ -28,15 +35,19 @@ export function rowMessage(data: Buffer): RowMessage | undefined {
   const relationOid = data.readUInt32BE(1);
   let at = 5;
   let sub = data[at++];
+  let old = -1;
+  let oldKind: RowMessage['oldKind'];
   if (kind === UPDATE && (sub === 0x4b || sub === 0x4f)) {
     // an update's key ('K') or old row ('O') comes first: the record is the new row ('N') after it
+    old = at;
+    oldKind = sub === 0x4b ? 'key' : 'row';
     at = skipTuple(data, at);
     sub = data[at++];
   }
   if (kind === DELETE ? sub !== 0x4b && sub !== 0x4f : sub !== 0x4e) {
     throw new Error(`pgoutput: unexpected tuple kind ${String.fromCharCode(sub ?? 0)} in a ${String.fromCharCode(kind)} message`);
   }
-  return { tag: kind === INSERT ? 'insert' : kind === UPDATE ? 'update' : 'delete', relationOid, data, tuple: at };
+  return { tag: kind === INSERT ? 'insert' : kind === UPDATE ? 'update' : 'delete', relationOid, data, tuple: at, old, oldKind };
 }
 
 function skipTuple(data: Buffer, at: number): number {
