@@ -15,7 +15,7 @@ PY=${PYTHON:-python3}
 
 started=$(date +%s)
 pids=()
-make_venv python-tools .venv-meltano 'meltano>=3.5,<4' & pids+=($!)
+make_venv python-tools .venv-meltano 'meltano>=4.4,<5' & pids+=($!)
 make_venv python-tools .venv-target-jsonl 'target-jsonl==0.1.4' & pids+=($!)
 make_venv python-tools .venv-target-postgres 'meltanolabs-target-postgres' & pids+=($!)
 for pid in "${pids[@]}"; do wait "$pid"; done   # set -e: a failed build fails the script

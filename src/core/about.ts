@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { JsonSchema } from './config/config-schema.js';
 
 /** What the tap can do, declared once; `--about` prints it and meltano.yml's capabilities match it. */
-export const CAPABILITIES = ['catalog', 'discover', 'state', 'about', 'properties', 'log-based', 'batch'] as const;
+export const CAPABILITIES = ['catalog', 'discover', 'state', 'about', 'properties', 'log-based', 'batch', 'activate-version'] as const;
 
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -99,6 +99,13 @@ export class Tap {
       const otherKey = plan.method === 'INCREMENTAL' && b.replication_key && b.replication_key !== plan.replicationKey;
       if (!otherKey) await checkBookmarkValues(this.pool, plan, b);
     }
+    // the strategies' own checks of every stream (LOG_BASED: the server's setup, the slot, the state's positions)
+    const readers = this.container.resolve<ReaderRegistry>(TOKENS.Readers);
+    for (const plan of plans) {
+      const strategy = await readers.choose(plan);
+      // on the plan as it will be read: wrappers' shapes (filters, computed columns) included
+      if (strategy.preflight) await strategy.preflight(strategy.prepare ? await strategy.prepare(plan) : plan, strategy.name);
+    }
     // the unfinished files of a killed run: never named by a BATCH, their rows are read again
     if (batch)
       await removeLeftovers(
@@ -110,7 +117,7 @@ export class Tap {
     const ordered = first > 0 ? [...plans.slice(first), ...plans.slice(0, first)] : plans;
     const deps = {
       writer,
-      readers: this.container.resolve<ReaderRegistry>(TOKENS.Readers),
+      readers,
       copy: this.container.resolve<CopyRunner>(TOKENS.CopyRunner),
       pool: this.pool,
       config: this.config,

@@ -42,7 +42,7 @@ describe.skipIf(skip)(`Meltano with no metadata: discovery's time-series default
   it('meltano run twice: the second run emits only the new rows and the buckets a refresh may have rewritten', async () => {
     // the commands README.md's Meltano section shows
     for (const args of [
-      ['config', 'tap-timescaledb', 'set', 'url', db.url],
+      ['config', 'set', 'tap-timescaledb', 'url', db.url],
       ['select', 'tap-timescaledb', 'public-readings', '*'],
       ['select', 'tap-timescaledb', 'public-readings_hourly', '*'],
     ]) {
@@ -79,8 +79,8 @@ describe.skipIf(skip)(`Meltano with no metadata: discovery's time-series default
     // metadata: overrides a default (Meltano overwrites the keys at breadcrumb [])
     const set = await meltano(
       'config',
-      'tap-timescaledb',
       'set',
+      'tap-timescaledb',
       '_metadata',
       JSON.stringify({ 'public-readings_hourly': { 'replication-method': 'FULL_TABLE' } }),
     );

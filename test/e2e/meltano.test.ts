@@ -5,23 +5,10 @@ import { parse as parseYaml } from 'yaml';
 import { embeddedDatabase, type TestDatabase } from '../helpers/databases.js';
 import { createMetricsHypertable, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import { meltanoProject, pythonToolsSkip, REPO, run, TOOLS } from '../helpers/python-tools.js';
+import { meltanoKind } from '../../src/dev/meltano-hub-definition.js';
 import { runTap } from '../helpers/run-tap.js';
 
 const skip = pythonToolsSkip();
-
-/** The Meltano setting kind for a setting's JSON Schema in --about. */
-function meltanoKind(schema: Record<string, any>): string {
-  if (schema.secret) return 'password';
-  if (schema.enum) return 'options';
-  const types = ([] as string[]).concat(schema.type).filter((t) => t !== 'null');
-  const type = types.includes('string') ? 'string' : types[0]!;
-  return (
-    { integer: 'integer', number: 'decimal', boolean: 'boolean', array: 'array', object: 'object', string: 'string' } as Record<
-      string,
-      string
-    >
-  )[type]!;
-}
 
 describe.skipIf(skip)(`Meltano runs the tap (${skip ?? 'meltano, target-jsonl'})`, () => {
   let db: TestDatabase;
@@ -68,18 +55,18 @@ describe.skipIf(skip)(`Meltano runs the tap (${skip ?? 'meltano, target-jsonl'})
   });
 
   it('meltano config test passes, and the tap exits on the SIGTERM it sends', async () => {
-    const r = await meltano('config', 'tap-timescaledb', 'test');
+    const r = await meltano('config', 'test', 'tap-timescaledb');
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toMatch(/Plugin configuration is valid/);
   });
 
   it('meltano run into target-jsonl, then an incremental run that reads only the new chunk with the state Meltano kept', async () => {
-    let r = await meltano('config', 'tap-timescaledb', 'set', '_select', '["public-readings.*"]');
+    let r = await meltano('config', 'set', 'tap-timescaledb', '_select', '["public-readings.*"]');
     expect(r.code, r.stderr).toBe(0);
     r = await meltano(
       'config',
-      'tap-timescaledb',
       'set',
+      'tap-timescaledb',
       '_metadata',
       JSON.stringify({ 'public-readings': { 'replication-method': 'INCREMENTAL', 'replication-key': 'ts' } }),
     );
@@ -109,6 +96,14 @@ describe.skipIf(skip)(`Meltano runs the tap (${skip ?? 'meltano, target-jsonl'})
     // every chunk once (8 days x 2 space partitions)
     expect((first.stderr.match(/DEBUG public-readings: chunk /g) ?? []).length).toBe(await chunksEndingAfter('-infinity'));
     const bookmark = '2024-01-08 23:00:00+00'; // the newest row's ts before the inserts below
+    // Meltano 4 keeps the STATE under <environment>:<extractor>-to-<loader>
+    const stateId = 'dev:tap-timescaledb-to-target-jsonl';
+    const list = await meltano('state', 'list');
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.split('\n').map((l) => l.trim())).toContain(stateId);
+    const kept = await meltano('state', 'get', stateId);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(JSON.stringify(JSON.parse(kept.stdout).singer_state.bookmarks['public-readings'])).toContain('2024-01-08T23:00:00');
 
     await db.sql(`INSERT INTO readings VALUES ('2024-01-09 06:00+00', 1, 1, 'new-a'), ('2024-01-09 07:00+00', 2, 1, 'new-b')`);
     const second = await meltano('run', 'tap-timescaledb', 'target-jsonl');
@@ -121,5 +116,12 @@ describe.skipIf(skip)(`Meltano runs the tap (${skip ?? 'meltano, target-jsonl'})
     expect(all).toContain('new-a');
     expect(all).toContain('new-b');
     expect(readdirSync(join(project, 'output'))).toEqual(['public-readings.jsonl']);
+
+    // meltano state clear: the next run starts over and reads every chunk again
+    const clear = await meltano('state', 'clear', '--force', stateId);
+    expect(clear.code, clear.stderr).toBe(0);
+    const third = await meltano('run', 'tap-timescaledb', 'target-jsonl');
+    expect(third.code, third.stderr).toBe(0);
+    expect((third.stderr.match(/DEBUG public-readings: chunk /g) ?? []).length).toBe(await chunksEndingAfter('-infinity'));
   });
 });

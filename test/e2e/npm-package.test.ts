@@ -1,6 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { nativeTimescaleDatabase, nativeTimescaleSkipReason, type TestDatabase } from '../helpers/databases.js';
@@ -9,6 +9,42 @@ import { packAndInstall, type InstalledPackage } from '../helpers/npm-package.js
 import { pythonToolsSkip, REPO, run, TOOLS } from '../helpers/python-tools.js';
 import { parseMessages, records, select, tmpJson } from '../helpers/run-tap.js';
 import { singerProblems } from '../helpers/singer-rules.js';
+
+/** The Meltano quick start's lines: the sh block after the `meltano-quick-start` marker, in README.md or docs/. */
+function quickStartBlock(): { file: string; lines: string[] } {
+  const docs = existsSync(join(REPO, 'docs')) ? readdirSync(join(REPO, 'docs')).filter((f) => f.endsWith('.md')) : [];
+  for (const file of ['README.md', ...docs.map((f) => `docs/${f}`)]) {
+    const m = /<!-- meltano-quick-start[^>]*-->\n```sh\n([\s\S]*?)\n```/.exec(readFileSync(join(REPO, file), 'utf8'));
+    if (m) return { file, lines: m[1]!.split('\n') };
+  }
+  throw new Error('no <!-- meltano-quick-start --> block in README.md or docs/');
+}
+
+/** The lines as one script, each replacement made exactly once: a changed quick start fails here, not silently. */
+function adapt(lines: string[], replacements: [string, string][]): string {
+  let script = lines.map((l) => l.replace(/\s+# .*$/, '')).join('\n');
+  for (const [from, to] of replacements) {
+    expect(script.split(from).length - 1, `the quick start has ${from} once`).toBe(1);
+    script = script.replace(from, to);
+  }
+  return script;
+}
+
+/** Meltano Hub's target-jsonl (andyh1203), with the test venv's executable in place of its pip_url. */
+function targetJsonlDefinition(): Record<string, unknown> {
+  return {
+    name: 'target-jsonl',
+    namespace: 'target_jsonl',
+    variant: 'andyh1203',
+    label: 'JSON Lines (JSONL)',
+    executable: TOOLS.targetJsonl,
+    settings: [
+      { name: 'destination_path', kind: 'string', value: 'output' },
+      { name: 'do_timestamp_file', kind: 'boolean', value: false },
+      { name: 'custom_name', kind: 'string' },
+    ],
+  };
+}
 
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -24,6 +60,7 @@ describe.skipIf(!!nativeTimescaleSkipReason)(
     beforeAll(async () => {
       [pkg, db] = await Promise.all([packAndInstall(), nativeTimescaleDatabase()]);
       await createMetricsHypertable(db, 'readings', 3);
+      await createMetricsHypertable(db, 'sensors', 2); // the quick start's stream
       await db.sql(`CREATE TABLE sites (id int PRIMARY KEY, name text NOT NULL); INSERT INTO sites VALUES (1, 'north'), (2, 'south')`);
       config = tmpJson({ url: db.url });
       outside = mkdtempSync(join(tmpdir(), 'tap-user-'));
@@ -36,6 +73,7 @@ describe.skipIf(!!nativeTimescaleSkipReason)(
         'dist/src/cli.js',
         'dist/src/index.d.ts',
         'catalog-examples/mixed-database.json',
+        'meltano-hub/extractors/tap-timescaledb.yml',
         'README.md',
         'LICENSE',
         'CHANGELOG.md',
@@ -64,7 +102,11 @@ describe.skipIf(!!nativeTimescaleSkipReason)(
       const discovered = await tap(['--config', config, '--discover']);
       expect(discovered.code, discovered.stderr).toBe(0);
       const catalog = JSON.parse(discovered.stdout);
-      expect(catalog.streams.map((s: { tap_stream_id: string }) => s.tap_stream_id).sort()).toEqual(['public-readings', 'public-sites']);
+      expect(catalog.streams.map((s: { tap_stream_id: string }) => s.tap_stream_id).sort()).toEqual([
+        'public-readings',
+        'public-sensors',
+        'public-sites',
+      ]);
       const sync = await tap(['--config', config, '--catalog', tmpJson(select(catalog, { 'public-readings': {}, 'public-sites': {} }))]);
       expect(sync.code, sync.stderr).toBe(0);
       expect(singerProblems(sync.stdout)).toEqual([]);
@@ -84,27 +126,42 @@ describe.skipIf(!!nativeTimescaleSkipReason)(
 
     const noPython = pythonToolsSkip();
     it.skipIf(!!noPython)(
-      `Meltano runs the extractor with executable: tap-timescaledb, found on PATH (${noPython ?? 'meltano, target-jsonl'})`,
+      `the Meltano quick start of the docs, line by line in a new project: the extractor from the packaged hub definition, on PATH (${noPython ?? 'meltano, target-jsonl'})`,
       async () => {
-        const project = mkdtempSync(join(tmpdir(), 'tap-meltano-installed-'));
-        const manifest = parseYaml(readFileSync(join(REPO, 'meltano.yml'), 'utf8'));
-        const extractor = manifest.plugins.extractors.find((p: { name: string }) => p.name === 'tap-timescaledb');
-        extractor.executable = 'tap-timescaledb'; // no path: what a project using the published package writes
-        extractor.select = ['public-readings.*'];
-        for (const loader of manifest.plugins.loaders) loader.executable = join(REPO, loader.executable as string);
-        writeFileSync(join(project, 'meltano.yml'), stringifyYaml(manifest));
-        const env = { ...pkg.env, TAP_TIMESCALEDB_URL: db.url };
-        const meltano = (...args: string[]) => run(TOOLS.meltano, args, { cwd: project, env });
+        const { file, lines } = quickStartBlock();
+        const home = mkdtempSync(join(tmpdir(), 'tap-meltano-quick-start-'));
+        // Meltano Hub is out of this machine's reach: target-jsonl comes from a local copy of its hub definition
+        // (andyh1203, the default variant), run from the test venv instead of installed by pip
+        const loader = join(home, 'target-jsonl.yml');
+        writeFileSync(loader, stringifyYaml(targetJsonlDefinition()));
+        const script = adapt(lines, [
+          ['npm install -g tap-timescaledb', ''], // done: packAndInstall installed the tarball into pkg.prefix
+          ['meltano add target-jsonl', `meltano add target-jsonl --from-ref '${loader}'`],
+          ["'postgres://user:password@host:5432/db'", `'${db.url}'`],
+        ]);
+        const env = {
+          ...pkg.env,
+          PATH: `${dirname(TOOLS.meltano)}:${pkg.env.PATH}`,
+          npm_config_prefix: pkg.prefix, // `npm root -g` answers the prefix the tarball went into
+        };
+        const r = await run('bash', ['-euxo', 'pipefail', '-c', script], { cwd: home, env, timeoutMs: 300_000 });
+        expect(r.code, `${file}: ${r.stderr}`).toBe(0);
+        expect(r.stdout).toMatch(/Added extractor 'tap-timescaledb'/);
+        expect(r.stderr + r.stdout).not.toMatch(/Added utility/); // Meltano 3's `meltano add extractor <name>` adds a utility on 4
+        expect(r.stdout).toMatch(/public-sensors/); // select --list --all
+        const project = join(home, 'my-project');
+        const manifest = parseYaml(readFileSync(join(project, 'meltano.yml'), 'utf8'));
+        expect(manifest.plugins.extractors).toMatchObject([{ name: 'tap-timescaledb', executable: 'tap-timescaledb' }]);
+        expect(manifest.plugins.extractors[0].pip_url).toBeUndefined();
+        const notes = readFileSync(join(project, 'output', 'public-sensors.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).note as string);
+        expect(notes.sort()).toEqual(await sourceNotes(db, 'sensors'));
 
-        const version = await meltano('invoke', 'tap-timescaledb', '--version');
+        const version = await run(TOOLS.meltano, ['invoke', 'tap-timescaledb', '--version'], { cwd: project, env });
         expect(version.code, version.stderr).toBe(0);
         expect(version.stdout.trim()).toBe(VERSION);
-        const r = await meltano('run', 'tap-timescaledb', 'target-jsonl');
-        expect(r.code, r.stderr).toBe(0);
-        const lines = readFileSync(join(project, 'output', 'public-readings.jsonl'), 'utf8')
-          .trim()
-          .split('\n');
-        expect(lines.map((l) => JSON.parse(l).note).sort()).toEqual(await sourceNotes(db, 'readings'));
       },
     );
   },

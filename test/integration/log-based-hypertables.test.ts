@@ -176,6 +176,16 @@ describe.skipIf(!!nativeTimescaleSkipReason)('LOG_BASED on hypertables (native T
     expect(sixth.recs).toEqual([]);
   });
 
+  it("a DBA's publication FOR TABLE on a hypertable: exit 2 before any output, since chunks created later are published only by schema", async () => {
+    await db.sql(`CREATE PUBLICATION dba_m FOR TABLE m`);
+    const run = await (await logBasedTap(db, ['public-m'], { replication_slot: 'tap_dba_m', publication: 'dba_m' })).run();
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(
+      /CRITICAL publication dba_m lists tables, and the chunks of hypertable "public"."m" .*ALTER PUBLICATION "dba_m" ADD TABLES IN SCHEMA .*"_timescaledb_internal"/,
+    );
+  });
+
   it('a compressed hypertable with direct batch deletes on: exit 2 before any output, with the setting to change', async () => {
     await db.sql(`ALTER DATABASE ${dbName} RESET timescaledb.enable_compressed_direct_batch_delete`);
     try {

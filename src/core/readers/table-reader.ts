@@ -67,5 +67,13 @@ export interface ReaderStrategy {
    * computed column) then reach the target's SCHEMA as well as the records. Return it unchanged otherwise.
    */
   prepare?(plan: StreamPlan): StreamPlan | Promise<StreamPlan>;
+  /**
+   * Optional: called once for every selected stream this strategy reads, before the run's first message
+   * (all streams' checks, then any output), with the plan as `prepare` returns it (wrappers' shapes
+   * included) and the name of the chain that reads it (e.g. `tenant-filter(logical-replication)`). Throw a
+   * TapError whose message names the stream and the fix to refuse a stream the server or the state cannot
+   * serve; a refusal leaves stdout empty. A wrapper built with `...inner` keeps the inner one's.
+   */
+  preflight?(plan: StreamPlan, chain: string): Promise<void>;
   readonly reader: TableReader;
 }

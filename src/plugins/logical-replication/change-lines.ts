@@ -50,6 +50,13 @@ export class ChangeLines {
   private readonly lines = new CopyTextLines();
   private readonly layouts = new Map<number, Layout>();
   private readonly keyNames: readonly string[];
+  /**
+   * With a plugin's `where` shape: what each change wrote, in order ('i' its new row; 'u' its old row as a
+   * delete, then its new row; 'd' its old row as a delete), for the filter pass (change-filter.ts) to decide
+   * from both rows. The replica identity is FULL there (the pre-flight checks it), so old rows are whole.
+   */
+  readonly groups: ('i' | 'u' | 'd')[] = [];
+  private readonly filtered: boolean;
 
   constructor(
     private readonly plan: StreamPlan,
@@ -59,6 +66,7 @@ export class ChangeLines {
     private readonly warn: (message: string) => void,
   ) {
     this.keyNames = plan.keyProperties;
+    this.filtered = (plan.filters?.length ?? 0) > 0;
   }
 
   get rows(): number {
@@ -107,8 +115,11 @@ export class ChangeLines {
       readTuple(data, row.old, layout.oldStarts, layout.oldLengths);
       hasOld = true;
       // the key changed: the target must lose the old key, or it keeps a row the source no longer has
-      if (this.keyChanged(layout, data)) this.write(layout, data, layout.oldStarts, layout.oldLengths, n, lsn, commitAt, true);
+      // (filtered: always, and the filter pass keeps it where it must)
+      if (this.filtered || this.keyChanged(layout, data))
+        this.write(layout, data, layout.oldStarts, layout.oldLengths, n, lsn, commitAt, true);
     }
+    if (this.filtered) this.groups.push(row.tag === 'insert' ? 'i' : row.tag === 'delete' ? 'd' : hasOld ? 'u' : 'i');
     if (row.tag !== 'delete' && layout.lengths.includes(UNCHANGED)) {
       if (hasOld && row.oldKind === 'row') fillFromOld(layout, n);
       if (layout.lengths.includes(UNCHANGED)) return this.addLookedUp(layout, data, n, lsn, commitAt);
@@ -119,6 +130,7 @@ export class ChangeLines {
 
   /** The lines so far, and an empty builder. */
   take(): Buffer {
+    this.groups.length = 0;
     return this.lines.take();
   }
 

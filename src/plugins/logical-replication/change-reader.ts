@@ -3,6 +3,7 @@ import type { ReadBatch, ReadContext } from '../../core/readers/table-reader.js'
 import type { StreamPlan } from '../../core/readers/stream-plan.js';
 import { qualifiedName, quoteIdent } from '../../core/postgres/sql.js';
 import { encodeChanges } from './change-encoder.js';
+import { filterChanges } from './change-filter.js';
 import { ChangeLines, type UnchangedLookup } from './change-lines.js';
 import { liveColumns } from './column-drift.js';
 import { formatLsn, parseLsn } from './lsn.js';
@@ -54,13 +55,17 @@ export async function* readChanges(
       warned.add(m);
     };
     const live = await liveColumns(encoding, plan.relation.oid);
+    const filtered = (plan.filters?.length ?? 0) > 0;
     const pending = new ChangeLines(plan, relations, live, unchangedLookup(encoding, plan), warn);
     // a batch carries the new bookmark only when it is the last of the flush: a STATE between two of them
     // would claim lines not yet written
     const flush = async function* (after: Record<string, unknown>): AsyncGenerator<ReadBatch> {
-      const rows = pending.rows;
+      const groups = [...pending.groups];
+      let rows = pending.rows;
+      let text = pending.take();
+      if (filtered) ({ text, rows } = await filterChanges(encoding, plan, text, groups));
       let held: ReadBatch | undefined;
-      for await (const batch of encodeChanges(ctx.copy, encoding, plan, pending.take(), rows)) {
+      for await (const batch of encodeChanges(ctx.copy, encoding, plan, text, rows)) {
         if (held) yield held;
         held = { ...batch, bookmark: last };
       }

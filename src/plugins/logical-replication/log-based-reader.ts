@@ -101,10 +101,14 @@ export class LogBasedReader implements TableReader {
     const strategy = await this.deps.registry().choose({ ...plan, method: 'FULL_TABLE' });
     const previous = typeof ctx.bookmark.version === 'number' ? ctx.bookmark.version : 0;
     const version = Math.max(Date.now(), previous + 1);
-    const exported = await exportSnapshot(ctx.config.connection);
-    // as a FULL_TABLE sync starts a version: the target knows it before the first record carries it
-    yield { bytes: Buffer.alloc(0), rows: 0, bookmark: {}, activateVersion: version };
+    let complete = false;
+    const exported = await exportSnapshot(ctx.config.connection).catch(async (err: unknown) => {
+      await this.deps.service.dropUnused();
+      throw err;
+    });
     try {
+      // as a FULL_TABLE sync starts a version: the target knows it before the first record carries it
+      yield { bytes: Buffer.alloc(0), rows: 0, bookmark: {}, activateVersion: version };
       const copyPlan = withCopyLsn({ ...plan, version }, exported.lsn);
       const inner = strategy.prepare ? await strategy.prepare(copyPlan) : copyPlan;
       log.info(
@@ -114,9 +118,13 @@ export class LogBasedReader implements TableReader {
       for await (const batch of strategy.reader.read({ ...ctx, plan: inner, bookmark: {}, snapshot: exported.snapshot })) {
         yield { ...batch, bookmark: {} };
       }
+      complete = true;
     } finally {
       await exported.close();
+      // a first run stopped before its position reached a bookmark (a failure, a plugin's stop, a signal)
+      if (!complete) await this.deps.service.dropUnused();
     }
+    this.deps.service.markUsed();
     yield {
       bytes: Buffer.alloc(0),
       rows: 0,

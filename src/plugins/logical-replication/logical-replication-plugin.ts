@@ -37,11 +37,9 @@ export class LogicalReplicationPlugin implements TapPlugin {
       // above every table reader: LOG_BASED decides where the rows come from, and hands the copy back to them
       precedence: 1000,
       claims: (plan) => plan.method === 'LOG_BASED',
-      // the server's setup is checked before the stream's SCHEMA: a refusal leaves stdout empty
-      prepare: async (plan) => {
-        await service.check(plan);
-        return withChangeColumns(plan);
-      },
+      // the server's setup, the role and the state are checked for every stream before the first message
+      preflight: (plan, chain) => service.preflight(plan, chain),
+      prepare: (plan) => withChangeColumns(plan),
       reader,
     });
   }

@@ -10,6 +10,8 @@ import { bookmarkLsn, formatLsn, parseLsn } from './lsn.js';
 import type { ReplicationSettings } from './replication-config.js';
 import { BatchDeleteWatch, watchSlotName } from './batch-delete-watch.js';
 import type { RelationMap } from './relation-map.js';
+import { ensurePublication } from './publication.js';
+import { checkColumnPrivileges, checkFilteredIdentity, checkFreeSlots, checkRowSecurity, checkStateLsns } from './replication-checks.js';
 
 interface SlotRow {
   exists: boolean;
@@ -28,11 +30,12 @@ export class ReplicationService {
   private checked?: Promise<void>;
   private confirmed?: Promise<bigint>;
   private stop?: Promise<bigint>;
-  private readonly published = new Set<string>();
   /** streams that are compressed hypertables: their runs look for whole batches deleted directly */
   private readonly compressed = new Set<string>();
   private readonly watch: BatchDeleteWatch;
   readonly watchSlot: string;
+  /** slots this run created, until a copy's position is in a bookmark */
+  private readonly created: string[] = [];
 
   constructor(
     private readonly pool: ConnectionPool,
@@ -44,18 +47,36 @@ export class ReplicationService {
     this.watch = new BatchDeleteWatch(this.watchSlot, log);
   }
 
-  /** What the server must allow before anything of the stream is written: wal_level (once), replica identity, direct batch deletes. */
-  async check(plan: StreamPlan): Promise<void> {
+  /**
+   * Everything LOG_BASED needs of the server, the role and the state for this stream, checked for every
+   * stream before the run's first message: wal_level, the replica identity and key, direct batch deletes,
+   * row-level security, column privileges, the state's WAL positions, the publication, free slots.
+   */
+  async preflight(plan: StreamPlan, chain = 'logical-replication'): Promise<void> {
     if (plan.relation.relkind === 'v' || plan.relation.relkind === 'm') {
       throw new ConfigurationError(
         `${plan.tapStreamId} is a view: logical decoding has no changes for views (nor continuous aggregates); read it FULL_TABLE or INCREMENTAL`,
       );
     }
-    this.checked ??= this.pool.use(checkWalLevel);
+    this.checked ??= this.pool.use(async (c) => {
+      await checkWalLevel(c);
+      await checkStateLsns(c, this.initialState());
+    });
     await this.checked;
+    checkRowSecurity(plan);
     await this.pool.use(async (c) => {
       await this.checkReplicaIdentity(c, plan);
+      await checkFilteredIdentity(c, plan, chain);
+      await checkColumnPrivileges(c, plan);
       await this.checkDirectBatchDelete(c, plan);
+      await ensurePublication(c, this.settings.publication, plan, this.log);
+      const slots = [this.settings.slot, ...(this.compressed.has(plan.tapStreamId) ? [this.watchSlot] : [])];
+      const { rows } = await c.query<{ name: string }>(`SELECT slot_name AS name FROM pg_replication_slots WHERE slot_name = ANY($1)`, [
+        slots,
+      ]);
+      const missing = slots.filter((n) => !rows.some((r) => r.name === n));
+      // a copy (first run, or again) takes a temporary slot for its snapshot
+      await checkFreeSlots(c, missing.length + 1, [...missing, 'a temporary one for a copy']);
     });
   }
 
@@ -66,14 +87,14 @@ export class ReplicationService {
    */
   async prepare(plan: StreamPlan, firstRun: boolean): Promise<boolean> {
     return this.pool.use(async (c) => {
-      await this.publish(c, plan);
       const slot = await slotRow(c, this.settings.slot);
       const watched = this.compressed.has(plan.tapStreamId);
       if (!slot.exists) {
         if (!firstRun) throw this.slotGone('does not exist (dropped?)', plan);
         // the watching slot first, so that it sees every transaction the tap's own will
-        if (watched) await this.watch.ensure(c, false);
+        if (watched && (await this.watch.ensure(c, false))) this.created.push(this.watchSlot);
         await this.createSlot(c);
+        this.created.push(this.settings.slot);
         return false;
       }
       if (slot.wal_status === 'lost') {
@@ -162,6 +183,29 @@ export class ReplicationService {
     return this.watch.forHypertable(all, from, relations, plan.relation.schema, plan.relation.name);
   }
 
+  /** A copy's position is in a bookmark now: the slots this run created are in use. */
+  markUsed(): void {
+    this.created.length = 0;
+  }
+
+  /**
+   * A first run that fails before any copy's position reached a bookmark drops the slots it created:
+   * they would hold WAL for a position nobody has, and the next run creates them again.
+   */
+  async dropUnused(): Promise<void> {
+    const slots = this.created.splice(0);
+    if (slots.length === 0) return;
+    await this.pool
+      .use(async (c) => {
+        for (const slot of slots)
+          await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+      })
+      .then(() => this.log.info(`dropped replication slot(s) ${slots.join(', ')}, created by this run before it failed`))
+      .catch((err: unknown) =>
+        this.log.warn(`could not drop replication slot(s) ${slots.join(', ')} after the failure: ${(err as Error).message}`),
+      );
+  }
+
   private slotGone(what: string, plan: StreamPlan): ConfigurationError {
     return new ConfigurationError(
       `replication slot ${this.settings.slot} ${what}: the changes since the last run are lost to it. Remove the lsn bookmark of ${plan.tapStreamId} (or the whole state) to make a new initial copy`,
@@ -184,42 +228,6 @@ export class ReplicationService {
       }
       throw translateQueryError(err, `creating replication slot ${this.settings.slot}`);
     }
-  }
-
-  /**
-   * The publication must cover the schemas that hold the stream's rows: a table's (and its partitions'),
-   * a hypertable's chunk schemas, so chunks created later are published with no gap (FOR TABLES IN SCHEMA,
-   * PostgreSQL 15+). Created or extended when the role may; otherwise the SQL is in the error.
-   */
-  private async publish(c: pg.ClientBase, plan: StreamPlan): Promise<void> {
-    const key = `${plan.relation.schema}\u0000${plan.relation.name}`;
-    if (this.published.has(key)) return;
-    const pub = this.settings.publication;
-    const wanted = await rowSchemas(c, plan);
-    const { rows } = await c.query<{ all: boolean; schemas: string[] | null }>(
-      `SELECT p.puballtables AS all, (SELECT array_agg(n.nspname::text) FROM pg_publication_namespace pn JOIN pg_namespace n ON n.oid = pn.pnnspid WHERE pn.pnpubid = p.oid) AS schemas
-         FROM pg_publication p WHERE p.pubname = $1`,
-      [pub],
-    );
-    const have = rows[0];
-    const missing = have?.all ? [] : wanted.filter((s) => !(have?.schemas ?? []).includes(s));
-    if (missing.length > 0) {
-      const list = missing.map(quoteIdent).join(', ');
-      const sql = have
-        ? `ALTER PUBLICATION ${quoteIdent(pub)} ADD TABLES IN SCHEMA ${list}`
-        : `CREATE PUBLICATION ${quoteIdent(pub)} FOR TABLES IN SCHEMA ${list}`;
-      try {
-        await c.query(sql);
-        this.log.info(`publication ${pub}: ${sql}`);
-      } catch (err) {
-        if (isPermission(err))
-          throw new ConfigurationError(
-            `publication ${pub} does not cover ${plan.tapStreamId} and the tap's role may not change it: have a DBA run ${sql}`,
-          );
-        throw translateQueryError(err, sql);
-      }
-    }
-    this.published.add(key);
   }
 
   /**
@@ -292,27 +300,6 @@ async function slotRow(c: pg.ClientBase, slot: string): Promise<SlotRow> {
     [slot],
   );
   return rows[0] ?? { exists: false, plugin: null, confirmed: null, wal_status: null, active: false };
-}
-
-/** The schemas a stream's rows live in: its table's and partitions', or a hypertable's chunk schemas. */
-async function rowSchemas(c: pg.ClientBase, plan: StreamPlan): Promise<string[]> {
-  const { rows } = await c.query<{ s: string }>(
-    `SELECT DISTINCT n.nspname::text AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.oid = $1 OR c.oid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass))`,
-    [plan.relation.oid],
-  );
-  const schemas = new Set(rows.map((r) => r.s));
-  if (!(await c.query<{ ok: boolean }>(`SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL AS ok`)).rows[0]!.ok)
-    return [...schemas].sort();
-  const ht = await c.query<{ s: string }>(
-    `SELECT h.associated_schema_name::text AS s FROM _timescaledb_catalog.hypertable h
-      WHERE (h.schema_name = $1 AND h.table_name = $2)
-         OR h.id = (SELECT compressed_hypertable_id FROM _timescaledb_catalog.hypertable WHERE schema_name = $1 AND table_name = $2)`,
-    [plan.relation.schema, plan.relation.name],
-  );
-  for (const r of ht.rows) schemas.add(r.s);
-  if (ht.rows.length > 0) schemas.add('_timescaledb_internal');
-  return [...schemas].sort();
 }
 
 function safeLsn(value: unknown): bigint | undefined {
