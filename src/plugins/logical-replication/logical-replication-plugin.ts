@@ -5,6 +5,7 @@ import type { DiscoveryContext, PluginContext, TapPlugin } from '../../core/plug
 import type { ReaderRegistry } from '../../core/readers/reader-registry.js';
 import { setMetadata, streamMetadata, type Catalog } from '../../core/singer/catalog.js';
 import type { TapState } from '../../core/singer/messages.js';
+import { changeSourcePlan, listAggregateSources, rejectedByPublication } from './aggregate-relations.js';
 import { withChangeColumns } from './change-columns.js';
 import { LogBasedReader } from './log-based-reader.js';
 import { RelationMap } from './relation-map.js';
@@ -32,6 +33,7 @@ export class LogicalReplicationPlugin implements TapPlugin {
       relations: new RelationMap((fn) => pool.use(fn)),
       registry: () => container.resolve<ReaderRegistry>(TOKENS.Readers),
     });
+    const warned = new Set<string>();
     ctx.readers.register({
       name: 'logical-replication',
       // above every table reader: LOG_BASED decides where the rows come from, and hands the copy back to them
@@ -39,18 +41,44 @@ export class LogicalReplicationPlugin implements TapPlugin {
       claims: (plan) => plan.method === 'LOG_BASED',
       // the server's setup, the role and the state are checked for every stream before the first message
       preflight: (plan, chain) => service.preflight(plan, chain),
-      prepare: (plan) => withChangeColumns(plan),
+      // a continuous aggregate's changes are its materialization hypertable's (aggregate-relations.ts)
+      prepare: async (plan) => {
+        const source = await pool.use((c) => changeSourcePlan(c, plan));
+        for (const line of await pool.use((c) => rejectedByPublication(c, source.relation))) {
+          if (!warned.has(line))
+            ctx.log.warn(
+              `publication ${settings.publication} covers the chunks of every hypertable in their schema, and PostgreSQL rejects UPDATE and DELETE on a published table without replica identity: ${line}`,
+            );
+          warned.add(line);
+        }
+        return withChangeColumns(source);
+      },
       reader,
     });
   }
 
-  /** With wal_level = logical, tables, partitioned tables and hypertables may be read LOG_BASED (views may not). */
+  /**
+   * With wal_level = logical, tables, partitioned tables, hypertables and materialized-only continuous
+   * aggregates may be read LOG_BASED (other views may not, nor real-time aggregates: aggregate-relations.ts).
+   */
   async enrichCatalog(catalog: Catalog, ctx: DiscoveryContext): Promise<void> {
     const level = (await ctx.client.query<{ wal_level: string }>('SHOW wal_level').catch(() => ({ rows: [{ wal_level: 'unknown' }] })))
       .rows[0]!.wal_level;
+    const aggregates = await listAggregateSources(ctx.client).catch(() => new Map<string, { materializedOnly: boolean }>());
     for (const entry of catalog.streams) {
       const md = streamMetadata(entry);
-      if (md['is-view'] === true) continue;
+      if (md['is-view'] === true) {
+        const agg = aggregates.get(`${String(md['schema-name'])}\u0000${entry.table_name}`);
+        if (agg)
+          setMetadata(entry, [], {
+            'valid-replication-methods': [
+              'FULL_TABLE',
+              'INCREMENTAL',
+              ...(level === 'logical' && agg.materializedOnly ? ['LOG_BASED'] : []),
+            ],
+          });
+        continue;
+      }
       const methods = md['forced-replication-method'] === 'FULL_TABLE' ? ['FULL_TABLE'] : ['FULL_TABLE', 'INCREMENTAL'];
       if (level === 'logical') methods.push('LOG_BASED');
       setMetadata(entry, [], { 'valid-replication-methods': methods });
