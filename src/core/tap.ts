@@ -137,7 +137,7 @@ export class Tap {
     const ordered = first > 0 ? [...plans.slice(first), ...plans.slice(0, first)] : plans;
     const deps = {
       writer,
-      readers,
+      readers: this.container.resolve<ReaderRegistry>(TOKENS.Readers),
       copy: this.container.resolve<CopyRunner>(TOKENS.CopyRunner),
       pool: this.pool,
       config: this.config,

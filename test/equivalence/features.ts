@@ -43,19 +43,15 @@ export const ALL_FEATURES = [
 export type Feature = (typeof ALL_FEATURES)[number];
 
 /**
- * The features LOG_BASED replicates exactly today: the fixed-seed test in `npm test` runs these. Add a
- * feature here once the tap handles it (and its seeds pass a soak).
+ * The features LOG_BASED replicates exactly today: the fixed-seed test in `npm test` runs these. Every
+ * feature is here since key changes, untouched TOASTed values, TRUNCATE, DDL, batches written or deleted
+ * directly, keyless tables (keyed in the catalog) and killed copies are handled; a feature the tap cannot
+ * handle yet would be left out until its seeds pass a soak.
  */
-export const WORKING_FEATURES: readonly Feature[] = [
-  'insert',
-  'update',
-  'update-null',
-  'delete',
-  'compress',
-  'run-job',
-  'scheduler',
-  'kill',
-];
+export const WORKING_FEATURES: readonly Feature[] = ALL_FEATURES;
+
+/** The features the checker's first version ran with before the defects were fixed: the base of the defect seeds. */
+export const WORKING_BASE: readonly Feature[] = ['insert', 'update', 'update-null', 'delete', 'compress', 'run-job', 'scheduler', 'kill'];
 
 /** Parses `a,b,c` (or `all`, or `working` plus extras: `working,update-key`) into features, naming the unknown. */
 export function parseFeatures(list: string | undefined): Feature[] {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { dropSlots, logBasedTap, selectLogBased } from '../helpers/log-based.js';
@@ -86,6 +87,36 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED refusals before any output (nativ
     const next = await tap.run(first.state);
     expect(next.code, next.stderr).toBe(0);
     expect(next.recs.map((r) => [r.id, r.note])).toEqual([[1, 'after']]);
+  });
+
+  it('fuzzed lsn forms in a state: exit 0 for a position this server wrote, else exit 4 with stdout empty, and the slot never moves', async () => {
+    const tap = await logBasedTap(db, ['public-orders'], { replication_slot: 'sec_fuzz' });
+    const first = await tap.run();
+    expect(first.code, first.stderr).toBe(0);
+    const good = first.state!.bookmarks['public-orders'];
+    const confirmed = async () =>
+      (await db.sql(`SELECT confirmed_flush_lsn::text AS c FROM pg_replication_slots WHERE slot_name = 'sec_fuzz'`))[0]!.c as string;
+    const before = await confirmed();
+    const hex = fc.stringMatching(/^[0-9A-Fa-f]{1,9}$/);
+    const lsn = fc.oneof(
+      fc.tuple(hex, hex).map(([a, b]) => `${a}/${b}`),
+      fc.bigInt({ min: -10n, max: 2n ** 64n }).map((n) => (n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= -10n ? Number(n) : n.toString())),
+      fc.double(),
+      fc.string({ maxLength: 12 }),
+      fc.constantFrom(null, true, [], {}, '0/0', ' 0/1 ', '1/0\n', '0x10', '1e3', good.lsn, String(good.lsn)),
+    );
+    const runs: string[] = [];
+    await fc.assert(
+      fc.asyncProperty(lsn, fc.constantFrom('lsn', 'tx'), async (value, field) => {
+        const run = await tap.run({ bookmarks: { 'public-orders': { ...good, [field]: value } } });
+        runs.push(`${field}=${JSON.stringify(value)}: ${run.code}`);
+        expect([0, 4]).toContain(run.code);
+        if (run.code === 4) expect(run.stdout).toBe('');
+        expect(await confirmed()).toBe(before);
+      }),
+      { numRuns: 25, seed: 29 },
+    );
+    console.error(`lsn fuzz: ${runs.join(', ')}`);
   });
 
   it("a DBA's publication FOR TABLE is used as it is, never widened; one that leaves out deletes or does not list the table is refused and left as it was", async () => {

@@ -81,11 +81,8 @@ export class LogBasedReader implements TableReader {
   private async position(ctx: ReadContext, from: bigint): Promise<ChangePosition> {
     const { service } = this.deps;
     const confirmed = await service.confirm();
-    if (from < confirmed) {
-      throw new StateError(
-        `the state's lsn for ${ctx.plan.tapStreamId} (${formatLsn(from)}) is older than replication slot ${service.settings.slot}'s confirmed_flush_lsn ${formatLsn(confirmed)}: the changes between are gone. Run with the state the target last confirmed, or remove the stream's bookmark to make a new initial copy`,
-      );
-    }
+    // checked before any output too (ReplicationService.preflight); the slot may have moved since
+    if (from < confirmed) throw service.behindSlot(ctx.plan, from, confirmed);
     const tx = ctx.bookmark.tx === undefined ? undefined : bookmarkLsn(ctx.bookmark.tx);
     const skip = Number(ctx.bookmark.tx_changes ?? 0);
     return { from, tx, skip: Number.isSafeInteger(skip) && skip > 0 ? skip : 0 };

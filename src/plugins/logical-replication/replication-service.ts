@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { ConfigurationError } from '../../core/errors.js';
+import { ConfigurationError, StateError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { ConnectionPool } from '../../core/postgres/connection-pool.js';
 import { translateQueryError } from '../../core/postgres/connection-pool.js';
@@ -55,7 +55,7 @@ export class ReplicationService {
   async preflight(plan: StreamPlan, chain = 'logical-replication'): Promise<void> {
     if (plan.relation.relkind === 'v' || plan.relation.relkind === 'm') {
       throw new ConfigurationError(
-        `${plan.tapStreamId} is a view: logical decoding has no changes for views (nor continuous aggregates); read it FULL_TABLE or INCREMENTAL`,
+        `${plan.tapStreamId} is a view: logical decoding has no changes for views (a materialized-only continuous aggregate is read through its materialization); read it FULL_TABLE or INCREMENTAL`,
       );
     }
     this.checked ??= this.pool.use(async (c) => {
@@ -65,6 +65,7 @@ export class ReplicationService {
     await this.checked;
     checkRowSecurity(plan);
     await this.pool.use(async (c) => {
+      await this.checkBehindSlot(c, plan);
       await this.checkReplicaIdentity(c, plan);
       await checkFilteredIdentity(c, plan, chain);
       await checkColumnPrivileges(c, plan);
@@ -204,6 +205,20 @@ export class ReplicationService {
       .catch((err: unknown) =>
         this.log.warn(`could not drop replication slot(s) ${slots.join(', ')} after the failure: ${(err as Error).message}`),
       );
+  }
+
+  /** A bookmark older than what the slot was confirmed to: the changes between are gone (exit 4 before any output). */
+  private async checkBehindSlot(c: pg.ClientBase, plan: StreamPlan): Promise<void> {
+    const from = bookmarkLsn(this.initialState()?.bookmarks[plan.tapStreamId]?.lsn);
+    if (from === undefined) return;
+    const slot = await slotRow(c, this.settings.slot);
+    if (slot.confirmed && from < parseLsn(slot.confirmed)) throw this.behindSlot(plan, from, parseLsn(slot.confirmed));
+  }
+
+  behindSlot(plan: StreamPlan, from: bigint, confirmed: bigint): StateError {
+    return new StateError(
+      `the state's lsn for ${plan.tapStreamId} (${formatLsn(from)}) is older than replication slot ${this.settings.slot}'s confirmed_flush_lsn ${formatLsn(confirmed)}: the changes between are gone. Run with the state the target last confirmed, or remove the stream's bookmark to make a new initial copy`,
+    );
   }
 
   private slotGone(what: string, plan: StreamPlan): ConfigurationError {
