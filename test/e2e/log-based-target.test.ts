@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { dropSlots, logBasedTap } from '../helpers/log-based.js';
@@ -33,28 +34,30 @@ describe.skipIf(skip)(`LOG_BASED replayed by target-postgres (${skip ?? 'native 
   // target-postgres soft-deletes: a deleted row stays, with _sdc_deleted_at set (its hard_delete is for ACTIVATE_VERSION only)
   const live = '_sdc_deleted_at IS NULL';
 
-  it('ends equal to the source after the copy and the changes', async () => {
-    const tap = await logBasedTap(source, ['public-accounts']);
+  /** `tap | tee | target-postgres` as a pipeline runs it; returns the last STATE the tap wrote. */
+  const pipeline = async (tap: { config: string; catalog: string }, state?: unknown): Promise<Record<string, any> | undefined> => {
     const targetConfig = tmpJson({
       sqlalchemy_url: dest.url.replace(/^postgres:/, 'postgresql+psycopg:'),
       default_target_schema: 'loaded',
       add_record_metadata: true,
     });
-    const load = async (state?: unknown): Promise<Record<string, any> | undefined> => {
-      const args = ['--config', tap.config, '--catalog', tap.catalog, ...(state ? ['--state', tmpJson(state)] : [])]
-        .map((a) => `"${a}"`)
-        .join(' ');
-      const out = tmpJson('', 'messages.jsonl');
-      const r = await run('bash', [
-        '-o',
-        'pipefail',
-        '-c',
-        `"${process.execPath}" "${TAP_BIN}" ${args} | tee "${out}" | "${TOOLS.targetPostgres}" --config "${targetConfig}"`,
-      ]);
-      expect(r.code, r.stderr.slice(-3000)).toBe(0);
-      const { readFileSync } = await import('node:fs');
-      return lastState(parseMessages(readFileSync(out, 'utf8')));
-    };
+    const args = ['--config', tap.config, '--catalog', tap.catalog, ...(state ? ['--state', tmpJson(state)] : [])]
+      .map((a) => `"${a}"`)
+      .join(' ');
+    const out = tmpJson('', 'messages.jsonl');
+    const r = await run('bash', [
+      '-o',
+      'pipefail',
+      '-c',
+      `"${process.execPath}" "${TAP_BIN}" ${args} | tee "${out}" | "${TOOLS.targetPostgres}" --config "${targetConfig}"`,
+    ]);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    return lastState(parseMessages(readFileSync(out, 'utf8')));
+  };
+
+  it('ends equal to the source after the copy and the changes', async () => {
+    const tap = await logBasedTap(source, ['public-accounts']);
+    const load = (state?: unknown) => pipeline(tap, state);
     const state = await load();
     expect(await checksum(dest, 'loaded.accounts', live)).toEqual(await checksum(source, 'public.accounts'));
 
@@ -76,28 +79,8 @@ describe.skipIf(skip)(`LOG_BASED replayed by target-postgres (${skip ?? 'native 
       ALTER TABLE docs ALTER COLUMN doc SET STORAGE EXTERNAL;
       INSERT INTO docs SELECT g, 'o' || g, repeat(md5(g::text), 100), g FROM generate_series(1, 300) g;
       CREATE TABLE gone (id int PRIMARY KEY, v text); INSERT INTO gone SELECT g, 'v' || g FROM generate_series(1, 50) g;`);
-    const targetConfig = tmpJson({
-      sqlalchemy_url: dest.url.replace(/^postgres:/, 'postgresql+psycopg:'),
-      default_target_schema: 'loaded',
-      add_record_metadata: true,
-    });
     // as Meltano runs it: the catalog discovered again before each run, the state the target confirmed
-    const load = async (state?: unknown): Promise<Record<string, any> | undefined> => {
-      const tap = await logBasedTap(source, ['public-docs', 'public-gone']);
-      const args = ['--config', tap.config, '--catalog', tap.catalog, ...(state ? ['--state', tmpJson(state)] : [])]
-        .map((a) => `"${a}"`)
-        .join(' ');
-      const out = tmpJson('', 'messages.jsonl');
-      const r = await run('bash', [
-        '-o',
-        'pipefail',
-        '-c',
-        `"${process.execPath}" "${TAP_BIN}" ${args} | tee "${out}" | "${TOOLS.targetPostgres}" --config "${targetConfig}"`,
-      ]);
-      expect(r.code, r.stderr.slice(-3000)).toBe(0);
-      const { readFileSync } = await import('node:fs');
-      return lastState(parseMessages(readFileSync(out, 'utf8')));
-    };
+    const load = async (state?: unknown) => pipeline(await logBasedTap(source, ['public-docs', 'public-gone']), state);
     const same = async (columns: string[]): Promise<void> => {
       const row = columns.map((c) => `coalesce(${c}::text, '-')`).join(` || '|' || `);
       const sum = (db: TestDatabase, table: string, where = 'true') =>
