@@ -4,6 +4,7 @@ import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/
 import { change, dropSlots, logBasedTap } from '../helpers/log-based.js';
 
 const TENANT_PLUGIN = resolve(__dirname, '../fixtures/tenant-filter-plugin.mjs');
+const COUNT_PLUGIN = resolve(__dirname, '../fixtures/row-count-hook-plugin.mjs');
 
 /**
  * A plugin's `where` shape holds for change records as for copies: inserts and updates of other tenants
@@ -62,5 +63,16 @@ describe.skipIf(!!nativeSkipReason)("a plugin's where shape on LOG_BASED (native
       { id: 10, tenant: 42, name: 'a10', deleted: true },
     ]);
     expect(second.recs.every((r) => r.tenant === 42)).toBe(true);
+  });
+
+  it('a read hook sees each row of an initial copy once, and each change once', async () => {
+    const tap = await logBasedTap(db, ['public-accounts'], { plugins: [{ module: COUNT_PLUGIN }], replication_slot: 'shape_hook' });
+    const first = await tap.run();
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain(`INFO row-count-hook: ${first.recs.length} rows seen`);
+    await db.sql(`UPDATE accounts SET name = 'hooked' WHERE id <= 3`);
+    const second = await tap.run(first.state);
+    expect(second.recs).toHaveLength(3);
+    expect(second.stderr).toContain('INFO row-count-hook: 3 rows seen');
   });
 });

@@ -37,13 +37,23 @@ export class ReaderRegistry {
   }
 
   async choose(plan: StreamPlan): Promise<ReaderStrategy> {
+    let best = await this.chooseUnwrapped(plan);
+    for (const w of this.wrappers) if (await w.claims(plan)) best = owned(w.wrap(best), w.owner);
+    return best;
+  }
+
+  /**
+   * The claiming strategy of the highest precedence, without the wrappers: for a strategy that hands its
+   * reading to another one (LOG_BASED's copy) and is wrapped itself already, so that a wrapper sees each
+   * row once. The wrappers' shapes are in the plan it passes on (their `prepare` ran on it).
+   */
+  async chooseUnwrapped(plan: StreamPlan): Promise<ReaderStrategy> {
     let best: ReaderStrategy | undefined;
     for (const s of this.strategies) {
       if (!(await s.claims(plan))) continue;
       if (!best || s.precedence >= best.precedence) best = s;
     }
     if (!best) throw new FatalSyncError(`no reader claims stream ${plan.tapStreamId}`);
-    for (const w of this.wrappers) if (await w.claims(plan)) best = owned(w.wrap(best), w.owner);
     return best;
   }
 }

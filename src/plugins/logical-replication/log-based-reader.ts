@@ -94,7 +94,8 @@ export class LogBasedReader implements TableReader {
    */
   private async *copy(ctx: ReadContext): AsyncIterable<ReadBatch> {
     const { plan, log } = ctx;
-    const strategy = await this.deps.registry().choose({ ...plan, method: 'FULL_TABLE' });
+    // the wrappers around this strategy see the copy's rows as its own: the inner reader is not wrapped again
+    const strategy = await this.deps.registry().chooseUnwrapped({ ...plan, method: 'FULL_TABLE' });
     const previous = typeof ctx.bookmark.version === 'number' ? ctx.bookmark.version : 0;
     const version = Math.max(Date.now(), previous + 1);
     let complete = false;
