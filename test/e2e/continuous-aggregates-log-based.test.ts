@@ -148,6 +148,15 @@ describe.skipIf(!!skip)(
       } finally {
         await db.sql(`ALTER TABLE ${mat.readings_hourly} REPLICA IDENTITY FULL`);
       }
+
+      // the real-time aggregate is not read, but its materialization's chunks share the schema the
+      // publication must cover: published, its refreshes would fail. The tap does not publish it so
+      const guarded = await runTap(['--config', config, '--catalog', tmpJson(selectLogBased(discovered, ['public-readings_hourly']))]);
+      expect(guarded.code).toBe(2);
+      expect(guarded.stdout).toBe('');
+      expect(guarded.stderr).toContain(`ALTER TABLE ${mat.readings_live.replace(/"/g, '')} REPLICA IDENTITY FULL`);
+      expect(await db.sql(`SELECT pubname FROM pg_publication`)).toEqual([]);
+      await db.sql(`ALTER TABLE ${mat.readings_live} REPLICA IDENTITY FULL`);
     });
 
     it('the target equals the hourly and the daily-on-hourly aggregates after a vanished group, a moved group and a manual refresh of an old window', async () => {
@@ -181,8 +190,8 @@ describe.skipIf(!!skip)(
       // the initial copies, in the slots' snapshots
       let { state } = await load();
       await compareAll();
-      // the real-time aggregate's materialization has no replica identity: the tap warns that publishing its chunks breaks its refreshes
-      expect(stderr).toMatch(/continuous aggregate public\.readings_live \(refreshes that rewrite a materialized bucket fail\)/);
+      // every materialization in the published schema has a replica identity now: no warning of broken refreshes
+      expect(stderr).not.toMatch(/refreshes that rewrite a materialized bucket fail/);
 
       // a vanished (bucket, group): every row of device 2 in one hour deleted; the scheduler refreshes both aggregates
       const [{ gone }] = await db.sql<{ gone: string }>(
@@ -254,11 +263,9 @@ describe.skipIf(!!skip)(
         [Object.values(jobs)],
       );
       expect(failures[0]!.f).toBe(0);
-      // and the hazard the WARN names is real: a refresh of the real-time aggregate that deletes materialized rows fails
+      // and the aggregate the tap does not read, given the replica identity it asked for, refreshes under the publication
       await db.sql(`DELETE FROM readings WHERE time_bucket('1 hour', ts) = $1::timestamptz`, [moved]);
-      await expect(db.sql(`CALL refresh_continuous_aggregate('readings_live', NULL, now() - interval '4 hours')`)).rejects.toThrow(
-        /does not have a replica identity and publishes deletes/,
-      );
+      await db.sql(`CALL refresh_continuous_aggregate('readings_live', NULL, now() - interval '4 hours')`);
     });
   },
 );

@@ -182,8 +182,28 @@ describe.skipIf(!!nativeTimescaleSkipReason)('LOG_BASED on hypertables (native T
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(
-      /CRITICAL publication dba_m lists tables, and the chunks of hypertable "public"."m" .*ALTER PUBLICATION "dba_m" ADD TABLES IN SCHEMA .*"_timescaledb_internal"/,
+      /CRITICAL publication dba_m does not publish the chunk schema\(s\) _timescaledb_internal of hypertable "public"."m" .*ALTER PUBLICATION "dba_m" ADD TABLES IN SCHEMA "_timescaledb_internal"/,
     );
+  });
+
+  it('the tap does not publish a chunk schema where a hypertable without replica identity would have its UPDATE and DELETE rejected', async () => {
+    await db.sql(`CREATE TABLE k (ts timestamptz NOT NULL, v int);
+      SELECT create_hypertable('k', by_range('ts', interval '1 day'));
+      INSERT INTO k VALUES ('2024-01-01', 1), ('2024-01-02', 2);`);
+    const tap = await logBasedTap(db, ['public-s'], { replication_slot: 'tap_guard', publication: 'tap_guard' });
+    const refused = await tap.run();
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(
+      /CRITICAL public-s: publishing schema\(s\) _timescaledb_internal in tap_guard would make PostgreSQL reject UPDATE and DELETE on the tables there without a replica identity: public\.k\. Have a DBA run ALTER TABLE public\.k REPLICA IDENTITY FULL/,
+    );
+    expect(await db.sql(`SELECT pubname FROM pg_publication WHERE pubname = 'tap_guard'`)).toEqual([]);
+    // with the statement it names, the chunks take the hypertable's replica identity: writers keep working
+    await db.sql(`ALTER TABLE k REPLICA IDENTITY FULL`);
+    const ok = await tap.run();
+    expect(ok.code, ok.stderr).toBe(0);
+    await db.sql(`UPDATE k SET v = 3 WHERE v = 1; DELETE FROM k WHERE v = 2`);
+    expect(await db.sql(`SELECT v FROM k`)).toEqual([{ v: 3 }]);
   });
 
   it('a compressed hypertable with direct batch deletes on: exit 2 before any output, with the setting to change', async () => {

@@ -187,7 +187,7 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED on native PostgreSQL', () => {
       const run = await tap.run();
       expect(run.code).toBe(2);
       expect(run.stderr).toMatch(
-        /CRITICAL publication tap_ro_pub does not cover public-items and the tap's role may not change it: have a DBA run CREATE PUBLICATION "tap_ro_pub" FOR TABLES IN SCHEMA "public"/,
+        /CRITICAL publication tap_ro_pub does not cover public-items and the tap's role may not change it: have a DBA run CREATE PUBLICATION "tap_ro_pub" FOR TABLE "public"."items"/,
       );
     } finally {
       await db.sql(`REVOKE ALL ON items FROM ${role}; DROP ROLE ${role}`);

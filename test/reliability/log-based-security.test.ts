@@ -151,7 +151,9 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED refusals before any output (nativ
     await db.sql(`CREATE PUBLICATION other_table FOR TABLE secret`);
     const unlisted = await (await logBasedTap(db, ['public-orders'], { replication_slot: 'sec_pub3', publication: 'other_table' })).run();
     expect(unlisted.code).toBe(2);
-    expect(unlisted.stderr).toMatch(/CRITICAL publication other_table does not list orders.*ADD TABLE orders/);
+    expect(unlisted.stderr).toMatch(
+      /CRITICAL publication other_table does not list orders.*did not create: have a DBA run ALTER PUBLICATION "other_table" ADD TABLE "public"."orders"/,
+    );
     expect(await db.sql(`SELECT tablename FROM pg_publication_tables WHERE pubname = 'other_table'`)).toEqual([{ tablename: 'secret' }]);
   });
 

@@ -125,8 +125,9 @@ export async function rejectedByPublication(c: pg.ClientBase, relation: { schema
     `WITH published AS (
        SELECT s.associated_schema_name AS schema FROM _timescaledb_catalog.hypertable s WHERE s.schema_name = $1 AND s.table_name = $2
        UNION SELECT '_timescaledb_internal' FROM _timescaledb_catalog.hypertable s WHERE s.schema_name = $1 AND s.table_name = $2)
-     SELECT coalesce(format('continuous aggregate %I.%I (refreshes that rewrite a materialized bucket fail)', ca.user_view_schema, ca.user_view_name),
-                     format('hypertable %I.%I (its UPDATE and DELETE fail)', h.schema_name, h.table_name)) AS what,
+     SELECT CASE WHEN ca.mat_hypertable_id IS NOT NULL
+                 THEN format('continuous aggregate %I.%I (refreshes that rewrite a materialized bucket fail)', ca.user_view_schema, ca.user_view_name)
+                 ELSE format('hypertable %I.%I (its UPDATE and DELETE fail)', h.schema_name, h.table_name) END AS what,
             format('ALTER TABLE %I.%I REPLICA IDENTITY FULL', h.schema_name, h.table_name) AS fix
        FROM _timescaledb_catalog.hypertable h
        JOIN pg_catalog.pg_class r ON r.oid = to_regclass(format('%I.%I', h.schema_name, h.table_name))
