@@ -2,6 +2,7 @@ import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
+import { batchLines, batchRoot } from '../helpers/batch-files.js';
 import { dropSlots, logBasedTap } from '../helpers/log-based.js';
 import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import { singerProblems } from '../helpers/singer-rules.js';
@@ -97,6 +98,27 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED values (native PostgreSQL)', () =
     const third = await tap.run(second.state);
     expect(third.code, third.stderr).toBe(0);
     expect(third.recs.map((r) => [r.id, r.n, r.doc])).toEqual([[1, 5, doc]]);
+  });
+
+  it('into BATCH files: the copy (records with its version) and then the changes (without) in JSONL files, in order', async () => {
+    const { batch_config } = batchRoot('none');
+    const tap = await logBasedTap(db, ['public-odd'], { replication_slot: 'values_batch', batch_config });
+    const first = await tap.run();
+    expect(first.code, first.stderr).toBe(0);
+    const copied = batchLines(first.messages).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(copied.length).toBeGreaterThan(0);
+    expect(first.messages.filter((m) => m.type === 'ACTIVATE_VERSION')).toHaveLength(2);
+    await db.sql(`UPDATE odd SET t = 'batched' WHERE id = 1; DELETE FROM odd WHERE id = 3`);
+    const second = await tap.run(first.state);
+    expect(second.code, second.stderr).toBe(0);
+    expect(
+      batchLines(second.messages)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .map((r) => [r.id, r.t ?? null, r._sdc_deleted_at !== null]),
+    ).toEqual([
+      [1, 'batched', false],
+      [3, null, true],
+    ]);
   });
 
   it("the binary COPY's rows are read the same whichever way the bytes are split", async () => {

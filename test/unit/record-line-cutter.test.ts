@@ -16,12 +16,20 @@ describe('RecordLineCutter', () => {
   it.each([undefined, 1733000000000])('cuts the record objects out byte for byte (version %s)', (version) => {
     for (const stream of ['public-t', 'we"ird\\stream']) {
       const bytes = Buffer.from(records.map((r) => line(stream, r, version)).join(''));
-      expect(new RecordLineCutter(stream, version).cut(bytes).toString()).toBe(records.map((r) => r + '\n').join(''));
+      expect(new RecordLineCutter(stream).cut(bytes).toString()).toBe(records.map((r) => r + '\n').join(''));
+    }
+  });
+
+  it("one cutter takes batches with a version and batches without (a LOG_BASED stream's copy, then its changes)", () => {
+    const cutter = new RecordLineCutter('public-t');
+    for (const version of [1733000000000, undefined, 7, undefined]) {
+      const bytes = Buffer.from(records.map((r) => line('public-t', r, version)).join(''));
+      expect(cutter.cut(bytes).toString()).toBe(records.map((r) => r + '\n').join(''));
     }
   });
 
   it('refuses lines of another stream or without a newline', () => {
-    expect(() => new RecordLineCutter('a', undefined).cut(Buffer.from(line('b', '{"x":1}')))).toThrow(/not a RECORD line of this stream/);
-    expect(() => new RecordLineCutter('a', undefined).cut(Buffer.from(line('a', '{"x":1}').trimEnd()))).toThrow(/middle of a line/);
+    expect(() => new RecordLineCutter('a').cut(Buffer.from(line('b', '{"x":1}')))).toThrow(/not a RECORD line of this stream/);
+    expect(() => new RecordLineCutter('a').cut(Buffer.from(line('a', '{"x":1}').trimEnd()))).toThrow(/middle of a line/);
   });
 });

@@ -75,7 +75,7 @@ class BatchFileOutput implements StreamOutput {
     private readonly settings: BatchSettings,
     private readonly openFile: () => Promise<BatchFile>,
   ) {
-    this.cutter = new RecordLineCutter(plan.stream, plan.version);
+    this.cutter = new RecordLineCutter(plan.stream);
   }
 
   get rowsPerState(): number {

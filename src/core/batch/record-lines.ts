@@ -2,6 +2,7 @@ import { recordPrefix } from '../postgres/record-encoder.js';
 
 const NL = 10;
 const TIME_EXTRACTED = Buffer.from(',"time_extracted":');
+const VERSION = Buffer.from(',"version":');
 
 /**
  * Cuts the `record` objects out of RECORD lines, byte for byte: a BATCH file holds what the RECORD
@@ -12,11 +13,9 @@ const TIME_EXTRACTED = Buffer.from(',"time_extracted":');
  */
 export class RecordLineCutter {
   private readonly prefix: Buffer;
-  private readonly versionPart: number;
 
-  constructor(stream: string, version: number | undefined) {
+  constructor(stream: string) {
     this.prefix = Buffer.from(recordPrefix(stream));
-    this.versionPart = version === undefined ? 0 : `,"version":${version}`.length;
   }
 
   /** The records of `lines` (whole RECORD lines), one JSON object per line, each ending in '\n'. */
@@ -29,17 +28,22 @@ export class RecordLineCutter {
     // every line of one batch comes from one COPY with one time_extracted: the part after the record has
     // one length, found on the first line; each line is still checked to have `,"time_extracted":` there
     let tail = -1;
+    // a batch's lines carry one version or none (a LOG_BASED stream's copy has one, its changes none)
+    let versionPart = 0;
     while (start < lines.length) {
       const end = lines.indexOf(NL, start);
       if (end < 0) throw new Error('a RECORD batch ended in the middle of a line');
       if (tail < 0) {
         const te = lines.lastIndexOf(TIME_EXTRACTED, end);
         if (te < start || lines.compare(this.prefix, 0, plen, start, start + plen) !== 0) throw this.notOurs(lines, start, end);
+        // `,"version":N` before `,"time_extracted"` ends in a digit; a record ends in `}`
+        const digit = lines[te - 1]! >= 0x30 && lines[te - 1]! <= 0x39;
+        if (digit) versionPart = te - lines.lastIndexOf(VERSION, te);
         // the record's closing brace is the byte before `,"version":N` (or before `,"time_extracted"`)
-        tail = end - (te - this.versionPart - 1);
+        tail = end - (te - versionPart - 1);
       }
       const close = end - tail;
-      const te = close + 1 + this.versionPart;
+      const te = close + 1 + versionPart;
       if (close < start + plen || lines[close] !== 0x7d || !this.timeExtractedAt(lines, te, tlen)) throw this.notOurs(lines, start, end);
       o += lines.copy(out, o, start + plen - 1, close + 1);
       out[o++] = NL;
