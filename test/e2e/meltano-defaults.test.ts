@@ -40,7 +40,7 @@ describe.skipIf(skip)(`Meltano with no metadata: discovery's time-series default
   afterAll(async () => db?.close());
 
   it('meltano run twice: the second run emits only the new rows and the buckets a refresh may have rewritten', async () => {
-    // the commands README.md's Meltano section shows
+    // the commands README.md's Meltano quick start shows
     for (const args of [
       ['config', 'set', 'tap-timescaledb', 'url', db.url],
       ['select', 'tap-timescaledb', 'public-readings', '*'],

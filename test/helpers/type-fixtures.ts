@@ -1,10 +1,10 @@
 import type { TestDatabase } from './databases.js';
 
 /**
- * One table with a column per PostgreSQL type the README's Types table names, built the same way on
+ * One table with a column per PostgreSQL type the Types table of docs/hypertables.md names, built the same way on
  * every engine. Each case holds the SQL literal of rows 1 and 2 (row 3 is all NULL), the exact JSON
  * text the tap must write for each (compared byte for byte: bigint and numeric past a double's
- * precision must come out digit for digit), and the JSON Schema the README documents for it.
+ * precision must come out digit for digit), and the JSON Schema docs/hypertables.md documents for it.
  */
 export interface TypeCase {
   readonly column: string;

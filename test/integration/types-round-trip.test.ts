@@ -6,7 +6,7 @@ import { createTypesTable, expectedRecordFields, rawRecordFields, type TypeCase 
 import type { Catalog } from '../../src/core/singer/catalog.js';
 
 /**
- * Every type of the README's Types table, value in and exact JSON text out, through the CLI with both
+ * Every type of the Types table in docs/hypertables.md, value in and exact JSON text out, through the CLI with both
  * decoders (the fast COPY-text transcoder and csv-parse), on both engines. Protects the promises a
  * target relies on: bigint and numeric digit for digit, NaN/Infinity/BC as null, times in UTC, JSON as
  * JSON, and a SCHEMA every record validates against.
@@ -23,7 +23,7 @@ function roundTrip(engine: string, open: () => Promise<TestDatabase>): void {
     });
     afterAll(async () => db?.close());
 
-    it('discovers each column with the JSON Schema the README documents', () => {
+    it('discovers each column with the JSON Schema docs/hypertables.md documents', () => {
       const props = streamEntry(catalog, 'public-types_rt').schema.properties;
       expect(props.id).toEqual({ type: 'integer' });
       expect(Object.fromEntries(cases.map((c) => [c.column, props[c.column]]))).toEqual(

@@ -16,7 +16,7 @@ function output() {
   return { writer: new MessageWriter(out), lines };
 }
 
-/** The rule README's Reliability section states: which STATE messages are written, and what they hold. */
+/** The rule docs/reliability.md states (STATE volume): which STATE messages are written, and what they hold. */
 describe('STATE volume', () => {
   it('a stream boundary within the interval of the last STATE is skipped; checkpoints never are', async () => {
     const { writer, lines } = output();

@@ -20,7 +20,8 @@ export interface ContinuousAggregateReaderSettings {
  * - A refresh rewrites every bucket in its window [now - start_offset, now - end_offset): the read starts
  *   at `bookmark - start_offset` (or `- late_arrival_lookback`), so the buckets a refresh since the last
  *   run may have rewritten come again. A policy without start_offset refreshes from the beginning: the
- *   whole aggregate is read. A manual refresh of an older window is not seen (README: FULL_TABLE for that).
+ *   whole aggregate is read. A manual refresh of an older window is not seen (docs/continuous-aggregates.md:
+ *   FULL_TABLE or LOG_BASED for that).
  * - The bookmark never passes the watermark taken before the read: buckets above it (real-time ones) can
  *   still change, and come again next run until they are materialized.
  * - The window bound is a constant, so TimescaleDB excludes the materialization's older chunks at planning.
