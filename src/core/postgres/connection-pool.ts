@@ -283,6 +283,10 @@ export function translateConnectError(err: unknown, s: ConnectionSettings): Erro
 export function translateQueryError(err: unknown, doing: string): Error {
   if (err instanceof TapError) return err;
   const e = err as { code?: string; message?: string };
-  const msg = `${doing} failed: ${e.message ?? String(err)}${e.code ? ` (SQLSTATE ${e.code})` : ''}`;
+  // a hot standby cancels a read whose snapshot still needs rows the primary vacuumed (max_standby_streaming_delay)
+  const hint = /conflict with recovery/i.test(e.message ?? '')
+    ? ': the hot standby cancels reads that hold back WAL replay; set hot_standby_feedback = on or raise max_standby_streaming_delay on the standby'
+    : '';
+  const msg = `${doing} failed: ${e.message ?? String(err)}${e.code ? ` (SQLSTATE ${e.code})` : ''}${hint}`;
   return isRetriable(err) ? new RetriableSyncError(msg, { cause: err }) : new TapError(msg, { cause: err });
 }

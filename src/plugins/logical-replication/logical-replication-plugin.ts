@@ -44,15 +44,18 @@ export class LogicalReplicationPlugin implements TapPlugin {
     });
   }
 
-  /** With wal_level = logical, tables, partitioned tables and hypertables may be read LOG_BASED (views may not). */
+  /** With wal_level = logical on a primary, tables, partitioned tables and hypertables may be read LOG_BASED (views may not). */
   async enrichCatalog(catalog: Catalog, ctx: DiscoveryContext): Promise<void> {
     const level = (await ctx.client.query<{ wal_level: string }>('SHOW wal_level').catch(() => ({ rows: [{ wal_level: 'unknown' }] })))
       .rows[0]!.wal_level;
+    // a hot standby cannot hold the publication and slot (see checkNotStandby)
+    const standby = (await ctx.client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r').catch(() => ({ rows: [{ r: false }] })))
+      .rows[0]!.r;
     for (const entry of catalog.streams) {
       const md = streamMetadata(entry);
       if (md['is-view'] === true) continue;
       const methods = md['forced-replication-method'] === 'FULL_TABLE' ? ['FULL_TABLE'] : ['FULL_TABLE', 'INCREMENTAL'];
-      if (level === 'logical') methods.push('LOG_BASED');
+      if (level === 'logical' && !standby) methods.push('LOG_BASED');
       setMetadata(entry, [], { 'valid-replication-methods': methods });
     }
   }
