@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
+import {
+  nativeDatabase,
+  nativeSkipReason,
+  nativeTimescaleDatabase,
+  nativeTimescaleSkipReason,
+  type TestDatabase,
+} from '../helpers/databases.js';
 import { dropSlots, selectLogBased } from '../helpers/log-based.js';
 import { discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import { sshdSkipReason, startOwnSshd, startRelay, type CuttableRelay, type OwnSshd } from './own-sshd.js';
@@ -19,8 +25,8 @@ describe.skipIf(nativeSkipReason || sshdSkipReason)('SSH tunnel (an OpenSSH serv
   let sshd: OwnSshd;
   let gate: CuttableRelay;
   let relay: CuttableRelay;
-  const config = (tunnel: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): string => {
-    const u = new URL(db.url);
+  const config = (tunnel: Record<string, unknown> = {}, extra: Record<string, unknown> = {}, url = db.url): string => {
+    const u = new URL(url);
     return tmpJson({
       host: '127.0.0.1',
       port: gate.port,
@@ -50,7 +56,7 @@ describe.skipIf(nativeSkipReason || sshdSkipReason)('SSH tunnel (an OpenSSH serv
     await db?.close();
   });
 
-  it('discovery, FULL_TABLE (page ranges read ahead on a second connection) and INCREMENTAL, every connection through the tunnel', async () => {
+  it('discovery, FULL_TABLE and INCREMENTAL (a second run after new rows), every connection through the tunnel', async () => {
     // the gate works: without the tunnel the tap cannot reach the database
     const direct = await runTap(['--config', config({ enable: false }, { retry_attempts: 1 }), '--discover']);
     expect(direct.code).not.toBe(0);
@@ -76,6 +82,31 @@ describe.skipIf(nativeSkipReason || sshdSkipReason)('SSH tunnel (an OpenSSH serv
     expect(records(second.messages).map((r) => r.id)).toEqual([500, 501, 502]);
     expect(gate.accepted - before).toBeGreaterThanOrEqual(4);
   });
+
+  it.skipIf(!!nativeTimescaleSkipReason)(
+    'a hypertable chunk by chunk through the tunnel: the next chunk read ahead, consistent_snapshot',
+    async () => {
+      const tsdb = await nativeTimescaleDatabase();
+      try {
+        await tsdb.sql(`CREATE TABLE metrics (at timestamptz NOT NULL, device int NOT NULL, v double precision);
+        SELECT create_hypertable('metrics', 'at', chunk_time_interval => interval '1 day');
+        INSERT INTO metrics SELECT '2026-01-01'::timestamptz + g * interval '1 minute', g % 5, g FROM generate_series(0, 60 * 24 * 4 - 1) g`);
+        const path = config({}, { consistent_snapshot: true }, tsdb.url);
+        const r = await runTap([
+          '--config',
+          path,
+          '--catalog',
+          tmpJson(select(await discover(path), { 'public-metrics': { discovered: true } })),
+        ]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(/public-metrics: reading the next chunk ahead on a second connection/);
+        expect(r.stderr).toMatch(/consistent_snapshot: every chunk of this sync reads snapshot/);
+        expect(records(r.messages)).toHaveLength(60 * 24 * 4);
+      } finally {
+        await tsdb.close();
+      }
+    },
+  );
 
   it('LOG_BASED through the tunnel: the initial copy (exported-snapshot replication connection) and a later run with changes', async () => {
     const path = config({}, { replication_slot: `tap_ssh_${randomBytes(3).toString('hex')}` });
