@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   nativeDatabase,
@@ -9,6 +13,7 @@ import {
 } from '../helpers/databases.js';
 import { dropSlots, selectLogBased } from '../helpers/log-based.js';
 import { discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import { startOwnCluster } from './own-cluster.js';
 import { sshdSkipReason, startOwnSshd, startRelay, type CuttableRelay, type OwnSshd } from './own-sshd.js';
 import { TapProcess, until } from './tap-process.js';
 
@@ -161,6 +166,83 @@ describe.skipIf(nativeSkipReason || sshdSkipReason)('SSH tunnel (an OpenSSH serv
     const right = await runTap(['--config', config({ private_key: escaped, private_key_password: sshd.passphrase }), '--discover']);
     expect(right.code, right.stderr).toBe(0);
     expect(right.stderr).not.toContain(sshd.passphrase);
+  });
+
+  it('a database the SSH server cannot reach: exit 2 at start naming both ends; a wrong database name is reported with the tunnel', async () => {
+    const refused = await runTap(['--config', config({}, { port: 1 }), '--discover']);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(
+      /^CRITICAL the SSH tunnel root@127\.0\.0\.1:\d+ is open, but the SSH server does not forward to the database 127\.0\.0\.1:1 \(.*\): set host and port as the SSH server sees the database, and allow TCP forwarding there \(AllowTcpForwarding\)$/m,
+    );
+    const u = new URL(db.url);
+    const missing = await runTap(['--config', config({}, {}, db.url.replace(u.pathname, '/no_such_db')), '--discover']);
+    expect(missing.code, missing.stderr).toBe(2);
+    expect(missing.stderr).toMatch(
+      new RegExp(
+        `^CRITICAL database "no_such_db" does not exist at 127\\.0\\.0\\.1:${gate.port} \\(through the SSH tunnel root@127\\.0\\.0\\.1:\\d+\\)`,
+        'm',
+      ),
+    );
+  });
+
+  it('TLS through the tunnel: verify-full checks the certificate against the database host as the SSH server sees it, not 127.0.0.1', async () => {
+    const certs = mkdtempSync(join(tmpdir(), 'tap-ssh-tls-'));
+    const cluster = startOwnCluster();
+    try {
+      // a certificate for the name "localhost" only: the tunnel's local end (127.0.0.1) does not match it
+      const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: certs, stdio: 'pipe' });
+      const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+      ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=tap ssh test CA');
+      ssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
+      writeFileSync(join(certs, 'san.ext'), 'subjectAltName=DNS:localhost\n');
+      ssl(
+        'x509',
+        '-req',
+        '-in',
+        'server.csr',
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        'server.crt',
+        '-days',
+        '2',
+        '-extfile',
+        'san.ext',
+      );
+      const pgUser = process.getuid?.() === 0 ? Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })) : undefined;
+      for (const f of ['server.crt', 'server.key']) {
+        copyFileSync(join(certs, f), join(cluster.dir, f));
+        chmodSync(join(cluster.dir, f), 0o600);
+        if (pgUser !== undefined) chownSync(join(cluster.dir, f), pgUser, pgUser);
+      }
+      for (const setting of [`ssl = on`, `ssl_cert_file = 'server.crt'`, `ssl_key_file = 'server.key'`])
+        await cluster.sql(`ALTER SYSTEM SET ${setting}`);
+      await cluster.setHostAuth(['hostssl all all 127.0.0.1/32 trust', 'hostssl all all ::1/128 trust', 'host all all 0.0.0.0/0 reject']);
+      const tls = (host: string): string =>
+        tmpJson({
+          host,
+          port: cluster.port,
+          user: 'postgres',
+          database: 'postgres',
+          sslmode: 'verify-full',
+          ssl_root_cert: join(certs, 'ca.crt'),
+          ssh_tunnel: { enable: true, host: '127.0.0.1', port: sshd.port, username: 'root', private_key: sshd.key },
+        });
+      const ok = await runTap(['--config', tls('localhost'), '--discover']);
+      expect(ok.code, ok.stderr).toBe(0);
+      const wrongName = await runTap(['--config', tls('127.0.0.1'), '--discover']);
+      expect(wrongName.code, wrongName.stderr).toBe(2);
+      expect(wrongName.stderr).toMatch(
+        /^CRITICAL TLS verification of 127\.0\.0\.1:\d+ \(through the SSH tunnel .*\) failed: .*IP: 127\.0\.0\.1 is not in the cert's list/m,
+      );
+    } finally {
+      cluster.destroy();
+      rmSync(certs, { recursive: true, force: true });
+    }
   });
 
   it('the SSH connection cut mid-read: the read is retried through a new SSH connection, every row exactly once', async () => {
