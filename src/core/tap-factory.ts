@@ -6,6 +6,7 @@ import { createTapContainer, TOKENS } from './container.js';
 import { ConfigurationError, PluginError } from './errors.js';
 import { StderrLogger } from './logger.js';
 import { ConnectionPool } from './postgres/connection-pool.js';
+import { SshTunnel } from './postgres/ssh-tunnel.js';
 import { CsvRecordEncoder } from './postgres/csv-record-encoder.js';
 import { CopyTextTranscoder } from './postgres/copy-text-transcoder.js';
 import { PluginHooks } from './plugins/plugin-hooks.js';
@@ -62,11 +63,20 @@ export async function resolvePlugins(
 export async function createTap(options: TapOptions): Promise<Tap> {
   const baseLog = options.log ?? new StderrLogger();
   const { plugins, schema } = await resolvePlugins({ ...options, log: baseLog });
-  const config: TapConfig = parseConfig(options.rawConfig, schema, baseLog);
-  const secrets = [config.connection.password, options.rawConfig.url as string | undefined].filter((s): s is string => !!s);
+  const parsed: TapConfig = parseConfig(options.rawConfig, schema, baseLog);
+  const secrets = [
+    parsed.connection.password,
+    options.rawConfig.url as string | undefined,
+    parsed.sshTunnel?.privateKey,
+    parsed.sshTunnel?.privateKeyPassword,
+  ].filter((s): s is string => !!s);
   const log = baseLog.withSecrets(secrets);
+  // before any output: a refused key or an unreachable SSH server is a configuration error (exit 2)
+  const tunnel = parsed.sshTunnel ? await SshTunnel.open(parsed.sshTunnel, parsed.connection, log) : undefined;
+  const config: TapConfig = tunnel ? { ...parsed, connection: tunnel.route(parsed.connection) } : parsed;
   const container = createTapContainer(options.container);
   const pool = new ConnectionPool(config.connection, { statementTimeout: config.statementTimeout, lockTimeout: config.lockTimeout });
+  if (tunnel) pool.closeAfter(() => tunnel.close());
   const readers = new ReaderRegistry();
   readers.register(copyTableStrategy);
   container.register(TOKENS.Config, { useValue: config });
@@ -82,6 +92,23 @@ export async function createTap(options: TapOptions): Promise<Tap> {
     ),
   });
   container.register(TOKENS.Plugins, { useValue: plugins });
+  try {
+    await registerPlugins(plugins, container, config, log, readers);
+  } catch (err) {
+    // the SSH tunnel closes with the pool
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+  return new Tap(container);
+}
+
+async function registerPlugins(
+  plugins: readonly LoadedPlugin[],
+  container: DependencyContainer,
+  config: TapConfig,
+  log: StderrLogger,
+  readers: ReaderRegistry,
+): Promise<void> {
   for (const { plugin, options: pluginOptions } of plugins) {
     try {
       const own = {
@@ -95,5 +122,4 @@ export async function createTap(options: TapOptions): Promise<Tap> {
       throw new PluginError(`plugin ${plugin.name} failed to register: ${(err as Error).message}`, { cause: err });
     }
   }
-  return new Tap(container);
 }

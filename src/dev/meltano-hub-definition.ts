@@ -36,6 +36,25 @@ interface AboutSetting {
   readonly default?: unknown;
   readonly description?: string;
   readonly secret?: boolean;
+  readonly properties?: Readonly<Record<string, AboutSetting>>;
+}
+
+/**
+ * The hub's settings: every setting of --about, and the properties of an object setting whose
+ * properties are all scalars too, by dotted name (`ssh_tunnel.private_key`), as MeltanoLabs
+ * tap-postgres' definition lists them: Meltano sets a nested value by its dotted name, and keeps one
+ * marked sensitive out of meltano.yml and its output.
+ */
+export function hubSettingSchemas(about: AboutJson): [string, AboutSetting][] {
+  const out: [string, AboutSetting][] = [];
+  for (const [name, schema] of Object.entries(about.settings.properties)) {
+    out.push([name, schema]);
+    const props = Object.entries(schema.properties ?? {});
+    if (props.length > 0 && props.every(([, p]) => p.type !== 'object' && p.type !== 'array')) {
+      for (const [child, p] of props) out.push([`${name}.${child}`, p]);
+    }
+  }
+  return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 export interface AboutJson {
@@ -65,11 +84,12 @@ const LABEL_WORDS: Record<string, string> = {
   n: 'N',
   timescaledb: 'TimescaleDB',
   dbname: 'DB Name',
+  ssh: 'SSH',
 };
 
 const label = (name: string): string =>
   name
-    .split('_')
+    .split(/[_.]/)
     .map((w) => LABEL_WORDS[w] ?? w.charAt(0).toUpperCase() + w.slice(1))
     .join(' ');
 
@@ -104,16 +124,14 @@ LOG_BASED reads a logical replication slot (pgoutput; \`wal_level = logical\`), 
 
 /** The definition as an object, keys in the hub's order (sorted). */
 export function hubDefinition(about: AboutJson): Record<string, unknown> {
-  const settings = Object.entries(about.settings.properties)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, schema]) => {
-      const kind = meltanoKind(schema);
-      const setting: Record<string, unknown> = { description: schema.description ?? '', kind, label: label(name), name };
-      if (kind === 'options') setting.options = [...new Set(schema.enum!.map(String))].map((value) => ({ label: value, value }));
-      if (schema.secret) setting.sensitive = true;
-      if (schema.default !== undefined) setting.value = schema.default;
-      return setting;
-    });
+  const settings = hubSettingSchemas(about).map(([name, schema]) => {
+    const kind = meltanoKind(schema);
+    const setting: Record<string, unknown> = { description: schema.description ?? '', kind, label: label(name), name };
+    if (kind === 'options') setting.options = [...new Set(schema.enum!.map(String))].map((value) => ({ label: value, value }));
+    if (schema.secret) setting.sensitive = true;
+    if (schema.default !== undefined) setting.value = schema.default;
+    return setting;
+  });
   return sortKeys({
     name: about.name,
     namespace: 'tap_timescaledb',

@@ -25,6 +25,23 @@ export const coreConfigProperties: Record<string, JsonSchema> = {
   ssl_root_cert: { type: 'string', description: 'Path to the CA certificate (PEM) for verify-ca/verify-full.' },
   ssl_cert: { type: 'string', description: 'Path to the client certificate (PEM).' },
   ssl_key: { type: 'string', description: 'Path to the client key (PEM).', secret: true },
+  ssh_tunnel: {
+    type: 'object',
+    description:
+      "Connect through an SSH server (a bastion host), as MeltanoLabs tap-postgres: every connection of the tap goes through one SSH connection, to the database's host and port as the SSH server sees them. {enable, host, port, username, private_key, private_key_password}.",
+    properties: {
+      enable: { type: 'boolean', default: false, description: 'Connect through the SSH tunnel.' },
+      host: { type: 'string', description: 'Host of the SSH server (bastion host).' },
+      port: { type: 'integer', minimum: 1, maximum: 65535, default: 22, description: 'Port of the SSH server.' },
+      username: { type: 'string', description: 'User on the SSH server.' },
+      private_key: {
+        type: 'string',
+        description: "The private key's text (OpenSSH or PEM: RSA, ECDSA, Ed25519), not a path.",
+        secret: true,
+      },
+      private_key_password: { type: 'string', description: 'Passphrase of the private key, if it has one.', secret: true },
+    },
+  },
   filter_schemas: {
     type: 'array',
     items: { type: 'string' },

@@ -6,7 +6,7 @@ import { MAX_INPUT_BYTES, MAX_INPUT_DEPTH, tooDeep } from '../singer/input-valid
 import { configProblems } from './config-checks.js';
 import { describePosition, jsonProblem } from './json-position.js';
 import { SSL_MODES, type JsonSchema, type SslMode } from './config-schema.js';
-import type { ConnectionSettings, TapConfig } from './tap-config.js';
+import type { ConnectionSettings, SshTunnelSettings, TapConfig } from './tap-config.js';
 import { validatorFor } from '../validation/validators.js';
 
 /**
@@ -88,6 +88,7 @@ export function parseConfig(input: unknown, schema: JsonSchema, log?: Logger): T
   const retryAttempts = raw.retry_attempts as number;
   return {
     connection,
+    sshTunnel: sshTunnelFrom(raw.ssh_tunnel as Record<string, unknown> | undefined),
     filterSchemas: raw.filter_schemas as string[] | undefined,
     stateEveryNRows: raw.state_every_n_rows as number,
     statementTimeout: raw.statement_timeout as string,
@@ -104,6 +105,27 @@ export function parseConfig(input: unknown, schema: JsonSchema, log?: Logger): T
     plugins: (raw.plugins as TapConfig['plugins'] | undefined) ?? [],
     disablePlugins: (raw.disable_plugins as string[] | undefined) ?? [],
     raw,
+  };
+}
+
+/** ssh_tunnel as MeltanoLabs tap-postgres reads it: off unless `enable` is true; host, username and private_key then required. */
+function sshTunnelFrom(t: Record<string, unknown> | undefined): SshTunnelSettings | undefined {
+  if (t?.enable !== true) return undefined;
+  const missing = (['host', 'username', 'private_key'] as const).filter((k) => typeof t[k] !== 'string' || t[k] === '');
+  if (missing.length > 0) {
+    throw new ConfigurationError(
+      `invalid config: ssh_tunnel.enable is true but ${missing.map((k) => `ssh_tunnel.${k}`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing: give the SSH server's host, the user on it and the private key's text`,
+    );
+  }
+  let key = t.private_key as string;
+  // a key pasted into an environment variable or a .env file often arrives with its newlines as "\n"
+  if (!key.includes('\n') && key.includes('\\n')) key = key.replace(/\\n/g, '\n');
+  return {
+    host: t.host as string,
+    port: (t.port as number | undefined) ?? 22,
+    username: t.username as string,
+    privateKey: key,
+    privateKeyPassword: (t.private_key_password as string | undefined) || undefined,
   };
 }
 

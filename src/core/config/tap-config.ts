@@ -3,6 +3,8 @@ import type { SslMode } from './config-schema.js';
 /** The validated config, with defaults applied and aliases resolved. Plugins read their own keys from `raw`. */
 export interface TapConfig {
   readonly connection: ConnectionSettings;
+  /** ssh_tunnel with enable true */
+  readonly sshTunnel?: SshTunnelSettings;
   readonly filterSchemas?: readonly string[];
   readonly stateEveryNRows: number;
   readonly statementTimeout: string;
@@ -31,6 +33,20 @@ export interface ConnectionSettings {
   readonly sslCert?: string;
   readonly sslKey?: string;
   readonly applicationName: string;
+  /**
+   * Set when the connection goes through an SSH tunnel: `host` and `port` are then the tunnel's local end,
+   * and these are the database as the SSH server sees it (for messages, and TLS's server identity).
+   */
+  readonly tunnel?: { readonly host: string; readonly port: number; readonly via: string };
+}
+
+/** ssh_tunnel, compatible with MeltanoLabs tap-postgres. */
+export interface SshTunnelSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly username: string;
+  readonly privateKey: string;
+  readonly privateKeyPassword?: string;
 }
 
 export interface RetryPolicy {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { ConnectionSettings } from '../config/tap-config.js';
@@ -21,6 +22,8 @@ export class ConnectionPool {
   private sslSwitched = false;
   /** clients leased now, so a stop request can cut their queries short */
   private readonly leased = new Set<pg.PoolClient>();
+  /** run after the pool ended (the SSH tunnel its connections go through closes then) */
+  private readonly closers: (() => Promise<void>)[] = [];
 
   constructor(
     private readonly settings: ConnectionSettings,
@@ -73,7 +76,12 @@ export class ConnectionPool {
   }
 
   get description(): string {
-    return `${this.settings.host}:${this.settings.port}/${this.settings.database ?? ''}`;
+    return `${endpoint(this.settings)}/${this.settings.database ?? ''}`;
+  }
+
+  /** Runs `close` once the pool has ended (an SSH tunnel outlives every connection through it). */
+  closeAfter(close: () => Promise<void>): void {
+    this.closers.push(close);
   }
 
   /** Leases a client; release it with `release(client, broken)` in a finally block. */
@@ -142,7 +150,11 @@ export class ConnectionPool {
   }
 
   async end(): Promise<void> {
-    await this.pool.end();
+    try {
+      await this.pool.end();
+    } finally {
+      for (const close of this.closers.splice(0)) await close().catch(() => undefined);
+    }
   }
 }
 
@@ -164,6 +176,20 @@ function clientConfig(s: ConnectionSettings): pg.PoolConfig {
   };
 }
 
+/** The database's host:port as the user gave it, and the SSH tunnel it is reached through. */
+export function endpoint(s: ConnectionSettings): string {
+  return s.tunnel ? `${s.tunnel.host}:${s.tunnel.port} (through ${s.tunnel.via})` : `${s.host}:${s.port}`;
+}
+
+/**
+ * Through an SSH tunnel the socket goes to 127.0.0.1, but the certificate names the database's host:
+ * TLS checks (and SNI names) that host, as libpq does with its host setting.
+ */
+export function tlsIdentity(s: ConnectionSettings): ConnectionOptions {
+  if (!s.tunnel) return {};
+  return { host: s.tunnel.host, ...(isIP(s.tunnel.host) === 0 ? { servername: s.tunnel.host } : {}) };
+}
+
 /** libpq's sslmode in node's TLS terms: the first choice (see `connect` for prefer's and allow's second). */
 function sslOptions(s: ConnectionSettings): false | ConnectionOptions {
   const read = (path: string | undefined, what: string): string | undefined => {
@@ -180,7 +206,7 @@ function sslOptions(s: ConnectionSettings): false | ConnectionOptions {
       return false;
     case 'prefer':
     case 'require':
-      return { rejectUnauthorized: false, cert: read(s.sslCert, 'ssl_cert'), key: read(s.sslKey, 'ssl_key') };
+      return { rejectUnauthorized: false, cert: read(s.sslCert, 'ssl_cert'), key: read(s.sslKey, 'ssl_key'), ...tlsIdentity(s) };
     case 'verify-ca':
     case 'verify-full': {
       const ca = read(s.sslRootCert, 'ssl_root_cert');
@@ -190,6 +216,7 @@ function sslOptions(s: ConnectionSettings): false | ConnectionOptions {
         ca,
         cert: read(s.sslCert, 'ssl_cert'),
         key: read(s.sslKey, 'ssl_key'),
+        ...tlsIdentity(s),
         ...(s.sslmode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
       };
     }
@@ -200,7 +227,7 @@ function otherSslChoice(s: ConnectionSettings, err: unknown): false | Connection
   const message = (err as Error).message ?? '';
   // pg's words for a server that answers the SSLRequest with 'N', or with something else (the embedded engine)
   if (s.sslmode === 'prefer' && /does not support SSL|error establishing an SSL connection/i.test(message)) return false;
-  if (s.sslmode === 'allow' && /pg_hba\.conf.*no encryption/.test(message)) return { rejectUnauthorized: false };
+  if (s.sslmode === 'allow' && /pg_hba\.conf.*no encryption/.test(message)) return { rejectUnauthorized: false, ...tlsIdentity(s) };
   return undefined;
 }
 
@@ -220,7 +247,7 @@ export function isRetriable(err: unknown): boolean {
 /** Maps a connect failure to an error that names the problem and the fix. */
 export function translateConnectError(err: unknown, s: ConnectionSettings): Error {
   const e = err as { code?: string; message?: string };
-  const where = `${s.host}:${s.port}`;
+  const where = endpoint(s);
   // 28000 is also pg_hba.conf saying no, which "check user and password" would misdirect
   if (e.code === '28000' && /pg_hba\.conf/.test(e.message ?? '')) {
     const fix = /no encryption/.test(e.message!)
@@ -256,6 +283,10 @@ export function translateConnectError(err: unknown, s: ConnectionSettings): Erro
 export function translateQueryError(err: unknown, doing: string): Error {
   if (err instanceof TapError) return err;
   const e = err as { code?: string; message?: string };
-  const msg = `${doing} failed: ${e.message ?? String(err)}${e.code ? ` (SQLSTATE ${e.code})` : ''}`;
+  // a hot standby cancels a read whose snapshot still needs rows the primary vacuumed (max_standby_streaming_delay)
+  const hint = /conflict with recovery/i.test(e.message ?? '')
+    ? ': the hot standby cancels reads that hold back WAL replay; set hot_standby_feedback = on or raise max_standby_streaming_delay on the standby'
+    : '';
+  const msg = `${doing} failed: ${e.message ?? String(err)}${e.code ? ` (SQLSTATE ${e.code})` : ''}${hint}`;
   return isRetriable(err) ? new RetriableSyncError(msg, { cause: err }) : new TapError(msg, { cause: err });
 }

@@ -58,12 +58,16 @@ export class LogicalReplicationPlugin implements TapPlugin {
   }
 
   /**
-   * With wal_level = logical, tables, partitioned tables, hypertables and materialized-only continuous
-   * aggregates may be read LOG_BASED (other views may not, nor real-time aggregates: aggregate-relations.ts).
+   * With wal_level = logical on a primary, tables, partitioned tables, hypertables and materialized-only
+   * continuous aggregates may be read LOG_BASED (other views may not, nor real-time aggregates:
+   * aggregate-relations.ts); a hot standby cannot hold the publication and slot (see checkNotStandby).
    */
   async enrichCatalog(catalog: Catalog, ctx: DiscoveryContext): Promise<void> {
     const level = (await ctx.client.query<{ wal_level: string }>('SHOW wal_level').catch(() => ({ rows: [{ wal_level: 'unknown' }] })))
       .rows[0]!.wal_level;
+    const standby = (await ctx.client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r').catch(() => ({ rows: [{ r: false }] })))
+      .rows[0]!.r;
+    const logical = level === 'logical' && !standby;
     const aggregates = await listAggregateSources(ctx.client).catch(() => new Map<string, { materializedOnly: boolean }>());
     for (const entry of catalog.streams) {
       const md = streamMetadata(entry);
@@ -71,16 +75,12 @@ export class LogicalReplicationPlugin implements TapPlugin {
         const agg = aggregates.get(`${String(md['schema-name'])}\u0000${entry.table_name}`);
         if (agg)
           setMetadata(entry, [], {
-            'valid-replication-methods': [
-              'FULL_TABLE',
-              'INCREMENTAL',
-              ...(level === 'logical' && agg.materializedOnly ? ['LOG_BASED'] : []),
-            ],
+            'valid-replication-methods': ['FULL_TABLE', 'INCREMENTAL', ...(logical && agg.materializedOnly ? ['LOG_BASED'] : [])],
           });
         continue;
       }
       const methods = md['forced-replication-method'] === 'FULL_TABLE' ? ['FULL_TABLE'] : ['FULL_TABLE', 'INCREMENTAL'];
-      if (level === 'logical') methods.push('LOG_BASED');
+      if (logical) methods.push('LOG_BASED');
       setMetadata(entry, [], { 'valid-replication-methods': methods });
     }
   }

@@ -7,6 +7,24 @@ import { SDC_DELETED_AT, SDC_LSN } from './change-columns.js';
 import { bookmarkLsn, formatLsn, parseLsn } from './lsn.js';
 
 /**
+ * LOG_BASED creates a publication and a replication slot, and a hot standby takes no writes; logical
+ * decoding on a standby is PostgreSQL 16+ (and its publication is still written on the primary):
+ * https://www.postgresql.org/docs/16/logicaldecoding-explanation.html#LOGICALDECODING-REPLICATION-SLOTS
+ * Refused before any output, naming the primary where the role may see it (pg_stat_wal_receiver).
+ */
+export async function checkNotStandby(c: pg.ClientBase): Promise<void> {
+  const { rows } = await c.query<{ standby: boolean; primary: string | null }>(
+    `SELECT pg_is_in_recovery() AS standby,
+            (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver WHERE sender_host IS NOT NULL LIMIT 1) AS primary`,
+  );
+  if (!rows[0]?.standby) return;
+  const primary = rows[0].primary ? `the primary (${rows[0].primary}, as this standby streams from it)` : 'the primary';
+  throw new ConfigurationError(
+    `LOG_BASED needs the primary: this server is a hot standby (pg_is_in_recovery()), which cannot hold the publication and the replication slot LOG_BASED reads. Point host and port at ${primary} for LOG_BASED streams, or read them FULL_TABLE or INCREMENTAL from the standby`,
+  );
+}
+
+/**
  * The WAL holds every row and every column: a change record must hold nothing a SELECT by the tap's role
  * could not return. Row-level security that applies to the role would be bypassed: refused.
  */

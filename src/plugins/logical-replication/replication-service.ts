@@ -11,7 +11,14 @@ import type { ReplicationSettings } from './replication-config.js';
 import { BatchDeleteWatch, watchSlotName } from './batch-delete-watch.js';
 import type { RelationMap } from './relation-map.js';
 import { ensurePublication } from './publication.js';
-import { checkColumnPrivileges, checkFilteredIdentity, checkFreeSlots, checkRowSecurity, checkStateLsns } from './replication-checks.js';
+import {
+  checkColumnPrivileges,
+  checkFilteredIdentity,
+  checkFreeSlots,
+  checkNotStandby,
+  checkRowSecurity,
+  checkStateLsns,
+} from './replication-checks.js';
 
 interface SlotRow {
   exists: boolean;
@@ -59,6 +66,7 @@ export class ReplicationService {
       );
     }
     this.checked ??= this.pool.use(async (c) => {
+      await checkNotStandby(c);
       await checkWalLevel(c);
       await checkStateLsns(c, this.initialState());
     });
