@@ -26,6 +26,18 @@ export async function logBasedSection(target: Target, sql: Sql, rounds: number, 
   const section = `LOG_BASED on a native hypertable (${n.toLocaleString('en')} rows, ${chunks} chunks, PRIMARY KEY (device_id, ts)): every row updated between runs`;
   log(`section: ${section}`);
   await dropSlot(sql);
+  // what the tap asks of a DBA before it publishes the chunks' schema: the hypertables there without a key
+  // (the bench's keyless one) get a replica identity, or their UPDATE and DELETE would be rejected
+  const keyless = await sql(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS t FROM _timescaledb_catalog.hypertable h
+       JOIN pg_namespace n ON n.nspname = h.schema_name JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = h.table_name
+      WHERE h.compression_state <> 2 AND c.relreplident = 'd'
+        AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)`,
+  );
+  for (const r of keyless) {
+    log(`  ALTER TABLE ${String(r.t)} REPLICA IDENTITY FULL (a hypertable without a key, in the schema LOG_BASED publishes)`);
+    await sql(`ALTER TABLE ${String(r.t)} REPLICA IDENTITY FULL`);
+  }
   const extra = { replication_slot: BENCH_SLOT, publication: PUBLICATION };
   const files = await tapFiles(target, table, extra, 'LOG_BASED');
   const full = await tapContender('tap FULL_TABLE (same table)', target, table);
