@@ -33,15 +33,7 @@ export function startOwnCluster(): OwnCluster {
   const dir = join(root, 'data');
   const { url: adminUrl, port } = startNativeCluster(dir);
   const run = (cmd: 'start' | 'stop'): string => execFileSync('bash', [NATIVE_SCRIPT, cmd, dir, String(port)], { encoding: 'utf8' }).trim();
-  const sql = async <R extends pg.QueryResultRow>(text: string, params?: unknown[], db = 'postgres'): Promise<R[]> => {
-    const client = new pg.Client({ host: dir, port, user: 'postgres', database: db });
-    await client.connect();
-    try {
-      return (await client.query<R>(text, params)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  const sql = socketSql(dir, port);
   return {
     dir,
     port,
@@ -61,5 +53,18 @@ export function startOwnCluster(): OwnCluster {
       run('stop');
       rmSync(root, { recursive: true, force: true });
     },
+  };
+}
+
+/** Runs SQL as the superuser over the Unix socket of a cluster of a test's own (pg_hba keeps it at trust). */
+export function socketSql(dir: string, port: number): OwnCluster['sql'] {
+  return async <R extends pg.QueryResultRow>(text: string, params?: unknown[], db = 'postgres'): Promise<R[]> => {
+    const client = new pg.Client({ host: dir, port, user: 'postgres', database: db });
+    await client.connect();
+    try {
+      return (await client.query<R>(text, params)).rows;
+    } finally {
+      await client.end();
+    }
   };
 }

@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { NATIVE_SCRIPT } from '../helpers/native-cluster.js';
-import type { OwnCluster } from './own-cluster.js';
+import { socketSql, type OwnCluster } from './own-cluster.js';
 
 /**
  * A hot standby of a test's own cluster: `pg_basebackup -R` (a streaming replica: standby.signal and
@@ -66,15 +66,7 @@ export async function startOwnReplica(primary: OwnCluster): Promise<OwnReplica> 
       throw new Error(`the replica did not start: ${(err as Error).message}\n${log.split('\n').slice(-12).join('\n')}`);
     }
   }
-  const sql = async <R extends pg.QueryResultRow>(text: string, params?: unknown[], db = 'postgres'): Promise<R[]> => {
-    const client = new pg.Client({ host: dir, port, user: 'postgres', database: db });
-    await client.connect();
-    try {
-      return (await client.query<R>(text, params)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  const sql = socketSql(dir, port);
   const replica: OwnReplica = {
     dir,
     port,

@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import {
 } from '../helpers/databases.js';
 import { dropSlots, selectLogBased } from '../helpers/log-based.js';
 import { discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
+import { enableServerTls, makeCertificates } from './tls-certificates.js';
 import { startOwnCluster } from './own-cluster.js';
 import { sshdSkipReason, startOwnSshd, startRelay, type CuttableRelay, type OwnSshd } from './own-sshd.js';
 import { TapProcess, until } from './tap-process.js';
@@ -191,36 +191,8 @@ describe.skipIf(nativeSkipReason || sshdSkipReason)('SSH tunnel (an OpenSSH serv
     const cluster = startOwnCluster();
     try {
       // a certificate for the name "localhost" only: the tunnel's local end (127.0.0.1) does not match it
-      const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: certs, stdio: 'pipe' });
-      const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-      ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=tap ssh test CA');
-      ssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-      writeFileSync(join(certs, 'san.ext'), 'subjectAltName=DNS:localhost\n');
-      ssl(
-        'x509',
-        '-req',
-        '-in',
-        'server.csr',
-        '-CA',
-        'ca.crt',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-out',
-        'server.crt',
-        '-days',
-        '2',
-        '-extfile',
-        'san.ext',
-      );
-      const pgUser = process.getuid?.() === 0 ? Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })) : undefined;
-      for (const f of ['server.crt', 'server.key']) {
-        copyFileSync(join(certs, f), join(cluster.dir, f));
-        chmodSync(join(cluster.dir, f), 0o600);
-        if (pgUser !== undefined) chownSync(join(cluster.dir, f), pgUser, pgUser);
-      }
-      for (const setting of [`ssl = on`, `ssl_cert_file = 'server.crt'`, `ssl_key_file = 'server.key'`])
-        await cluster.sql(`ALTER SYSTEM SET ${setting}`);
+      makeCertificates(certs, 'localhost', 'DNS:localhost');
+      await enableServerTls(cluster, certs);
       await cluster.setHostAuth(['hostssl all all 127.0.0.1/32 trust', 'hostssl all all ::1/128 trust', 'host all all 0.0.0.0/0 reject']);
       const tls = (host: string): string =>
         tmpJson({

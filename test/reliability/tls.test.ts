@@ -1,40 +1,13 @@
-import { execFileSync } from 'node:child_process';
-import { chownSync, copyFileSync, chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeSkipReason } from '../helpers/databases.js';
 import { records, runTap, select, discover, tmpJson, type TapRun } from '../helpers/run-tap.js';
 import { startOwnCluster, type OwnCluster } from './own-cluster.js';
+import { enableServerTls, makeCertificates } from './tls-certificates.js';
 
 const PROBE = new URL('./fixtures/session-probe-plugin.mjs', import.meta.url).pathname;
-
-/** A CA (and a second, unrelated one) and a server certificate for 127.0.0.1/localhost signed by the first. */
-function makeCertificates(dir: string): void {
-  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=tap test CA');
-  ssl('req', '-x509', ...ec, '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-days', '2', '-subj', '/CN=some other CA');
-  ssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.crt',
-    '-days',
-    '2',
-    '-extfile',
-    'san.ext',
-  );
-}
 
 /**
  * TLS against a cluster of this file with ssl = on and a certificate from a CA made here; pg_hba accepts
@@ -51,20 +24,9 @@ describe.skipIf(nativeSkipReason)('TLS (a cluster with ssl = on)', () => {
   let catalog: unknown;
   beforeAll(async () => {
     certs = mkdtempSync(join(tmpdir(), 'tap-tls-'));
-    makeCertificates(certs);
+    makeCertificates(certs, '127.0.0.1', 'IP:127.0.0.1,DNS:localhost', true);
     cluster = startOwnCluster();
-    for (const f of ['server.crt', 'server.key']) {
-      copyFileSync(join(certs, f), join(cluster.dir, f));
-      chmodSync(join(cluster.dir, f), 0o600);
-      if (process.getuid?.() === 0)
-        chownSync(
-          join(cluster.dir, f),
-          Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })),
-          Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })),
-        );
-    }
-    for (const setting of [`ssl = on`, `ssl_cert_file = 'server.crt'`, `ssl_key_file = 'server.key'`])
-      await cluster.sql(`ALTER SYSTEM SET ${setting}`);
+    await enableServerTls(cluster, certs);
     await cluster.sql('CREATE TABLE public.secure(id int PRIMARY KEY); INSERT INTO public.secure VALUES (1), (2), (3)');
     await cluster.setHostAuth(['hostssl all all 127.0.0.1/32 trust', 'hostnossl all all 127.0.0.1/32 reject']);
     const path = tmpJson({ host: '127.0.0.1', port: cluster.port, user: 'postgres', database: 'postgres', sslmode: 'require' });
