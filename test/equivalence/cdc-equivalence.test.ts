@@ -20,7 +20,8 @@ const FIXED_SEED = 20_260_001;
  */
 const DEFECT_SEEDS: readonly { seed: number; features: readonly Feature[] }[] = [
   { seed: 7, features: [...WORKING_BASE, 'update-key'] },
-  { seed: 11, features: [...WORKING_BASE, 'update-toast', 'batch-delete'] },
+  { seed: 11, features: [...WORKING_BASE, 'update-toast'] },
+  { seed: 11, features: [...WORKING_BASE, 'batch-delete'] },
   { seed: 391_223_727, features: [...WORKING_BASE, 'truncate'] },
   { seed: 1_295_691_334, features: [...WORKING_BASE, 'ddl-rename'] },
   { seed: 1_777_041_632, features: [...WORKING_BASE, 'direct-compress-insert'] },
@@ -61,8 +62,9 @@ describe.skipIf(skip)(`CDC equivalence, LOG_BASED into target-postgres (${skip ?
   }, 300_000);
 
   it('the seeds that once found a defect: the target equals the source after every run', async () => {
-    for (const { seed, features } of DEFECT_SEEDS) await check(seed, 10, features);
-  }, 900_000);
+    // 15 writer steps, as the soaks that found them ran (fewer steps draw fewer of the feature's actions)
+    for (const { seed, features } of DEFECT_SEEDS) await check(seed, 15, features);
+  }, 1_200_000);
 
   it('the judge can fail: a ghost row, a stale value and a missing row in the target are reported by key', async () => {
     const dbs = await openScratchDatabases(inject('nativeUrl'));
