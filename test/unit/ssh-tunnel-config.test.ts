@@ -10,6 +10,13 @@ describe('ssh_tunnel settings', () => {
   it('is off without enable: true (a Meltano project that sets only the defaults)', () => {
     expect(parse(undefined).sshTunnel).toBeUndefined();
     expect(parse({ enable: false, port: 22 }).sshTunnel).toBeUndefined();
+    // Meltano 4 passes every sub-setting of its definition, null where none is set (the quick start failed on it)
+    const unset = { enable: null, host: null, port: null, username: null, private_key: null, private_key_password: null };
+    expect(parse(unset).sshTunnel).toBeUndefined();
+    expect(parse({ ...unset, enable: true, host: 'b', username: 'u', private_key: 'k' }).sshTunnel).toMatchObject({
+      port: 22,
+      privateKeyPassword: undefined,
+    });
   });
 
   it('takes host, port (22 by default), username, the key text and its passphrase', () => {

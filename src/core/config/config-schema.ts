@@ -29,17 +29,18 @@ export const coreConfigProperties: Record<string, JsonSchema> = {
     type: 'object',
     description:
       "Connect through an SSH server (a bastion host), as MeltanoLabs tap-postgres: every connection of the tap goes through one SSH connection, to the database's host and port as the SSH server sees them. {enable, host, port, username, private_key, private_key_password}.",
+    // null as absent: Meltano passes every declared sub-setting, null where it is not set
     properties: {
-      enable: { type: 'boolean', default: false, description: 'Connect through the SSH tunnel.' },
-      host: { type: 'string', description: 'Host of the SSH server (bastion host).' },
-      port: { type: 'integer', minimum: 1, maximum: 65535, default: 22, description: 'Port of the SSH server.' },
-      username: { type: 'string', description: 'User on the SSH server.' },
+      enable: { type: ['boolean', 'null'], default: false, description: 'Connect through the SSH tunnel.' },
+      host: { type: ['string', 'null'], description: 'Host of the SSH server (bastion host).' },
+      port: { type: ['integer', 'null'], minimum: 1, maximum: 65535, default: 22, description: 'Port of the SSH server.' },
+      username: { type: ['string', 'null'], description: 'User on the SSH server.' },
       private_key: {
-        type: 'string',
+        type: ['string', 'null'],
         description: "The private key's text (OpenSSH or PEM: RSA, ECDSA, Ed25519), not a path.",
         secret: true,
       },
-      private_key_password: { type: 'string', description: 'Passphrase of the private key, if it has one.', secret: true },
+      private_key_password: { type: ['string', 'null'], description: 'Passphrase of the private key, if it has one.', secret: true },
     },
   },
   filter_schemas: {
