@@ -272,7 +272,7 @@ describe.skipIf(!!skip)(
       // and the aggregate the tap does not read, given the replica identity it asked for, refreshes under the publication
       await db.sql(`DELETE FROM readings WHERE time_bucket('1 hour', ts) = $1::timestamptz`, [moved]);
       await db.sql(`CALL refresh_continuous_aggregate('readings_live', NULL, now() - interval '4 hours')`);
-      // five waits for the background scheduler (each up to 90 s): 69 s in one CI run, over 120 s in a loaded one
+      // five waits for the background scheduler, each up to 90 s (the test took 15–69 s in CI runs)
     }, 480_000);
   },
 );
