@@ -5,6 +5,8 @@ import type { ConnectionPool } from '../../core/postgres/connection-pool.js';
 import { translateQueryError } from '../../core/postgres/connection-pool.js';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../../core/postgres/sql.js';
 import type { StreamPlan } from '../../core/readers/stream-plan.js';
+import type { ConnectionSettings } from '../../core/config/tap-config.js';
+import { walStream, type WalMessage } from './wal-stream.js';
 import type { TapState } from '../../core/singer/messages.js';
 import { bookmarkLsn, formatLsn, parseLsn } from './lsn.js';
 import type { ReplicationSettings } from './replication-config.js';
@@ -175,6 +177,30 @@ export class ReplicationService {
       return flushed;
     });
     return this.stop;
+  }
+
+  /**
+   * The slot's changes from what the state confirmed up to this run's end, as the server decodes them
+   * (wal-stream.ts): one decode, which the change feed shares among the run's streams.
+   */
+  async *changes(connection: ConnectionSettings, signal: AbortSignal): AsyncGenerator<WalMessage> {
+    const confirmed = await this.confirm();
+    const upto = await this.upto();
+    await this.untilInactive();
+    yield* walStream(connection, { slot: this.settings.slot, publication: this.settings.publication, confirmed, upto, signal });
+  }
+
+  /**
+   * A slot stays active for a moment after the connection that used it ends (a retry after a lost
+   * connection): START_REPLICATION would fail with "is active for PID". Waits up to 10 s for it.
+   */
+  private async untilInactive(): Promise<void> {
+    await this.pool.use(async (c) => {
+      for (let i = 0; i < 100; i++) {
+        if (!(await slotRow(c, this.settings.slot)).active) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
   }
 
   /**
