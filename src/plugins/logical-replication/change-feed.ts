@@ -1,4 +1,5 @@
 import type { StreamPlan } from '../../core/readers/stream-plan.js';
+import { parseLsn } from './lsn.js';
 import type { RelationMap } from './relation-map.js';
 import type { WalMessage } from './wal-stream.js';
 
@@ -36,8 +37,8 @@ export class ChangeFeed {
   }
 
   /** The stream's changes; the decode starts when the last stream of the pass has attached or left. */
-  attach(plan: StreamPlan): AsyncIterable<WalMessage> {
-    const channel = new Channel(plan);
+  attach(plan: StreamPlan, from: bigint): AsyncIterable<WalMessage> {
+    const channel = new Channel(plan, from);
     this.channels.set(plan.tapStreamId, channel);
     this.joined(plan.tapStreamId);
     return channel;
@@ -57,9 +58,11 @@ export class ChangeFeed {
   }
 
   private async run(): Promise<void> {
-    let tx: { begin: WalMessage; markers: number; sent: Set<Channel> } | undefined;
+    let tx: { begin: WalMessage; commit: bigint; markers: number; sent: Set<Channel> } | undefined;
     const send = (channel: Channel, message: WalMessage): Promise<void> | undefined => {
       if (!tx || tx.sent.has(channel)) return channel.push(message);
+      // a transaction the stream's bookmark is past (another stream's older bookmark started the decode)
+      if (tx.commit < channel.from) return undefined;
       tx.sent.add(channel);
       const waited = channel.push(tx.begin);
       return waited ? waited.then(() => channel.push(message)) : channel.push(message);
@@ -78,7 +81,7 @@ export class ChangeFeed {
       const { message } = m;
       switch (message.tag) {
         case 'begin':
-          tx = { begin: m, markers: 0, sent: new Set() };
+          tx = { begin: m, commit: parseLsn(message.commitLsn!), markers: 0, sent: new Set() };
           break;
         case 'commit':
           for (const channel of tx?.sent ?? []) await channel.push(m);
@@ -127,7 +130,11 @@ class Channel implements AsyncIterable<WalMessage> {
   private consumer?: () => void;
   private producer?: () => void;
 
-  constructor(private readonly plan: StreamPlan) {}
+  constructor(
+    private readonly plan: StreamPlan,
+    /** where the stream's bookmark is: transactions committing before it were emitted by an earlier run */
+    readonly from: bigint,
+  ) {}
 
   owns(rel: { schema: string; name: string } | undefined): boolean {
     return !!rel && rel.schema === this.plan.relation.schema && rel.name === this.plan.relation.name;

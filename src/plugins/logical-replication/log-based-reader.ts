@@ -84,7 +84,7 @@ export class LogBasedReader implements TableReader {
       const upto = await this.deps.service.upto();
       if (upto <= from) return leave();
       joined = true;
-      const changes = feed.attach(plan);
+      const changes = feed.attach(plan, from);
       // change records carry no version: a target keeps what they set until a copy under a newer version
       // is activated, and then drops whatever that copy did not have
       const version = typeof bookmark.version === 'number' ? bookmark.version : undefined;
