@@ -116,7 +116,7 @@ export async function logBasedDecodeSection(target: Target, sql: Sql, rows: numb
       const decoded = Number(
         (
           await sql(
-            `SELECT count(*) AS n FROM pg_logical_slot_peek_binary_changes('${REFERENCE}', '${end}', NULL, 'proto_version', '1', 'publication_names', '${PUBLICATION}')`,
+            `SELECT count(*) AS n FROM pg_logical_slot_peek_binary_changes('${REFERENCE}', NULL, NULL, 'proto_version', '1', 'publication_names', '"${PUBLICATION}"', 'messages', 'true')`,
           )
         )[0]!.n,
       );
@@ -147,7 +147,11 @@ export async function logBasedDecodeSection(target: Target, sql: Sql, rows: numb
         { encoding: 'utf8' },
       );
       if (recv.status !== 0) throw new Error(`pg_recvlogical: ${recv.stderr}`);
-      row(`pg_recvlogical > /dev/null, ${label}`, { records: rows, seconds: (Date.now() - r0) / 1000 }, 'rows = the changes in the range');
+      row(
+        `pg_recvlogical > /dev/null, ${label}`,
+        { records: rows, seconds: (Date.now() - r0) / 1000 },
+        'rows = the changes in the range; it stops at the first keepalive past the end (status every 1 s)',
+      );
       await sql(`SELECT pg_drop_replication_slot('${REFERENCE}')`);
       const r = await tap(one, state);
       row(`tap LOG_BASED, 1 stream, ${label}`, r);
@@ -172,9 +176,10 @@ export async function logBasedDecodeSection(target: Target, sql: Sql, rows: numb
     row(`tap LOG_BASED, 1 stream of the same ${rows} changes (same WAL)`, alone);
     await catchUp(state);
 
-    // time to the first RECORD with a 3x backlog
-    for (let i = 0; i < 3; i++) await sql(`UPDATE decode_one SET v = v + 1`);
-    row(`tap LOG_BASED, 1 stream, backlog of ${3 * rows} changes`, await tap(one, state));
+    // time to the first RECORD with a 3x backlog (of 1,000-row transactions: the first RECORD of a
+    // single large one waits for the server to decode it up to its commit, whatever the reader)
+    for (let i = 0; i < 3; i++) await sql(`CALL decode_bench_batches(1000)`);
+    row(`tap LOG_BASED, 1 stream, backlog of ${3 * rows} changes (1,000-row transactions)`, await tap(one, state));
     return out;
   } finally {
     await cleanUp(sql);

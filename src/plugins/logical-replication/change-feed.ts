@@ -4,7 +4,7 @@ import type { RelationMap } from './relation-map.js';
 import type { WalMessage } from './wal-stream.js';
 
 /** Messages a stream's reader may fall behind the decode before the decode waits for it. */
-const CHANNEL_LIMIT = 4096;
+const CHANNEL_LIMIT = 1024;
 
 /**
  * One decode of the slot for every LOG_BASED stream of a pass: the server streams the changes once, and
