@@ -242,6 +242,7 @@ async function main(): Promise<void> {
       keyedRows: Math.round(o.rows * 0.4),
       subsetRows: Math.min(200_000, o.hypertableRows),
       changeRows: Math.round(o.rows / 5),
+      decodeRows: Math.min(1_000_000, o.rows),
     };
     const done = (measured: ResultRow[]): void => {
       rows.push(...measured);

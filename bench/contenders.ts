@@ -26,6 +26,8 @@ export interface Contender {
 
 export const PSQL = '/usr/lib/postgresql/15/bin/psql';
 let TAP = join(REPO, 'bin/tap-timescaledb');
+/** The tap's executable the bench runs (a snapshot of the build once snapshotTap ran). */
+export const tapPath = (): string => TAP;
 
 /**
  * Runs the tap from a copy of the build taken now: other developers rebuild dist/ in this shared tree,
@@ -89,7 +91,7 @@ export function selectTable(catalog: Catalog, qualified: string, method: Method,
  * Discovery output of a tap. Asynchronous on purpose: the embedded TimescaleDB is served by this very
  * process, so a synchronous child would wait on a server that cannot answer.
  */
-async function discover(cmd: string, args: string[]): Promise<Catalog> {
+export async function discover(cmd: string, args: string[]): Promise<Catalog> {
   const { stdout } = await promisify(execFile)(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   return JSON.parse(stdout) as Catalog;
 }

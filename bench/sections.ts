@@ -13,6 +13,8 @@ export const SECTIONS = {
   keyed: 'native plain table with PRIMARY KEY (device_id, ts)',
   'python-hypertable': 'Python taps on a hypertable subset',
   'log-based': 'LOG_BASED changes/s after an UPDATE of every row, beside FULL_TABLE',
+  'log-based-decode':
+    'LOG_BASED decode: 1M changes (1 and 1,000 transactions) beside the server alone and pg_recvlogical; 1, 5, 20 streams; first RECORD; temp and spill bytes',
   workers: 'transcode_workers 0, 1, 2 with max_concurrent_chunks 2 on the native hypertable, then with the server pinned to one CPU',
   embedded: 'embedded TimescaleDB (PGlite WASM): hypertable and incremental',
 } as const;

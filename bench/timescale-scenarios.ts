@@ -1,5 +1,6 @@
 import { psqlCounted, psqlDevNull, pythonTap, pythonTapMissing, tapContender, type Contender, type Target } from './contenders.js';
 import { logBasedSection } from './log-based-scenario.js';
+import { logBasedDecodeSection } from './log-based-decode-scenario.js';
 import { relate, type ResultRow } from './report.js';
 import { alternate, type Log } from './scenarios.js';
 import { workersSection } from './workers-scenario.js';
@@ -117,7 +118,9 @@ export async function pythonHypertableSection(target: Target, sql: Sql, python: 
 
 /** What the TimescaleDB sections need to know of the run's options. */
 export interface TimescaleOptions {
-  readonly want: (section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based' | 'workers') => boolean;
+  readonly want: (section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based' | 'log-based-decode' | 'workers') => boolean;
+  /** changes per backlog of the decode section */
+  readonly decodeRows: number;
   readonly hypertableRows: number;
   readonly keyedRows: number;
   readonly subsetRows: number;
@@ -192,6 +195,7 @@ export async function timescaleSections(
         return logBasedSection(target, maker.sql, o.rounds, log);
       },
     ],
+    [o.want('log-based-decode'), 'LOG_BASED decode', 'decode_*', () => logBasedDecodeSection(target, maker.sql, o.decodeRows, log)],
   ];
   for (const [wanted, section, table, step] of steps) {
     if (!wanted) continue;

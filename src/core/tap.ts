@@ -14,6 +14,7 @@ import type { MessageWriter } from './singer/message-writer.js';
 import type { TapState } from './singer/messages.js';
 import { planStreams } from './sync/sync-planner.js';
 import { emitState, syncStream } from './sync/stream-sync.js';
+import { syncTogether } from './sync/streams-together.js';
 import { checkBookmarkValues } from './sync/bookmark-check.js';
 import { batchSettingsFrom, checkBatchRoot, type BatchSettings } from './batch/batch-settings.js';
 import type { StreamPlan } from './readers/stream-plan.js';
@@ -158,7 +159,10 @@ export class Tap {
     signal.addEventListener('abort', onAbort, { once: true });
     let hookFailure: unknown;
     try {
-      for (const plan of ordered) await syncStream(plan, state, deps);
+      for (const group of await passes(ordered, deps.readers)) {
+        if (group.length === 1) await syncStream(group[0]!, state, deps);
+        else await syncTogether(group, state, deps);
+      }
       state.currently_syncing = null;
       await emitState(writer, state);
       status = 'succeeded';
@@ -181,4 +185,25 @@ export class Tap {
     // reached only after a success: a failed sync's own error is the one reported
     if (hookFailure !== undefined) throw hookFailure;
   }
+}
+
+/**
+ * The streams in sync order, those whose strategies read in one pass (ReaderStrategy.readsTogether)
+ * together, at the place of the first of them.
+ */
+async function passes(plans: readonly StreamPlan[], readers: ReaderRegistry): Promise<StreamPlan[][]> {
+  const groups: StreamPlan[][] = [];
+  const byKey = new Map<string, StreamPlan[]>();
+  for (const plan of plans) {
+    const key = (await readers.choose(plan)).readsTogether;
+    const group = key === undefined ? undefined : byKey.get(key);
+    if (group) {
+      group.push(plan);
+      continue;
+    }
+    const created = [plan];
+    if (key !== undefined) byKey.set(key, created);
+    groups.push(created);
+  }
+  return groups;
 }

@@ -1,13 +1,9 @@
-import pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
 import { batchLines, batchRoot } from '../helpers/batch-files.js';
 import { dropSlots, logBasedTap } from '../helpers/log-based.js';
 import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import { singerProblems } from '../helpers/singer-rules.js';
-import { copyBinaryRows } from '../../src/plugins/logical-replication/copy-binary-rows.js';
-import { parseLsn } from '../../src/plugins/logical-replication/lsn.js';
 
 /**
  * LOG_BASED writes each change's values from pgoutput's bytes into COPY text (row-text.ts): values
@@ -120,37 +116,4 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED values (native PostgreSQL)', () =
       [3, null, true],
     ]);
   });
-
-  it("the binary COPY's rows are read the same whichever way the bytes are split", async () => {
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      const lsn = (await client.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l;
-      const chunks: Buffer[] = [];
-      const copy = client.query(
-        copyTo(
-          `COPY (SELECT '${lsn}'::pg_lsn + n, decode(repeat('5c0a', n), 'hex') FROM generate_series(0, 300) n) TO STDOUT (FORMAT binary)`,
-        ),
-      );
-      for await (const chunk of copy) chunks.push(chunk as Buffer);
-      const bytes = Buffer.concat(chunks);
-      const read = async (pieces: Buffer[]): Promise<string[]> => {
-        const out: string[] = [];
-        for await (const r of copyBinaryRows(from(pieces))) out.push(`${r.lsn - parseLsn(lsn)}:${r.data.toString('hex')}`);
-        return out;
-      };
-      const whole = await read([bytes]);
-      expect(whole).toHaveLength(301);
-      expect(whole[3]).toBe('3:5c0a5c0a5c0a');
-      const bytewise = await read([...bytes].map((b) => Buffer.from([b])));
-      expect(bytewise).toEqual(whole);
-      await expect(read([bytes.subarray(0, bytes.length - 3)])).rejects.toThrow(/ended in the middle of a row/);
-    } finally {
-      await client.end();
-    }
-  });
 });
-
-async function* from(pieces: Buffer[]): AsyncGenerator<Buffer> {
-  for (const p of pieces) yield p;
-}

@@ -103,7 +103,7 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED killed mid-stream (native Postgre
     let cut = 0;
     for (let i = 0; i < 400 && cut === 0; i++) {
       const rows = await db.sql(
-        `SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE application_name = 'tap-lost' AND query LIKE 'COPY (SELECT lsn%pg_logical_slot_peek_binary_changes%' AND state = 'active'`,
+        `SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE application_name = 'tap-lost log-based changes' AND query LIKE 'START_REPLICATION SLOT%'`,
       );
       cut = rows.length;
       if (cut === 0) await new Promise((r) => setTimeout(r, 25));

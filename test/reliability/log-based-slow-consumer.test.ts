@@ -8,9 +8,10 @@ const CHANGES = 100_000;
 
 /**
  * A consumer that stops reading must stop the change stream all the way back to the server: the tap
- * reads the slot's COPY only as fast as its stdout drains, so its memory does not grow with the number of
- * changes waiting. Seen from the server: the session that reads the slot waits on the tap (ClientWrite)
- * for as long as the consumer does; when the consumer reads again, every change arrives.
+ * reads the replication stream only as fast as its stdout drains (it pauses the socket), so its memory
+ * does not grow with the number of changes waiting. Seen from the server: the walsender that streams the
+ * slot waits on the tap (WalSenderWriteData) for as long as the consumer does; when the consumer reads
+ * again, every change arrives.
  */
 describe.skipIf(!!nativeSkipReason)('LOG_BASED with a consumer that stops reading (native PostgreSQL)', () => {
   let db: TestDatabase;
@@ -39,11 +40,11 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED with a consumer that stops readin
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     child.stdout.pause(); // the consumer reads nothing yet
 
-    // the slot's COPY blocks on the tap: seen several times in a row, not a passing moment
+    // the walsender that streams the slot blocks on the tap: seen several times in a row, not a passing moment
     let blocked = 0;
     for (let i = 0; i < 1200 && blocked < 5; i++) {
       const rows = await db.sql(
-        `SELECT 1 FROM pg_stat_activity WHERE application_name = 'tap-slow' AND query LIKE 'COPY (SELECT lsn%' AND wait_event = 'ClientWrite'`,
+        `SELECT 1 FROM pg_stat_activity WHERE application_name = 'tap-slow log-based changes' AND query LIKE 'START_REPLICATION SLOT%' AND wait_event = 'WalSenderWriteData'`,
       );
       blocked = rows.length > 0 ? blocked + 1 : 0;
       await new Promise((r) => setTimeout(r, 100));

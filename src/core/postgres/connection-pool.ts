@@ -176,6 +176,21 @@ function clientConfig(s: ConnectionSettings): pg.PoolConfig {
   };
 }
 
+/**
+ * A replication connection (`replication=database`: logical decoding, exported snapshots) with the
+ * pool's settings. TLS as sslmode's strict choices say (certificates included); prefer and allow take
+ * the plain connection.
+ */
+export function replicationClientConfig(s: ConnectionSettings, purpose: string): pg.ClientConfig {
+  const strict = ['require', 'verify-ca', 'verify-full'].includes(s.sslmode);
+  return {
+    ...clientConfig(s),
+    application_name: `${s.applicationName} ${purpose}`,
+    ssl: strict ? sslOptions(s) : false,
+    replication: 'database',
+  } as pg.ClientConfig;
+}
+
 /** The database's host:port as the user gave it, and the SSH tunnel it is reached through. */
 export function endpoint(s: ConnectionSettings): string {
   return s.tunnel ? `${s.tunnel.host}:${s.tunnel.port} (through ${s.tunnel.via})` : `${s.host}:${s.port}`;

@@ -21,6 +21,16 @@ export interface ReadBatch extends RecordBatch {
   readonly activateVersion?: number;
 }
 
+/**
+ * The streams one strategy reads in one pass (ReaderStrategy.readsTogether): every read of the pass gets
+ * the same object, and the sync interleaves their batches.
+ */
+export interface ReadPass {
+  readonly streams: readonly string[];
+  /** aborted when the pass ends (a failure of one of its reads ends them all): a shared source stops */
+  readonly signal: AbortSignal;
+}
+
 /** What a reader gets for one read of one stream. */
 export interface ReadContext {
   readonly plan: StreamPlan;
@@ -40,6 +50,8 @@ export interface ReadContext {
    * Set by a strategy that wraps another one (LOG_BASED's initial copy); undefined otherwise.
    */
   readonly snapshot?: string;
+  /** set when the stream is read in one pass with others (ReaderStrategy.readsTogether) */
+  readonly pass?: ReadPass;
 }
 
 /**
@@ -75,5 +87,12 @@ export interface ReaderStrategy {
    * serve; a refusal leaves stdout empty. A wrapper built with `...inner` keeps the inner one's.
    */
   preflight?(plan: StreamPlan, chain: string): Promise<void>;
+  /**
+   * Optional: streams whose strategies name the same key are read in one pass (LOG_BASED: one decode of
+   * the slot for all of them). The sync writes every SCHEMA, then calls each stream's `reader.read` at
+   * once with the same `ctx.pass`, and writes their batches as they come, interleaved; each STATE carries
+   * every bookmark. A wrapper built with `...inner` keeps it.
+   */
+  readonly readsTogether?: string;
   readonly reader: TableReader;
 }

@@ -1,17 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TapConfig } from '../config/tap-config.js';
-import { FatalSyncError, InterruptedError, OutputClosedError, StopSyncError, isStopSync } from '../errors.js';
+import { FatalSyncError, InterruptedError, OutputClosedError, isStopSync } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isRetriable, type ConnectionPool } from '../postgres/connection-pool.js';
-import { checkBookmarkValues } from './bookmark-check.js';
 import type { PluginHooks } from '../plugins/plugin-hooks.js';
 import type { CopyRunner } from '../readers/copy-runner.js';
 import type { ReaderRegistry } from '../readers/reader-registry.js';
 import type { StreamPlan } from '../readers/stream-plan.js';
 import type { MessageWriter } from '../singer/message-writer.js';
-import type { StreamBookmark, TapState } from '../singer/messages.js';
+import type { TapState } from '../singer/messages.js';
 import { writeState, type StateOccasion } from './state-output.js';
-import { StdoutRecordSink, type RecordSink, type StreamOutput } from '../batch/record-sink.js';
+import type { RecordSink } from '../batch/record-sink.js';
+import { StreamRun, pluginStop, stoppedError } from './stream-run.js';
 
 export interface StreamSyncDeps {
   readonly writer: MessageWriter;
@@ -32,134 +32,70 @@ export interface StreamSyncDeps {
  * timeout) resumes from the last bookmark with bounded exponential backoff.
  */
 export async function syncStream(planned: StreamPlan, state: TapState, deps: StreamSyncDeps): Promise<number> {
-  const { writer, config, log, hooks } = deps;
-  const id = planned.tapStreamId;
-  const strategy = await deps.readers.choose(planned);
-  // the reader may change the columns it reads (and so the SCHEMA the target sees) before anything is written
-  const plan0 = strategy.prepare ? await strategy.prepare(planned) : planned;
-  let bookmark: StreamBookmark = { ...(state.bookmarks[id] ?? {}) };
-  if (plan0.method === 'INCREMENTAL' && bookmark.replication_key && bookmark.replication_key !== plan0.replicationKey) {
-    log.warn(
-      `${id}: the state's replication key ${bookmark.replication_key} differs from ${plan0.replicationKey}; starting from the beginning`,
-    );
-    bookmark = {};
-  }
-  await checkBookmarkValues(deps.pool, plan0, bookmark);
-  const fresh = bookmark.version === undefined;
-  const plan: StreamPlan = plan0.method === 'FULL_TABLE' ? { ...plan0, version: bookmark.version ?? Date.now() } : plan0;
-  if (plan.version !== undefined) bookmark.version = plan.version;
-  state.currently_syncing = id;
-  state.bookmarks[id] = bookmark;
-
-  await writer.write({
-    type: 'SCHEMA',
-    stream: plan.stream,
-    schema: {
-      type: 'object',
-      properties: Object.fromEntries(plan.columns.map((c) => [c.name, plan.entry.schema.properties[c.name] ?? c.codec.schema])),
-    },
-    key_properties: plan.keyProperties,
-    bookmark_properties: plan.replicationKey ? [plan.replicationKey] : [],
-  });
-  if (plan.method === 'FULL_TABLE' && fresh && config.activateVersion)
-    await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
-  await emitState(writer, state, 'boundary');
-  log.info(
-    `${id}: ${plan.method}${plan.replicationKey ? ` on ${plan.replicationKey}` : ''} with reader ${strategy.name}${fresh ? '' : ' (resuming)'}`,
-  );
-
-  const out = (deps.sink ?? new StdoutRecordSink(writer, config.stateEveryNRows)).forStream(plan);
-  // the STATE of this moment, written once the rows before it are durable (maybe after more rows are read)
-  const stateNow = () => {
-    const snapshot = structuredClone(state);
-    return () => emitState(writer, snapshot);
-  };
-  // a reader's own copy under a new version: ACTIVATE_VERSION after its records, before the STATE that follows
-  const activate = async (version: number): Promise<void> => {
-    if (!config.activateVersion) {
-      log.warn(`${id}: activate_version is off, so the target keeps rows the new copy (table version ${version}) does not have`);
-      return;
-    }
-    await out.checkpoint(() => writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version }));
-  };
-  const started = Date.now();
-  let rows = 0;
-  let retries = 0;
-  let ended = false;
+  const run = await StreamRun.open(planned, state, deps);
   try {
-    await hooks.streamStart({ plan, reader: strategy.name, pool: deps.pool, signal: deps.signal });
+    await run.start();
     let failures = 0;
     for (;;) {
       try {
-        let sinceState = 0;
-        const ctx = {
-          plan,
-          bookmark,
-          pool: deps.pool,
-          config,
-          log,
-          copy: deps.copy,
-          partitions: hooks.partitions(plan),
-          signal: deps.signal,
-        };
-        for await (const batch of strategy.reader.read(ctx)) {
-          await out.write(batch);
-          rows += batch.rows;
-          sinceState += batch.rows;
-          bookmark = batch.bookmark;
-          state.bookmarks[id] = bookmark;
-          // after the bookmark moved: a hook that stops the sync here leaves STATE covering this batch
-          if (batch.rows > 0) hooks.batch({ plan, rows: batch.rows, bytes: batch.bytes.length });
+        for await (const batch of run.strategy.reader.read(run.context())) {
+          if (await run.apply(batch)) await run.checkpoint();
           if (batch.rows > 0) failures = 0;
-          if (batch.activateVersion !== undefined) await activate(batch.activateVersion);
-          if (batch.checkpoint || sinceState >= out.rowsPerState) {
-            await out.checkpoint(stateNow());
-            sinceState = 0;
-          }
-          if (deps.signal.aborted) {
-            await out.checkpoint(stateNow());
-            await out.settle();
-            throw stopped(id, deps.signal);
-          }
+          if (deps.signal.aborted) throw await run.stopped();
         }
         break;
       } catch (err) {
-        if (deps.signal.aborted || !isRetriable(err) || ++failures >= config.retry.attempts)
-          throw await givenUp(err, failures, id, deps, state, out);
-        retries++;
-        const delay = Math.min(config.retry.maxDelayMs, config.retry.initialDelayMs * 2 ** (failures - 1));
-        log.warn(`${id}: ${(err as Error).message}; retry ${failures}/${config.retry.attempts - 1} in ${delay} ms from the last bookmark`);
-        // the rows before the failure are complete: the file that holds them closes before the STATE that covers them
-        await out.checkpoint(stateNow());
-        await out.settle();
-        // a stop request during the wait (up to retry_max_delay_ms) must not wait it out
-        await sleep(delay, undefined, { signal: deps.signal }).catch(() => undefined);
-        if (deps.signal.aborted) {
-          throw stopped(id, deps.signal, ' while waiting to retry');
-        }
+        failures = await retryOrThrow(err, failures, [run], deps, state);
       }
     }
-    await out.checkpoint(async () => undefined);
-    await out.settle();
-    if (plan.method === 'FULL_TABLE') {
-      if (config.activateVersion) await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
-      // a complete full sync leaves no resume position: the next run starts a new version
-      bookmark = {};
-      state.bookmarks[id] = bookmark;
-    }
-    await emitState(writer, state, 'boundary');
-    ended = true;
-    await hooks.streamEnd({ plan, rows, durationMs: Date.now() - started, status: 'succeeded', retries }).catch((err) => {
-      throw isStopSync(err) ? pluginStop(err, id) : err;
-    });
-    log.info(`${id}: ${rows} records in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return rows;
+    return await run.finish();
   } catch (err) {
-    await out.abandon().catch(() => undefined);
-    // a stop from onStreamEnd after success: the stream ended already, tell no plugin twice
-    if (!ended) await hooks.streamEnd({ plan, rows, durationMs: Date.now() - started, status: 'failed', error: err, retries });
-    throw isStopSync(err) ? pluginStop(err, id) : err;
+    throw await run.fail(err);
   }
+}
+
+/**
+ * After a read failed: the number of failures so far when it may be retried (after the backoff, with the
+ * STATE of what is complete written first), or throws the error the sync fails with.
+ */
+export async function retryOrThrow(
+  err: unknown,
+  failuresBefore: number,
+  runs: readonly StreamRun[],
+  deps: StreamSyncDeps,
+  state: TapState,
+): Promise<number> {
+  const failures = failuresBefore + 1;
+  const id = runs.map((r) => r.id).join(', ');
+  if (deps.signal.aborted || !isRetriable(err) || failures >= deps.config.retry.attempts)
+    throw await givenUp(err, failures, id, runs, deps, state);
+  for (const r of runs) r.retries++;
+  const delay = Math.min(deps.config.retry.maxDelayMs, deps.config.retry.initialDelayMs * 2 ** (failures - 1));
+  deps.log.warn(
+    `${id}: ${(err as Error).message}; retry ${failures}/${deps.config.retry.attempts - 1} in ${delay} ms from the last bookmark`,
+  );
+  // the rows before the failure are complete: the file that holds them closes before the STATE that covers them
+  await checkpointAll(runs, deps, state);
+  // a stop request during the wait (up to retry_max_delay_ms) must not wait it out
+  await sleep(delay, undefined, { signal: deps.signal }).catch(() => undefined);
+  if (deps.signal.aborted) throw stoppedError(id, deps.signal, ' while waiting to retry');
+  return failures;
+}
+
+/** Every stream's rows so far durable, then one STATE with every bookmark. */
+export async function checkpointAll(runs: readonly StreamRun[], deps: StreamSyncDeps, state: TapState): Promise<void> {
+  if (runs.length === 1) {
+    await runs[0]!.checkpoint();
+    await runs[0]!.out.settle();
+    return;
+  }
+  const snapshot = structuredClone(state);
+  for (const r of runs) await r.out.checkpoint(async () => undefined);
+  for (const r of runs) {
+    await r.out.settle();
+    r.sinceState = 0;
+  }
+  await writeState(deps.writer, snapshot);
 }
 
 /**
@@ -170,44 +106,21 @@ async function givenUp(
   err: unknown,
   failures: number,
   id: string,
+  runs: readonly StreamRun[],
   deps: StreamSyncDeps,
   state: TapState,
-  out: StreamOutput,
 ): Promise<unknown> {
   if (err instanceof InterruptedError || err instanceof OutputClosedError) return err;
   // no STATE unless the rows it covers are durable (a disk that failed the file fails this too)
-  await out
-    .checkpoint(() => emitState(deps.writer, state))
-    .then(() => out.settle())
-    .catch(() => undefined);
+  await checkpointAll(runs, deps, state).catch(() => undefined);
   if (isStopSync(err)) return pluginStop(err, id);
   // a stop request cut the read short (or it failed meanwhile): the stop is what happened
-  if (deps.signal.aborted) return stopped(id, deps.signal);
+  if (deps.signal.aborted) return stoppedError(id, deps.signal);
   if (!isRetriable(err)) return err;
   const message = (err as Error).message;
   return new FatalSyncError(
     `${message.includes(id) ? '' : `${id}: `}${message} (gave up after ${failures} attempts; the last STATE holds what is complete: rerun with it to resume)`,
     { cause: err },
-  );
-}
-
-/** A plugin's stop, in the plugin's words, with the stream it happened in (STATE is written by then). */
-function pluginStop(err: StopSyncError, id: string): StopSyncError {
-  if (err.stream !== undefined) return err;
-  const stop = new StopSyncError(
-    `plugin ${err.plugin ?? '(unknown)'} stopped the sync during ${id}: ${err.message} (STATE holds what is complete: rerun with it to resume)`,
-    { cause: err },
-  );
-  stop.plugin = err.plugin;
-  stop.stream = id;
-  return stop;
-}
-
-/** The error of a stream stopped by a signal (its exit code follows the signal), after STATE was written. */
-function stopped(id: string, signal: AbortSignal, when = ''): InterruptedError {
-  return new InterruptedError(
-    `stopped by ${String(signal.reason ?? 'a signal')} during ${id}${when}; STATE holds what is complete`,
-    signal.reason,
   );
 }
 

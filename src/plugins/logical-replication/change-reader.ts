@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import type { ReadBatch, ReadContext } from '../../core/readers/table-reader.js';
 import type { StreamPlan } from '../../core/readers/stream-plan.js';
 import { qualifiedName, quoteIdent } from '../../core/postgres/sql.js';
@@ -8,8 +7,7 @@ import { ChangeLines, type UnchangedLookup } from './change-lines.js';
 import { liveColumns } from './column-drift.js';
 import { formatLsn, parseLsn } from './lsn.js';
 import type { RelationMap } from './relation-map.js';
-import type { ReplicationService } from './replication-service.js';
-import { walMessages } from './wal-changes.js';
+import type { WalMessage } from './wal-stream.js';
 
 /** Rows per `VALUES` round trip (and at most state_every_n_rows). */
 const BATCH_ROWS = 2000;
@@ -33,48 +31,51 @@ export interface ChangesEnd {
  */
 export async function* readChanges(
   ctx: ReadContext,
-  service: ReplicationService,
+  source: AsyncIterable<WalMessage>,
+  upto: bigint,
   relations: RelationMap,
   start: ChangePosition,
   bookmark: (lsn: bigint, tx?: { commit: bigint; changes: number }) => Record<string, unknown>,
 ): AsyncGenerator<ReadBatch, ChangesEnd> {
   const { plan, log } = ctx;
-  const upto = await service.upto();
   let done = start.from;
   let last = bookmark(done, start.tx === undefined ? undefined : { commit: start.tx, changes: start.skip ?? 0 });
-  if (upto <= start.from) return {};
-  ctx.pool.ensureCapacity(3);
   const batchRows = Math.min(BATCH_ROWS, ctx.config.stateEveryNRows);
-  const source = await ctx.pool.acquire();
-  const encoding = await ctx.pool.acquire();
-  let ok = false;
-  try {
-    const warned = new Set<string>();
-    const warn = (m: string): void => {
-      if (!warned.has(m)) log.warn(m);
-      warned.add(m);
-    };
-    const live = await liveColumns(encoding, plan.relation.oid);
-    const filtered = (plan.filters?.length ?? 0) > 0;
-    const pending = new ChangeLines(plan, relations, live, unchangedLookup(encoding, plan), warn);
-    // a batch carries the new bookmark only when it is the last of the flush: a STATE between two of them
-    // would claim lines not yet written
-    const flush = async function* (after: Record<string, unknown>): AsyncGenerator<ReadBatch> {
-      const groups = [...pending.groups];
-      let rows = pending.rows;
-      let text = pending.take();
+  const warned = new Set<string>();
+  const warn = (m: string): void => {
+    if (!warned.has(m)) log.warn(m);
+    warned.add(m);
+  };
+  const live = await ctx.pool.use((c) => liveColumns(c, plan.relation.oid));
+  const filtered = (plan.filters?.length ?? 0) > 0;
+  const pending = new ChangeLines(plan, relations, live, unchangedLookup(ctx, plan), warn);
+  // a connection only while a batch is encoded: the streams of a pass do not hold one each
+  // a batch carries the new bookmark only when it is the last of the flush: a STATE between two of them
+  // would claim lines not yet written
+  const flush = async function* (after: Record<string, unknown>): AsyncGenerator<ReadBatch> {
+    const groups = [...pending.groups];
+    let rows = pending.rows;
+    let text = pending.take();
+    let held: ReadBatch | undefined;
+    const encoding = await ctx.pool.acquire();
+    let ok = false;
+    try {
       if (filtered) ({ text, rows } = await filterChanges(encoding, plan, text, groups));
-      let held: ReadBatch | undefined;
       for await (const batch of encodeChanges(ctx.copy, encoding, plan, text, rows)) {
         if (held) yield held;
         held = { ...batch, bookmark: last };
       }
-      last = after;
-      if (held) yield { ...held, bookmark: after };
-    };
+      ok = true;
+    } finally {
+      ctx.pool.release(encoding, !ok);
+    }
+    last = after;
+    if (held) yield { ...held, bookmark: after };
+  };
+  {
     let tx: { commit: bigint; at: string; skip: boolean; markers: number; seen: number; resumeAfter: number } | undefined;
     let count = 0;
-    for await (const { lsn, message, row } of walMessages(source, service.settings.slot, service.settings.publication, upto)) {
+    for await (const { lsn, message, row } of source) {
       if (row) {
         if (!tx || tx.skip || tx.markers > 0) continue;
         const layout = pending.layout(row.relationOid);
@@ -134,11 +135,7 @@ export async function* readChanges(
     // every transaction committing before `upto` has been read: the next run starts there
     if (upto > done) done = upto;
     yield* flush(bookmark(done));
-    ok = true;
     log.info(`${plan.tapStreamId}: ${count} change(s) from ${formatLsn(start.from)} to ${formatLsn(upto)}`);
-  } finally {
-    ctx.pool.release(source, !ok);
-    ctx.pool.release(encoding, !ok);
   }
   yield { bytes: Buffer.alloc(0), rows: 0, bookmark: last, checkpoint: true };
   return {};
@@ -149,17 +146,19 @@ export async function* readChanges(
  * IDENTITY DEFAULT or USING INDEX): the value now, in the session's text output, the same text pgoutput
  * and COPY give. It may be newer than the change (a later change of the row is then in the WAL after it).
  */
-function unchangedLookup(client: pg.ClientBase, plan: StreamPlan): UnchangedLookup {
+function unchangedLookup(ctx: ReadContext, plan: StreamPlan): UnchangedLookup {
   const types = new Map(plan.columns.map((c) => [c.name, c.type.sqlType]));
   const where = plan.keyProperties.map((k, i) => `${quoteIdent(k)} = $${i + 1}::${types.get(k) ?? 'text'}`).join(' AND ');
   const table = qualifiedName(plan.relation.schema, plan.relation.name);
   return async (key, columns) => {
-    const { rows } = await client.query<(string | null)[]>({
-      text: `SELECT ${columns.map(quoteIdent).join(', ')} FROM ${table} WHERE ${where}`,
-      values: key as (string | null)[],
-      rowMode: 'array',
-      types: { getTypeParser: () => (text: string) => text },
-    });
+    const { rows } = await ctx.pool.use((client) =>
+      client.query<(string | null)[]>({
+        text: `SELECT ${columns.map(quoteIdent).join(', ')} FROM ${table} WHERE ${where}`,
+        values: key as (string | null)[],
+        rowMode: 'array',
+        types: { getTypeParser: () => (text: string) => text },
+      }),
+    );
     return rows[0];
   };
 }

@@ -9,6 +9,7 @@ import { bookmarkLsn, formatLsn } from './lsn.js';
 import type { RelationMap } from './relation-map.js';
 import type { ReplicationService } from './replication-service.js';
 import { exportSnapshot } from './snapshot-slot.js';
+import { ChangeFeed } from './change-feed.js';
 
 export interface LogBasedReaderDeps {
   readonly service: ReplicationService;
@@ -31,44 +32,91 @@ export interface LogBasedReaderDeps {
  * holds and the copy does not.
  */
 export class LogBasedReader implements TableReader {
+  private readonly feeds = new WeakMap<object, ChangeFeed>();
+
   constructor(private readonly deps: LogBasedReaderDeps) {}
 
   async *read(ctx: ReadContext): AsyncIterable<ReadBatch> {
     const { plan, bookmark } = ctx;
-    let from: bigint | undefined;
+    // every read of the pass attaches to its decode or leaves it, once, before the decode can start
+    const feed = this.feed(ctx);
+    let joined = false;
+    const leave = (): void => {
+      if (!joined) feed.leave(plan.tapStreamId);
+      joined = true;
+    };
     try {
-      from = bookmarkLsn(bookmark.lsn);
-    } catch (err) {
-      throw new StateError(
-        `the state's bookmark for ${plan.tapStreamId} has ${(err as Error).message}: remove the bookmark to make a new initial copy`,
+      let from: bigint | undefined;
+      try {
+        from = bookmarkLsn(bookmark.lsn);
+      } catch (err) {
+        throw new StateError(
+          `the state's bookmark for ${plan.tapStreamId} has ${(err as Error).message}: remove the bookmark to make a new initial copy`,
+        );
+      }
+      const unwatched = await this.deps.service.prepare(plan, from === undefined);
+      if (from === undefined) {
+        leave();
+        return yield* this.copy(ctx);
+      }
+      if (unwatched) {
+        leave();
+        const slot = this.deps.service.watchSlot;
+        return yield* this.copyAgain(
+          ctx,
+          `its hypertable is compressed and replication slot ${slot} is new, so whole batches deleted directly since the last run cannot be seen`,
+        );
+      }
+      const added = newColumns(plan, bookmark);
+      if (added) {
+        leave();
+        return yield* this.copyAgain(ctx, `${added}, which its changes cannot fill in`);
+      }
+      const position = await this.position(ctx, from);
+      const batches = await this.deps.service.directBatchDeletes(plan, from, this.deps.relations);
+      if (batches.length > 0) {
+        leave();
+        return yield* this.copyAgain(
+          ctx,
+          `whole compressed batches were deleted directly (timescaledb.enable_compressed_direct_batch_delete = on in a writer's session) in ${batches.join(', ')}, and pgoutput sends no rows for them`,
+        );
+      }
+      const upto = await this.deps.service.upto();
+      if (upto <= from) return leave();
+      joined = true;
+      const changes = feed.attach(plan, from);
+      // change records carry no version: a target keeps what they set until a copy under a newer version
+      // is activated, and then drops whatever that copy did not have
+      const version = typeof bookmark.version === 'number' ? bookmark.version : undefined;
+      const end = yield* readChanges(ctx, changes, upto, this.deps.relations, position, (lsn, tx) =>
+        changeBookmark(plan, lsn, version, tx),
       );
+      if (end.recopy) yield* this.copyAgain(ctx, end.recopy);
+    } finally {
+      leave();
     }
-    const unwatched = await this.deps.service.prepare(plan, from === undefined);
-    if (from === undefined) return yield* this.copy(ctx);
-    if (unwatched) {
-      const slot = this.deps.service.watchSlot;
-      return yield* this.copyAgain(
-        ctx,
-        `its hypertable is compressed and replication slot ${slot} is new, so whole batches deleted directly since the last run cannot be seen`,
+  }
+
+  /**
+   * The decode this read takes its changes from: one per pass (every LOG_BASED stream of the run reads the
+   * slot's range once, together), or its own when it is read alone.
+   */
+  private feed(ctx: ReadContext): ChangeFeed {
+    const key: object = ctx.pass ?? ctx;
+    let feed = this.feeds.get(key);
+    if (!feed) {
+      const { service } = this.deps;
+      // alone, the read ends the decode by leaving it (a stop request lets the batch in hand finish first)
+      const signal = ctx.pass?.signal ?? new AbortController().signal;
+      feed = new ChangeFeed(
+        ctx.pass?.streams ?? [ctx.plan.tapStreamId],
+        this.deps.relations,
+        () => service.changes(ctx.config.connection, signal),
+        signal,
       );
+      this.feeds.set(key, feed);
     }
-    const added = newColumns(plan, bookmark);
-    if (added) return yield* this.copyAgain(ctx, `${added}, which its changes cannot fill in`);
-    const position = await this.position(ctx, from);
-    const batches = await this.deps.service.directBatchDeletes(plan, from, this.deps.relations);
-    if (batches.length > 0) {
-      return yield* this.copyAgain(
-        ctx,
-        `whole compressed batches were deleted directly (timescaledb.enable_compressed_direct_batch_delete = on in a writer's session) in ${batches.join(', ')}, and pgoutput sends no rows for them`,
-      );
-    }
-    // change records carry no version: a target keeps what they set until a copy under a newer version
-    // is activated, and then drops whatever that copy did not have
-    const version = typeof bookmark.version === 'number' ? bookmark.version : undefined;
-    const end = yield* readChanges(ctx, this.deps.service, this.deps.relations, position, (lsn, tx) =>
-      changeBookmark(plan, lsn, version, tx),
-    );
-    if (end.recopy) yield* this.copyAgain(ctx, end.recopy);
+    return feed;
   }
 
   /** Where records cannot make the target equal to the source: a copy under a new version, and why. */

@@ -39,6 +39,8 @@ export class LogicalReplicationPlugin implements TapPlugin {
       // above every table reader: LOG_BASED decides where the rows come from, and hands the copy back to them
       precedence: 1000,
       claims: (plan) => plan.method === 'LOG_BASED',
+      // one decode of the slot for every LOG_BASED stream of the run (change-feed.ts)
+      readsTogether: `logical-replication:${settings.slot}`,
       // the server's setup, the role and the state are checked for every stream before the first message
       preflight: (plan, chain) => service.preflight(plan, chain),
       // a continuous aggregate's changes are its materialization hypertable's (aggregate-relations.ts)

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { ConnectionSettings } from '../../core/config/tap-config.js';
-import { translateQueryError } from '../../core/postgres/connection-pool.js';
+import { replicationClientConfig, translateQueryError } from '../../core/postgres/connection-pool.js';
 import { parseLsn } from './lsn.js';
 
 /** A snapshot exported by a replication slot, valid while the slot's connection stays idle. */
@@ -22,19 +22,7 @@ export interface ExportedSnapshot {
  * https://www.postgresql.org/docs/current/protocol-replication.html#PROTOCOL-REPLICATION-CREATE-REPLICATION-SLOT
  */
 export async function exportSnapshot(settings: ConnectionSettings): Promise<ExportedSnapshot> {
-  const client = new pg.Client({
-    host: settings.host,
-    port: settings.port,
-    user: settings.user,
-    password: settings.password,
-    database: settings.database,
-    application_name: `${settings.applicationName} initial copy`,
-    // the replication connection follows sslmode's strict choices; prefer/allow take the plain connection
-    ssl: ['require', 'verify-ca', 'verify-full'].includes(settings.sslmode)
-      ? { rejectUnauthorized: settings.sslmode !== 'require' }
-      : false,
-    replication: 'database',
-  } as pg.ClientConfig);
+  const client = new pg.Client(replicationClientConfig(settings, 'initial copy'));
   client.on('error', () => undefined);
   try {
     await client.connect();
