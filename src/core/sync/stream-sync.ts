@@ -11,6 +11,7 @@ import type { StreamPlan } from '../readers/stream-plan.js';
 import type { MessageWriter } from '../singer/message-writer.js';
 import type { StreamBookmark, TapState } from '../singer/messages.js';
 import { writeState, type StateOccasion } from './state-output.js';
+import { schemaMessage } from './schema-message.js';
 import { StdoutRecordSink, type RecordSink, type StreamOutput } from '../batch/record-sink.js';
 
 export interface StreamSyncDeps {
@@ -51,16 +52,9 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
   state.currently_syncing = id;
   state.bookmarks[id] = bookmark;
 
-  await writer.write({
-    type: 'SCHEMA',
-    stream: plan.stream,
-    schema: {
-      type: 'object',
-      properties: Object.fromEntries(plan.columns.map((c) => [c.name, plan.entry.schema.properties[c.name] ?? c.codec.schema])),
-    },
-    key_properties: plan.keyProperties,
-    bookmark_properties: plan.replicationKey ? [plan.replicationKey] : [],
-  });
+  // the output first: a record transform may drop or retype properties, and the SCHEMA says so
+  const out = (deps.sink ?? new StdoutRecordSink(writer, config.stateEveryNRows)).forStream(plan);
+  await writer.write(schemaMessage(out.described ?? plan));
   if (plan.method === 'FULL_TABLE' && fresh && config.activateVersion)
     await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
   await emitState(writer, state, 'boundary');
@@ -68,7 +62,6 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
     `${id}: ${plan.method}${plan.replicationKey ? ` on ${plan.replicationKey}` : ''} with reader ${strategy.name}${fresh ? '' : ' (resuming)'}`,
   );
 
-  const out = (deps.sink ?? new StdoutRecordSink(writer, config.stateEveryNRows)).forStream(plan);
   // the STATE of this moment, written once the rows before it are durable (maybe after more rows are read)
   const stateNow = () => {
     const snapshot = structuredClone(state);

@@ -39,6 +39,8 @@ export class LogicalReplicationPlugin implements TapPlugin {
       // above every table reader: LOG_BASED decides where the rows come from, and hands the copy back to them
       precedence: 1000,
       claims: (plan) => plan.method === 'LOG_BASED',
+      // the copy goes through the table readers; changes apply `where` (change-filter.ts) and columns (change-encoder.ts)
+      shapes: ['where', 'columns'],
       // the server's setup, the role and the state are checked for every stream before the first message
       preflight: (plan, chain) => service.preflight(plan, chain),
       // a continuous aggregate's changes are its materialization hypertable's (aggregate-relations.ts)
