@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Catalog } from '../core/singer/catalog.js';
 import type { TapState } from '../core/singer/messages.js';
+// a type only: the module itself (and PGlite) loads when the embedded engine is asked for
+import type * as EmbeddedModule from './embedded-timescaledb.js';
 
 /** A Singer message as the tap wrote it (one JSON line of stdout). */
 export type Message = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -112,7 +114,7 @@ export interface EmbeddedDatabase {
 
 /** Starts the embedded TimescaleDB (PGlite with the extension); stop it in an `afterAll`. */
 export async function startEmbeddedTimescaleDb(): Promise<EmbeddedDatabase> {
-  let mod: typeof import('./embedded-timescaledb.js');
+  let mod: typeof EmbeddedModule;
   try {
     mod = await import('./embedded-timescaledb.js');
   } catch (err) {
