@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -25,6 +26,9 @@ import { checkTargets } from './targets.js';
 import { parseSections, SECTIONS, type Section } from './sections.js';
 import { batchScenario } from './batch-scenario.js';
 import { timescaleSections } from './timescale-scenarios.js';
+
+/** bench/record-transform-plugin.ts, built beside this file */
+const RECORD_TRANSFORM_PLUGIN = fileURLToPath(new URL('./record-transform-plugin.js', import.meta.url));
 
 /**
  * `npm run bench`: this tap against PostgreSQL's own COPY, a real consumer and two Python taps, on
@@ -156,6 +160,8 @@ async function main(): Promise<void> {
         await tapContender('tap FULL_TABLE', target, tables.wide, {}, 'records to the bench (counted, discarded)'),
         await tapPiped(target, tables.wide, 'node'),
         alone,
+        // the record API's cost per million records: this line's CPU s/M rows minus tap FULL_TABLE's
+        await tapContender('tap, a record transform (emit as is)', target, tables.wide, { plugins: [{ module: RECORD_TRANSFORM_PLUGIN }] }),
       ];
       if (metricsPluginBuilt())
         mainContenders.push(await tapContender('tap, metrics plugin disabled', target, tables.wide, { disable_plugins: ['metrics'] }));

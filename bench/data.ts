@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import pg from 'pg';
-import { startEmbeddedTimescaleDb, type EmbeddedTimescaleDb } from '../src/dev/embedded-timescaledb.js';
+import { startEmbeddedTimescaleDb, type EmbeddedTimescaleDb } from '../src/testing/embedded-timescaledb.js';
 import type { TableMaker } from './timescale-tables.js';
 
 /** The repository: this file runs built (dist/bench) under `npm run bench`, and from bench/ in the tests. */

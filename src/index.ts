@@ -36,6 +36,15 @@ export { createTap } from './core/tap-factory.js';
 export { computedColumn, shapePlan, shapedWhere, type QueryShape, type ComputedColumn } from './core/readers/query-shape.js';
 export { withShape, withReadHook } from './core/readers/reader-wrappers.js';
 export type { StrategyWrapper, StreamClaim } from './core/readers/reader-registry.js';
+export type {
+  RecordTransform,
+  StreamRecord,
+  RecordVerdict,
+  RecordOperation,
+  RecordPosition,
+  RecordShape,
+  RecordMeta,
+} from './core/records/record-transform.js';
 // for the logical-replication plugin: the initial copy picks another strategy, changes are encoded with the tap's codecs
 export type { ReaderRegistry } from './core/readers/reader-registry.js';
 export type { ConnectionSettings } from './core/config/tap-config.js';

@@ -11,6 +11,8 @@ export const TOKENS = {
   CopyRunner: Symbol.for('tap.CopyRunner'),
   Hooks: Symbol.for('tap.PluginHooks'),
   Plugins: Symbol.for('tap.Plugins'),
+  /** the record transforms plugins registered, and skip_changes */
+  Records: Symbol.for('tap.RecordTransforms'),
   /** the STATE the sync started from (a copy, never changed): what the target has confirmed */
   InitialState: Symbol.for('tap.InitialState'),
 } as const;

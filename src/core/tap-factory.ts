@@ -16,6 +16,8 @@ import { CopyRunner } from './readers/copy-runner.js';
 import { copyTableStrategy } from './readers/copy-table-reader.js';
 import { ReaderRegistry, type StrategyWrapper, type StreamClaim } from './readers/reader-registry.js';
 import type { ReaderStrategy } from './readers/table-reader.js';
+import { RecordTransforms, skipChangesFrom, type RecordClaim } from './records/record-transforms.js';
+import type { RecordTransform } from './records/record-transform.js';
 import { MessageWriter } from './singer/message-writer.js';
 import { Tap } from './tap.js';
 import type { Writable } from 'node:stream';
@@ -92,8 +94,10 @@ export async function createTap(options: TapOptions): Promise<Tap> {
     ),
   });
   container.register(TOKENS.Plugins, { useValue: plugins });
+  const records = new RecordTransforms(skipChangesFrom(config.raw));
+  container.register(TOKENS.Records, { useValue: records });
   try {
-    await registerPlugins(plugins, container, config, log, readers);
+    await registerPlugins(plugins, container, config, log, readers, records);
   } catch (err) {
     // the SSH tunnel closes with the pool
     await pool.end().catch(() => undefined);
@@ -108,6 +112,7 @@ async function registerPlugins(
   config: TapConfig,
   log: StderrLogger,
   readers: ReaderRegistry,
+  records: RecordTransforms,
 ): Promise<void> {
   for (const { plugin, options: pluginOptions } of plugins) {
     try {
@@ -115,7 +120,8 @@ async function registerPlugins(
         register: (s: ReaderStrategy) => readers.register(s),
         wrap: (c: StreamClaim, w: StrategyWrapper) => readers.wrap(c, w, plugin.name),
       };
-      await plugin.register?.(container, { config, options: pluginOptions, log, readers: own });
+      const transforms = { transform: (c: RecordClaim, t: RecordTransform) => records.add(c, t, plugin.name) };
+      await plugin.register?.(container, { config, options: pluginOptions, log, readers: own, records: transforms });
     } catch (err) {
       // a bad setting is the user's to fix (exit 2); anything else in register is the plugin's (exit 5)
       if (err instanceof ConfigurationError || err instanceof PluginError) throw err;

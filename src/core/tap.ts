@@ -21,6 +21,9 @@ import type { StreamPlan } from './readers/stream-plan.js';
 import { raceStop } from './stop-request.js';
 import { BatchFileSink } from './batch/batch-file-sink.js';
 import { removeLeftovers } from './batch/leftover-files.js';
+import { StdoutRecordSink } from './batch/record-sink.js';
+import type { RecordTransforms } from './records/record-transforms.js';
+import { TransformedSink } from './records/transformed-output.js';
 
 /** How long a stop request waits for the read in hand before cutting its connection. */
 const STOP_GRACE_MS = 1000;
@@ -90,7 +93,10 @@ export class Tap {
       this.log.warn('no stream is selected in the catalog: mark streams with "selected": true in their metadata at breadcrumb []');
     }
     this.container.register(TOKENS.InitialState, { useValue: structuredClone(state) });
-    const plans = await this.pool.use((client) => planStreams(client, selected));
+    const records = this.container.resolve<RecordTransforms>(TOKENS.Records);
+    // readers of changes attach each record's operation and position where a transform or a skip needs them
+    const plans = (await this.pool.use((client) => planStreams(client, selected))).map((p) => records.annotate(p));
+    records.check(plans, state.bookmarks);
     for (const plan of plans) {
       if (plan.relation.rowSecurity) {
         this.log.warn(
@@ -145,7 +151,11 @@ export class Tap {
       log: this.log,
       hooks: this.hooks,
       signal,
-      sink: batch ? new BatchFileSink(writer, batch, this.log) : undefined,
+      sink: new TransformedSink(
+        batch ? new BatchFileSink(writer, batch, this.log) : new StdoutRecordSink(writer, this.config.stateEveryNRows),
+        this.container.resolve<RecordTransforms>(TOKENS.Records),
+        this.log,
+      ),
     };
     let status: 'succeeded' | 'failed' = 'failed';
     let error: unknown;

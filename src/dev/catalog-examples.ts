@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Catalog } from '../core/singer/catalog.js';
-import { startEmbeddedTimescaleDb } from './embedded-timescaledb.js';
+import { startEmbeddedTimescaleDb } from '../testing/embedded-timescaledb.js';
 import { createSample } from './demo-sample.js';
 
 export interface StreamChoice {

@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Catalog } from '../core/singer/catalog.js';
-import { startEmbeddedTimescaleDb } from './embedded-timescaledb.js';
+import { startEmbeddedTimescaleDb } from '../testing/embedded-timescaledb.js';
 import { applyExample } from './catalog-examples.js';
 import { createSample, SAMPLE } from './demo-sample.js';
 

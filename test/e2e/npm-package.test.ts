@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -164,5 +164,58 @@ describe.skipIf(!!nativeTimescaleSkipReason)(
         expect(version.stdout.trim()).toBe(VERSION);
       },
     );
+
+    it('a plugin project with only tap-timescaledb installed compiles with skipLibCheck false and tests its plugin with tap-timescaledb/testing', async () => {
+      const project = mkdtempSync(join(tmpdir(), 'tap-plugin-project-'));
+      mkdirSync(join(project, 'node_modules'), { recursive: true });
+      mkdirSync(join(project, 'src'));
+      symlinkSync(pkg.packageDir, join(project, 'node_modules/tap-timescaledb'), 'dir');
+      writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'my-plugin', type: 'module', private: true }));
+      writeFileSync(
+        join(project, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'ES2022',
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            strict: true,
+            skipLibCheck: false,
+            outDir: 'dist',
+            rootDir: 'src',
+          },
+          include: ['src'],
+        }),
+      );
+      writeFileSync(
+        join(project, 'src/upper.ts'),
+        `import type { TapPlugin } from 'tap-timescaledb';
+export default {
+  name: 'upper',
+  register(_c, ctx) {
+    ctx.records.transform((plan) => plan.tapStreamId === 'public-sites', {
+      transform(record) {
+        record.values.name = String(record.values.name).toUpperCase();
+      },
+    });
+  },
+} satisfies TapPlugin;
+`,
+      );
+      writeFileSync(
+        join(project, 'src/check.ts'),
+        `import { discoverCatalog, runTap, selectStreams } from 'tap-timescaledb/testing';
+const config = { url: process.env.DB_URL!, plugins: [{ module: './dist/upper.js' }] };
+const catalog = selectStreams(await discoverCatalog(config), { 'public-sites': {} });
+const run = await runTap({ config, catalog });
+console.log(JSON.stringify({ code: run.code, names: run.records('public-sites').map((r) => r.name) }));
+`,
+      );
+      const tsc = await run(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', project], { cwd: project });
+      expect(tsc.stdout + tsc.stderr).toBe('');
+      expect(tsc.code).toBe(0);
+      const check = await run(process.execPath, ['dist/check.js'], { cwd: project, env: { ...pkg.env, DB_URL: db.url } });
+      expect(check.code, check.stderr).toBe(0);
+      expect(JSON.parse(check.stdout)).toEqual({ code: 0, names: ['NORTH', 'SOUTH'] });
+    });
   },
 );

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { describe, inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { startEmbeddedTimescaleDb, type EmbeddedTimescaleDb } from '../../src/dev/embedded-timescaledb.js';
+import { startEmbeddedTimescaleDb, type EmbeddedTimescaleDb } from '../../src/testing/embedded-timescaledb.js';
 
 /** A database for one test file; `url` is what goes into the tap's config. */
 export interface TestDatabase {

@@ -13,6 +13,9 @@ export function buildExamplePlugin(root: string, name: string): string {
   cpSync(join(REPO, 'examples', name), dir, { recursive: true, filter: (p) => !p.includes('node_modules') && !p.endsWith('/dist') });
   mkdirSync(join(dir, 'node_modules'), { recursive: true });
   symlinkSync(REPO, join(dir, 'node_modules/tap-timescaledb'), 'dir');
+  // its devDependencies' types, as `npm install` would put them there (masking-plugin uses node:crypto)
+  mkdirSync(join(dir, 'node_modules/@types'), { recursive: true });
+  symlinkSync(join(REPO, 'node_modules/@types/node'), join(dir, 'node_modules/@types/node'), 'dir');
   execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { stdio: 'pipe' });
   return dir;
 }

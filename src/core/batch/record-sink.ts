@@ -8,6 +8,11 @@ import type { MessageWriter } from '../singer/message-writer.js';
  * so no STATE covers a row that is not yet where the target will find it.
  */
 export interface StreamOutput {
+  /**
+   * The plan the records are described with, when it differs from the plan read (a record transform drops or
+   * retypes properties): the SCHEMA is built from it (schemaMessage), before the first record.
+   */
+  readonly described?: StreamPlan;
   /** STATE follows at most this many rows (a BATCH file's size) */
   readonly rowsPerState: number;
   write(batch: RecordBatch): Promise<void>;

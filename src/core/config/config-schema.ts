@@ -98,6 +98,12 @@ export const coreConfigProperties: Record<string, JsonSchema> = {
       'Write ACTIVATE_VERSION messages around FULL_TABLE syncs (targets that know them drop rows of older versions); false for targets that do not (target-jsonl warns on each one).',
     default: true,
   },
+  skip_changes: {
+    type: 'object',
+    additionalProperties: { type: 'string', pattern: '^\\d+:[1-9]\\d*$' },
+    description:
+      'LOG_BASED streams only: tap_stream_id -> the position of one change to leave out, <tx>:<tx_changes> as the CRITICAL line of a plugin\'s stop printed it (e.g. {"public-orders": "23456789:3"}). Refused when the state is past it; remove it after the run.',
+  },
   plugins: {
     type: 'array',
     description: 'Extra plugins: a module path or package name, with the options the plugin validates.',

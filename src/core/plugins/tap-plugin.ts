@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { StreamPlan } from '../readers/stream-plan.js';
 import type { ReaderStrategy } from '../readers/table-reader.js';
 import type { StrategyWrapper, StreamClaim } from '../readers/reader-registry.js';
+import type { RecordTransform } from '../records/record-transform.js';
 
 /**
  * A plugin: a module that registers services in the tap's child container and reacts to hooks.
@@ -77,6 +78,15 @@ export interface PluginContext {
   readonly readers: {
     register(strategy: ReaderStrategy): void;
     wrap(claims: StreamClaim, wrapper: StrategyWrapper): void;
+  };
+  /**
+   * Record-level transforms, for what a server-side shape cannot say: `transform(claims, t)` runs `t` on
+   * every record of the streams `claims` accepts (decided once per stream, synchronously), on every output
+   * path: RECORD lines, BATCH files, a LOG_BASED copy and its change records, with the operation and the
+   * old row of a change. Transforms chain in load order. See docs/plugins.md#record-transforms.
+   */
+  readonly records: {
+    transform(claims: (plan: StreamPlan) => boolean, transform: RecordTransform): void;
   };
 }
 

@@ -106,5 +106,6 @@ export const copyTableStrategy: ReaderStrategy = {
   name: 'copy-table',
   precedence: 0,
   claims: () => true,
+  shapes: ['where', 'columns'],
   reader: new CopyTableReader(),
 };

@@ -1,4 +1,4 @@
-import { FatalSyncError, isStopSync } from '../errors.js';
+import { FatalSyncError, PluginError, isStopSync } from '../errors.js';
 import type { ReaderStrategy } from './table-reader.js';
 import type { StreamPlan } from './stream-plan.js';
 
@@ -62,8 +62,20 @@ export class ReaderRegistry {
 function owned(strategy: ReaderStrategy, owner: string | undefined): ReaderStrategy {
   if (!owner) return strategy;
   const inner = strategy.reader;
+  const prepare = strategy.prepare;
   return {
     ...strategy,
+    // a refusal of the wrapper's (a shape the reader cannot apply) names the plugin too
+    prepare: prepare
+      ? async (plan) => {
+          try {
+            return await prepare.call(strategy, plan);
+          } catch (err) {
+            if (err instanceof PluginError && !err.message.startsWith('plugin ')) err.message = `plugin ${owner}: ${err.message}`;
+            throw err;
+          }
+        }
+      : undefined,
     reader: {
       async *read(ctx) {
         try {

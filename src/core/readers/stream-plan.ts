@@ -29,6 +29,8 @@ export interface StreamPlan {
   readonly version?: number;
   /** server-side predicates plugins added (QueryShape.where); every reader ANDs them through shapedWhere */
   readonly filters?: readonly string[];
+  /** set when a record transform or `skip_changes` applies to the stream: readers of changes attach ReadBatch.changes */
+  readonly recordMeta?: boolean;
 }
 
 export function columnIndex(plan: StreamPlan, name: string): number {

@@ -6,6 +6,7 @@ import type { StreamBookmark } from '../singer/messages.js';
 import type { CopyRunner } from './copy-runner.js';
 import type { PartitionEvents } from '../plugins/tap-plugin.js';
 import type { StreamPlan } from './stream-plan.js';
+import type { RecordMeta } from '../records/record-transform.js';
 
 /** Records and the stream bookmark that holds once they are written. */
 export interface ReadBatch extends RecordBatch {
@@ -19,6 +20,11 @@ export interface ReadBatch extends RecordBatch {
    * of this batch, so the target drops the rows the copy did not have. Not written with activate_version off.
    */
   readonly activateVersion?: number;
+  /**
+   * Change records only, and only for a plan with `recordMeta` set: per RECORD line, in order, its
+   * operation, WAL position and whether it is the old row of the next line. Record transforms read it.
+   */
+  readonly changes?: readonly RecordMeta[];
 }
 
 /**
@@ -94,5 +100,11 @@ export interface ReaderStrategy {
    * every bookmark. A wrapper built with `...inner` keeps it.
    */
   readonly readsTogether?: string;
+  /**
+   * The parts of a QueryShape this strategy's reads apply (through `shapedWhere` and the plan's columns).
+   * A `withShape` wrapper around a strategy that does not declare what its shape holds fails at start,
+   * naming both, instead of being silently ignored. Undefined: none.
+   */
+  readonly shapes?: readonly ('where' | 'columns')[];
   readonly reader: TableReader;
 }

@@ -5,6 +5,7 @@ import type { StreamBookmark, TapState } from '../singer/messages.js';
 import { checkBookmarkValues } from './bookmark-check.js';
 import { StdoutRecordSink, type StreamOutput } from '../batch/record-sink.js';
 import { writeState } from './state-output.js';
+import { schemaMessage } from './schema-message.js';
 import type { StreamSyncDeps } from './stream-sync.js';
 
 /**
@@ -52,23 +53,15 @@ export class StreamRun {
     if (plan.version !== undefined) bookmark.version = plan.version;
     state.currently_syncing = id;
     state.bookmarks[id] = bookmark;
-    await writer.write({
-      type: 'SCHEMA',
-      stream: plan.stream,
-      schema: {
-        type: 'object',
-        properties: Object.fromEntries(plan.columns.map((c) => [c.name, plan.entry.schema.properties[c.name] ?? c.codec.schema])),
-      },
-      key_properties: plan.keyProperties,
-      bookmark_properties: plan.replicationKey ? [plan.replicationKey] : [],
-    });
+    // the output first: a record transform may drop or retype properties, and the SCHEMA says so
+    const out = (deps.sink ?? new StdoutRecordSink(writer, config.stateEveryNRows)).forStream(plan);
+    await writer.write(schemaMessage(out.described ?? plan));
     if (plan.method === 'FULL_TABLE' && fresh && config.activateVersion)
       await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
     await writeState(writer, state, 'boundary');
     log.info(
       `${id}: ${plan.method}${plan.replicationKey ? ` on ${plan.replicationKey}` : ''} with reader ${strategy.name}${fresh ? '' : ' (resuming)'}`,
     );
-    const out = (deps.sink ?? new StdoutRecordSink(writer, config.stateEveryNRows)).forStream(plan);
     return new StreamRun(plan, strategy, out, bookmark, state, deps);
   }
 

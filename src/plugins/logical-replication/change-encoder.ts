@@ -4,6 +4,7 @@ import { quoteIdent, quoteLiteral } from '../../core/postgres/sql.js';
 import type { CopyRunner } from '../../core/readers/copy-runner.js';
 import type { StreamPlan } from '../../core/readers/stream-plan.js';
 import { copyTextValues } from './row-text.js';
+import type { RecordMeta } from '../../core/records/record-transform.js';
 
 /**
  * Turns decoded changes into RECORD lines with the same codecs and encoder as a COPY of the table.
@@ -13,6 +14,7 @@ import { copyTextValues } from './row-text.js';
  * an expression (arrays by to_json, money as numeric, timetz offsets) go back to the server as typed
  * literals in one `COPY (SELECT <the stream's expressions> FROM (VALUES …)) TO STDOUT` per batch, so a
  * change and a copied row of the same value are the same JSON, without a second implementation of them.
+ * With `meta` (one per line), each batch carries its lines' part of it as `changes`.
  */
 export async function* encodeChanges(
   copy: CopyRunner,
@@ -20,8 +22,29 @@ export async function* encodeChanges(
   plan: StreamPlan,
   text: Buffer,
   rows: number,
-): AsyncGenerator<RecordBatch> {
+  meta?: readonly RecordMeta[],
+): AsyncGenerator<RecordBatch & { readonly changes?: readonly RecordMeta[] }> {
   if (rows === 0) return;
+  if (!meta) {
+    yield* encodeLines(copy, client, plan, text, rows);
+    return;
+  }
+  let at = 0;
+  for await (const batch of encodeLines(copy, client, plan, text, rows, true)) {
+    yield { ...batch, changes: meta.slice(at, at + batch.rows) };
+    at += batch.rows;
+  }
+}
+
+/** `unfiltered`: the lines were filtered already (an update's old row kept as its image must not be dropped by the WHERE). */
+async function* encodeLines(
+  copy: CopyRunner,
+  client: pg.PoolClient,
+  plan: StreamPlan,
+  text: Buffer,
+  rows: number,
+  unfiltered = false,
+): AsyncGenerator<RecordBatch> {
   const encoder = copy.encoderFor(plan);
   const asIs = plan.columns.every((c) => c.codec.selectExpr(c.name) === quoteIdent(c.name));
   if (asIs && encoder.copyOptions === '') {
@@ -40,7 +63,8 @@ export async function* encodeChanges(
     .map((row) => `(${row.map((v, i) => (v === null ? `NULL::${types[i]}` : `${quoteLiteral(v)}::${types[i]}`)).join(', ')})`)
     .join(',\n');
   const from = `(VALUES ${values}) AS v(${plan.columns.map((c) => quoteIdent(c.name)).join(', ')})`;
-  yield* copy.run(client, plan, copy.selectSql(plan, { from }), { label: `changes of ${plan.tapStreamId}` });
+  const select = copy.selectSql(plan, { from, shaped: unfiltered ? false : undefined });
+  yield* copy.run(client, plan, select, { label: `changes of ${plan.tapStreamId}` });
 }
 
 async function* once(buffer: Buffer): AsyncGenerator<Buffer> {

@@ -1,5 +1,6 @@
 import type { Pgoutput } from 'pg-logical-replication';
 import type { StreamPlan } from '../../core/readers/stream-plan.js';
+import type { RecordMeta } from '../../core/records/record-transform.js';
 import { SDC_DELETED_AT, SDC_LSN } from './change-columns.js';
 import type { RelationMap } from './relation-map.js';
 import { CopyTextLines, NULL, readTuple, UNCHANGED, type RowMessage } from './row-text.js';
@@ -56,7 +57,13 @@ export class ChangeLines {
    * from both rows. The replica identity is FULL there (the pre-flight checks it), so old rows are whole.
    */
   readonly groups: ('i' | 'u' | 'd')[] = [];
+  /**
+   * With `plan.recordMeta` (a record transform or a skip applies): per line, its operation and position, and
+   * the old row of an update (REPLICA IDENTITY FULL) as an `image` line before it. Empty otherwise.
+   */
+  readonly meta: RecordMeta[] = [];
   private readonly filtered: boolean;
+  private readonly withMeta: boolean;
 
   constructor(
     private readonly plan: StreamPlan,
@@ -67,6 +74,7 @@ export class ChangeLines {
   ) {
     this.keyNames = plan.keyProperties;
     this.filtered = (plan.filters?.length ?? 0) > 0;
+    this.withMeta = plan.recordMeta === true;
   }
 
   get rows(): number {
@@ -107,34 +115,47 @@ export class ChangeLines {
    * One change's line(s). `commitAt`: the transaction's commit time as PostgreSQL prints a timestamptz.
    * Returns a promise only when a value the WAL left out must be read from the table first.
    */
-  add(layout: Layout, row: RowMessage, lsn: bigint, commitAt: string): Promise<void> | undefined {
+  add(layout: Layout, row: RowMessage, lsn: bigint, commitAt: string, tx?: bigint, seen?: number): Promise<void> | undefined {
     const { data } = row;
     const n = readTuple(data, row.tuple, layout.starts, layout.lengths);
+    const meta: RecordMeta | undefined =
+      this.withMeta && tx !== undefined ? { op: row.tag, lsn: Number(lsn), tx: Number(tx), n: seen ?? 0, at: commitAt } : undefined;
     let hasOld = false;
     if (row.old >= 0) {
       readTuple(data, row.old, layout.oldStarts, layout.oldLengths);
       hasOld = true;
       // the key changed: the target must lose the old key, or it keeps a row the source no longer has
-      // (filtered: always, and the filter pass keeps it where it must)
-      if (this.filtered || this.keyChanged(layout, data))
-        this.write(layout, data, layout.oldStarts, layout.oldLengths, n, lsn, commitAt, true);
+      // (filtered: always, and the filter pass keeps it where it must; with meta: the old row for transforms)
+      const moved = this.keyChanged(layout, data);
+      if (this.filtered || moved || meta) {
+        const old = meta && { ...meta, op: 'delete' as const, image: !moved && !this.filtered };
+        this.write(layout, data, layout.oldStarts, layout.oldLengths, n, lsn, commitAt, true, [], [], old);
+      }
     }
     if (this.filtered) this.groups.push(row.tag === 'insert' ? 'i' : row.tag === 'delete' ? 'd' : hasOld ? 'u' : 'i');
     if (row.tag !== 'delete' && layout.lengths.includes(UNCHANGED)) {
       if (hasOld && row.oldKind === 'row') fillFromOld(layout, n);
-      if (layout.lengths.includes(UNCHANGED)) return this.addLookedUp(layout, data, n, lsn, commitAt);
+      if (layout.lengths.includes(UNCHANGED)) return this.addLookedUp(layout, data, n, lsn, commitAt, meta);
     }
-    this.write(layout, data, layout.starts, layout.lengths, n, lsn, commitAt, row.tag === 'delete');
+    this.write(layout, data, layout.starts, layout.lengths, n, lsn, commitAt, row.tag === 'delete', [], [], meta);
     return undefined;
   }
 
   /** The lines so far, and an empty builder. */
   take(): Buffer {
     this.groups.length = 0;
+    this.meta.length = 0;
     return this.lines.take();
   }
 
-  private async addLookedUp(layout: Layout, data: Buffer, n: number, lsn: bigint, commitAt: string): Promise<void> {
+  private async addLookedUp(
+    layout: Layout,
+    data: Buffer,
+    n: number,
+    lsn: bigint,
+    commitAt: string,
+    meta: RecordMeta | undefined,
+  ): Promise<void> {
     const { starts, lengths, keys } = layout;
     const key = Array.from(keys, (i) => (i < 0 || lengths[i]! < 0 ? null : data.toString('utf8', starts[i]!, starts[i]! + lengths[i]!)));
     const missing: number[] = [];
@@ -142,10 +163,11 @@ export class ChangeLines {
     const names = missing.map((i) => this.plan.columns[layout.source.indexOf(i)]!.name);
     const values = names.length > 0 ? await this.lookup(key, names) : [];
     // the row is gone: a later change in the WAL deleted it (or moved its key), and that change says so
+    // (an image line written before it stays an image: never a record of its own)
     if (!values) return;
     // the looked-up values live in their own buffer; the line is written from it as from the WAL's bytes
     const texts = values.map((v) => (v === null ? null : Buffer.from(v, 'utf8')));
-    this.write(layout, data, starts, lengths, n, lsn, commitAt, false, missing, texts);
+    this.write(layout, data, starts, lengths, n, lsn, commitAt, false, missing, texts, meta);
   }
 
   private keyChanged(layout: Layout, data: Buffer): boolean {
@@ -174,6 +196,7 @@ export class ChangeLines {
     deleted: boolean,
     patched: readonly number[] = [],
     patches: readonly (Buffer | null)[] = [],
+    meta?: RecordMeta,
   ): void {
     const { source } = layout;
     const out = this.lines;
@@ -194,6 +217,7 @@ export class ChangeLines {
       } else out.value(data, starts[i]!, lengths[i]!);
     }
     out.endRow();
+    if (meta) this.meta.push(meta);
   }
 }
 

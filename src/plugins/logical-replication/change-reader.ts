@@ -54,14 +54,16 @@ export async function* readChanges(
   // would claim lines not yet written
   const flush = async function* (after: Record<string, unknown>): AsyncGenerator<ReadBatch> {
     const groups = [...pending.groups];
+    // each line's operation and position, for record transforms (plan.recordMeta only)
+    let meta = plan.recordMeta ? [...pending.meta] : undefined;
     let rows = pending.rows;
     let text = pending.take();
     let held: ReadBatch | undefined;
     const encoding = await ctx.pool.acquire();
     let ok = false;
     try {
-      if (filtered) ({ text, rows } = await filterChanges(encoding, plan, text, groups));
-      for await (const batch of encodeChanges(ctx.copy, encoding, plan, text, rows)) {
+      if (filtered) ({ text, rows, meta } = await filterChanges(encoding, plan, text, groups, meta));
+      for await (const batch of encodeChanges(ctx.copy, encoding, plan, text, rows, meta)) {
         if (held) yield held;
         held = { ...batch, bookmark: last };
       }
@@ -84,7 +86,7 @@ export async function* readChanges(
         if (layout.drift) return { recopy: `${layout.drift}, at ${formatLsn(lsn)}` };
         // a resumed run skips what the STATE it was given covers of the transaction it stopped in
         if (++tx.seen <= tx.resumeAfter) continue;
-        const looking = pending.add(layout, row, lsn, tx.at);
+        const looking = pending.add(layout, row, lsn, tx.at, tx.commit, tx.seen);
         if (looking) await looking;
         count++;
         // within a transaction the bookmark holds the number of its changes written, so a batch ends here as

@@ -41,6 +41,8 @@ export class LogicalReplicationPlugin implements TapPlugin {
       claims: (plan) => plan.method === 'LOG_BASED',
       // one decode of the slot for every LOG_BASED stream of the run (change-feed.ts)
       readsTogether: `logical-replication:${settings.slot}`,
+      // the copy goes through the table readers; changes apply `where` (change-filter.ts) and columns (change-encoder.ts)
+      shapes: ['where', 'columns'],
       // the server's setup, the role and the state are checked for every stream before the first message
       preflight: (plan, chain) => service.preflight(plan, chain),
       // a continuous aggregate's changes are its materialization hypertable's (aggregate-relations.ts)

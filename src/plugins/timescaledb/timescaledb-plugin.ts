@@ -91,10 +91,17 @@ export class TimescaleDbPlugin implements TapPlugin {
       // hypertable chunks only (a native partition is read by `from`, and the whole-hypertable slice has no chunk row)
       status: (client, slice) => (slice.from || slice.key === WHOLE ? Promise.resolve(undefined) : chunkCompression(client, slice.chunks)),
     });
-    ctx.readers.register({ name: 'timescaledb-chunks', precedence: 100, claims: (plan) => this.claims(plan), reader });
+    ctx.readers.register({
+      name: 'timescaledb-chunks',
+      precedence: 100,
+      claims: (plan) => this.claims(plan),
+      shapes: ['where', 'columns'],
+      reader,
+    });
     ctx.readers.register({
       name: 'timescaledb-continuous-aggregate',
       precedence: 100,
+      shapes: ['where', 'columns'],
       claims: async (plan) => plan.method === 'INCREMENTAL' && plan.replicationKey === (await this.aggregate(plan))?.bucketColumn,
       reader: new ContinuousAggregateReader({
         aggregate: async (rc) => (await this.aggregate(rc.plan))!,
