@@ -75,5 +75,12 @@ export interface ReaderStrategy {
    * serve; a refusal leaves stdout empty. A wrapper built with `...inner` keeps the inner one's.
    */
   preflight?(plan: StreamPlan, chain: string): Promise<void>;
+  /**
+   * Optional: true when the reader itself reads only the parts of a stream that belong to
+   * `ctx.config.shard` (a hypertable's chunks, a table's partitions), chosen from each part's identity
+   * alone so that every process agrees. Otherwise, with shard_count above 1, the core splits the stream
+   * by a predicate on its key (shard-split.ts). A wrapper built with `...inner` keeps the inner one's.
+   */
+  readonly shardsByParts?: boolean;
   readonly reader: TableReader;
 }

@@ -11,6 +11,7 @@ import type { StreamPlan } from '../readers/stream-plan.js';
 import type { MessageWriter } from '../singer/message-writer.js';
 import type { StreamBookmark, TapState } from '../singer/messages.js';
 import { writeState, type StateOccasion } from './state-output.js';
+import { shardedPlan } from './shard-split.js';
 import { StdoutRecordSink, type RecordSink, type StreamOutput } from '../batch/record-sink.js';
 
 export interface StreamSyncDeps {
@@ -36,7 +37,8 @@ export async function syncStream(planned: StreamPlan, state: TapState, deps: Str
   const id = planned.tapStreamId;
   const strategy = await deps.readers.choose(planned);
   // the reader may change the columns it reads (and so the SCHEMA the target sees) before anything is written
-  const plan0 = strategy.prepare ? await strategy.prepare(planned) : planned;
+  const prepared = strategy.prepare ? await strategy.prepare(planned) : planned;
+  const plan0 = config.shard ? shardedPlan(prepared, strategy, config.shard, log) : prepared;
   let bookmark: StreamBookmark = { ...(state.bookmarks[id] ?? {}) };
   if (plan0.method === 'INCREMENTAL' && bookmark.replication_key && bookmark.replication_key !== plan0.replicationKey) {
     log.warn(
