@@ -14,6 +14,7 @@ export const SECTIONS = {
   'python-hypertable': 'Python taps on a hypertable subset',
   'log-based': 'LOG_BASED changes/s after an UPDATE of every row, beside FULL_TABLE',
   workers: 'transcode_workers 0, 1, 2 with max_concurrent_chunks 2 on the native hypertable, then with the server pinned to one CPU',
+  shards: 'shard_count 1, 2, 4: the native hypertable read by that many tap processes at once, wall and CPU',
   embedded: 'embedded TimescaleDB (PGlite WASM): hypertable and incremental',
 } as const;
 

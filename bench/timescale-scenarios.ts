@@ -3,6 +3,7 @@ import { logBasedSection } from './log-based-scenario.js';
 import { relate, type ResultRow } from './report.js';
 import { alternate, type Log } from './scenarios.js';
 import { workersSection } from './workers-scenario.js';
+import { shardsSection } from './shards-scenario.js';
 import {
   chunkCounts,
   ensureTimescale,
@@ -117,7 +118,7 @@ export async function pythonHypertableSection(target: Target, sql: Sql, python: 
 
 /** What the TimescaleDB sections need to know of the run's options. */
 export interface TimescaleOptions {
-  readonly want: (section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based' | 'workers') => boolean;
+  readonly want: (section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based' | 'workers' | 'shards') => boolean;
   readonly hypertableRows: number;
   readonly keyedRows: number;
   readonly subsetRows: number;
@@ -181,6 +182,15 @@ export async function timescaleSections(
       async () => {
         await makeHypertables(maker, o.hypertableRows);
         return workersSection(target, maker.sql, o.rounds, log);
+      },
+    ],
+    [
+      o.want('shards'),
+      'shards on a native hypertable',
+      t.hypertable,
+      async () => {
+        await makeHypertables(maker, o.hypertableRows);
+        return shardsSection(target, maker.sql, o.rounds, log);
       },
     ],
     [
