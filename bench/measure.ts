@@ -43,7 +43,7 @@ export interface RunResult {
  * in seconds; undefined where /proc/stat does not exist. A run's difference includes the database
  * server's work, which no rusage of a contender shows, and whatever else the machine was doing.
  */
-function machineCpu(): number | undefined {
+export function machineCpu(): number | undefined {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     const ticks = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + (f[7] ?? 0);

@@ -16,6 +16,7 @@ export const SECTIONS = {
   'log-based-decode':
     'LOG_BASED decode: 1M changes (1 and 1,000 transactions) beside the server alone and pg_recvlogical; 1, 5, 20 streams; first RECORD; temp and spill bytes',
   workers: 'transcode_workers 0, 1, 2 with max_concurrent_chunks 2 on the native hypertable, then with the server pinned to one CPU',
+  shards: 'shard_count 1, 2, 4: the native hypertable read by that many tap processes at once, wall and CPU',
   embedded: 'embedded TimescaleDB (PGlite WASM): hypertable and incremental',
 } as const;
 

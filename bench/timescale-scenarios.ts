@@ -4,6 +4,7 @@ import { logBasedDecodeSection } from './log-based-decode-scenario.js';
 import { relate, type ResultRow } from './report.js';
 import { alternate, type Log } from './scenarios.js';
 import { workersSection } from './workers-scenario.js';
+import { shardsSection } from './shards-scenario.js';
 import {
   chunkCounts,
   ensureTimescale,
@@ -118,7 +119,9 @@ export async function pythonHypertableSection(target: Target, sql: Sql, python: 
 
 /** What the TimescaleDB sections need to know of the run's options. */
 export interface TimescaleOptions {
-  readonly want: (section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based' | 'log-based-decode' | 'workers') => boolean;
+  readonly want: (
+    section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based' | 'log-based-decode' | 'workers' | 'shards',
+  ) => boolean;
   /** changes per backlog of the decode section */
   readonly decodeRows: number;
   readonly hypertableRows: number;
@@ -184,6 +187,15 @@ export async function timescaleSections(
       async () => {
         await makeHypertables(maker, o.hypertableRows);
         return workersSection(target, maker.sql, o.rounds, log);
+      },
+    ],
+    [
+      o.want('shards'),
+      'shards on a native hypertable',
+      t.hypertable,
+      async () => {
+        await makeHypertables(maker, o.hypertableRows);
+        return shardsSection(target, maker.sql, o.rounds, log);
       },
     ],
     [

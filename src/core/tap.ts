@@ -18,6 +18,8 @@ import { syncTogether } from './sync/streams-together.js';
 import { checkBookmarkValues } from './sync/bookmark-check.js';
 import { batchSettingsFrom, checkBatchRoot, type BatchSettings } from './batch/batch-settings.js';
 import type { StreamPlan } from './readers/stream-plan.js';
+import { shardProblem } from './sync/shard-split.js';
+import { ConfigurationError } from './errors.js';
 import { raceStop } from './stop-request.js';
 import { BatchFileSink } from './batch/batch-file-sink.js';
 import { removeLeftovers } from './batch/leftover-files.js';
@@ -111,8 +113,18 @@ export class Tap {
       const otherKey = plan.method === 'INCREMENTAL' && b.replication_key && b.replication_key !== plan.replicationKey;
       if (!otherKey) await checkBookmarkValues(this.pool, plan, b);
     }
-    // the strategies' own checks of every stream (LOG_BASED: the server's setup, the slot, the state's positions)
     const readers = this.container.resolve<ReaderRegistry>(TOKENS.Readers);
+    // shard_count above 1: every stream that cannot be split is named at once, before the server's own checks
+    const shard = this.config.shard;
+    if (shard) {
+      const problems: string[] = [];
+      for (const plan of plans) {
+        const problem = shardProblem(plan, await readers.choose(plan), shard);
+        if (problem) problems.push(problem);
+      }
+      if (problems.length > 0) throw new ConfigurationError(`shard_count ${shard.count}: ${problems.join('; ')}`);
+    }
+    // the strategies' own checks of every stream (LOG_BASED: the server's setup, the slot, the state's positions)
     for (const plan of plans) {
       const strategy = await readers.choose(plan);
       // on the plan as it will be read: wrappers' shapes (filters, computed columns) included

@@ -43,7 +43,10 @@ interface RawBatchConfig {
 export function batchSettingsFrom(raw: Readonly<Record<string, unknown>>): BatchSettings | undefined {
   const bc = raw.batch_config as RawBatchConfig | undefined;
   if (bc === undefined) return undefined;
-  const prefix = checkPrefix(bc.storage.prefix ?? '');
+  // shards of one stream never share file names: a shard's start removes the unfinished files of its own name only
+  const count = (raw.shard_count as number | undefined) ?? 1;
+  const shard = count > 1 ? `shard-${(raw.shard_index as number | undefined) ?? 0}-of-${count}-` : '';
+  const prefix = checkPrefix(bc.storage.prefix ?? '') + shard;
   const s3 = s3Target(bc.storage);
   const staging = s3 ? stagingBase(tmpdir()) : undefined;
   return {

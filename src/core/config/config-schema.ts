@@ -104,6 +104,21 @@ export const coreConfigProperties: Record<string, JsonSchema> = {
     description:
       'LOG_BASED streams only: tap_stream_id -> the position of one change to leave out, <tx>:<tx_changes> as the CRITICAL line of a plugin\'s stop printed it (e.g. {"public-orders": "23456789:3"}). Refused when the state is past it; remove it after the run.',
   },
+  shard_index: {
+    type: 'integer',
+    minimum: 0,
+    default: 0,
+    description:
+      'This process reads shard shard_index (0 to shard_count - 1) of every selected stream: several processes, each with its own STATE, read one stream side by side (see docs/sharding.md).',
+  },
+  shard_count: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 1024,
+    default: 1,
+    description:
+      'Split every selected stream into this many disjoint shards, the same in every process: hypertables and partitioned tables by their chunks and partitions, other tables by a hash of their key. Streams that cannot be split (LOG_BASED, no key) are refused at start. 1: no sharding.',
+  },
   plugins: {
     type: 'array',
     description: 'Extra plugins: a module path or package name, with the options the plugin validates.',

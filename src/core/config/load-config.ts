@@ -84,6 +84,7 @@ export function parseConfig(input: unknown, schema: JsonSchema, log?: Logger): T
   const unknown = Object.keys(raw).filter((k) => !known.has(k));
   if (unknown.length > 0) log?.warn(`config keys not used by the tap (ignored): ${unknown.join(', ')}`);
 
+  const shard = shardFrom(raw, log);
   const connection = connectionFrom(raw);
   const retryAttempts = raw.retry_attempts as number;
   return {
@@ -101,11 +102,30 @@ export function parseConfig(input: unknown, schema: JsonSchema, log?: Logger): T
     fullTableOrderByKey: raw.full_table_order_by_key as boolean,
     decoder: raw.decoder as 'auto' | 'csv',
     prefetch: raw.chunk_prefetch !== false,
-    activateVersion: raw.activate_version !== false,
+    // a shard's copy is part of the table: ACTIVATE_VERSION would tell the target to drop the other shards' rows
+    activateVersion: raw.activate_version !== false && !shard,
+    shard,
     plugins: (raw.plugins as TapConfig['plugins'] | undefined) ?? [],
     disablePlugins: (raw.disable_plugins as string[] | undefined) ?? [],
     raw,
   };
+}
+
+/** shard_index and shard_count: undefined for one shard; an index outside the count is refused. */
+function shardFrom(raw: Record<string, unknown>, log: Logger | undefined): TapConfig['shard'] {
+  const index = (raw.shard_index as number | undefined) ?? 0;
+  const count = (raw.shard_count as number | undefined) ?? 1;
+  if (index >= count) {
+    throw new ConfigurationError(
+      `invalid config: shard_index ${index} is not below shard_count ${count}: the shards are numbered 0 to ${count - 1} (give each process its own index, and all of them the same shard_count)`,
+    );
+  }
+  if (count === 1) return undefined;
+  if (raw.activate_version !== false)
+    log?.warn(
+      `shard_count ${count}: no ACTIVATE_VERSION is written (a shard's copy holds only part of a table, and a target that follows ACTIVATE_VERSION would drop the rows the other shards wrote); set activate_version to false to silence this`,
+    );
+  return { index, count };
 }
 
 /** ssh_tunnel as MeltanoLabs tap-postgres reads it: off unless `enable` is true; host, username and private_key then required. */

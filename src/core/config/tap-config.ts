@@ -16,10 +16,22 @@ export interface TapConfig {
   readonly prefetch: boolean;
   /** write ACTIVATE_VERSION around FULL_TABLE syncs */
   readonly activateVersion: boolean;
+  /** shard_index of shard_count, when shard_count is above 1: this process reads only that shard of each stream */
+  readonly shard?: Shard;
   readonly plugins: readonly { module: string; options?: Record<string, unknown> }[];
   readonly disablePlugins: readonly string[];
   /** Every key as given (after defaults), for plugins. */
   readonly raw: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * One of `count` disjoint parts of every stream (shard_index, shard_count). Every process of a sharded
+ * run computes the same parts from the stream alone (its parts' ranges or names, its rows' keys), so the
+ * processes need not talk to each other and each keeps its own STATE.
+ */
+export interface Shard {
+  readonly index: number;
+  readonly count: number;
 }
 
 export interface ConnectionSettings {

@@ -106,5 +106,12 @@ export interface ReaderStrategy {
    * naming both, instead of being silently ignored. Undefined: none.
    */
   readonly shapes?: readonly ('where' | 'columns')[];
+  /**
+   * Optional: true when the reader itself reads only the parts of a stream that belong to
+   * `ctx.config.shard` (a hypertable's chunks, a table's partitions), chosen from each part's identity
+   * alone so that every process agrees. Otherwise, with shard_count above 1, the core splits the stream
+   * by a predicate on its key (shard-split.ts). A wrapper built with `...inner` keeps the inner one's.
+   */
+  readonly shardsByParts?: boolean;
   readonly reader: TableReader;
 }

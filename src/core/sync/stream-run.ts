@@ -6,6 +6,7 @@ import { checkBookmarkValues } from './bookmark-check.js';
 import { StdoutRecordSink, type StreamOutput } from '../batch/record-sink.js';
 import { writeState } from './state-output.js';
 import { schemaMessage } from './schema-message.js';
+import { shardedPlan } from './shard-split.js';
 import type { StreamSyncDeps } from './stream-sync.js';
 
 /**
@@ -39,7 +40,8 @@ export class StreamRun {
     const id = planned.tapStreamId;
     const strategy = await deps.readers.choose(planned);
     // the reader may change the columns it reads (and so the SCHEMA the target sees) before anything is written
-    const plan0 = strategy.prepare ? await strategy.prepare(planned) : planned;
+    const prepared = strategy.prepare ? await strategy.prepare(planned) : planned;
+    const plan0 = config.shard ? shardedPlan(prepared, strategy, config.shard, log) : prepared;
     let bookmark: StreamBookmark = { ...(state.bookmarks[id] ?? {}) };
     if (plan0.method === 'INCREMENTAL' && bookmark.replication_key && bookmark.replication_key !== plan0.replicationKey) {
       log.warn(

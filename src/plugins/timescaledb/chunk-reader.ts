@@ -11,6 +11,7 @@ import type { Slice } from './partition-slices.js';
 import { compareKeyValues, progressOf, SliceProgress, sortSlices, valueOrd } from './slice-progress.js';
 import { mergeConcurrent } from './merge-concurrent.js';
 import { readAhead } from '../../core/readers/read-ahead.js';
+import { shardSource, shareLine } from './slice-shards.js';
 import { uuidV7LowerBound, uuidV7Micros } from './uuid-v7.js';
 
 /** Where a stream's slices come from (a hypertable's chunks, a table's partitions), cached for a while. */
@@ -52,6 +53,8 @@ export interface ChunkReaderSettings {
   verify?(client: pg.ClientBase, slice: Slice, rangeSelect: string, inExportedSnapshot: boolean): Promise<void>;
   /** the slice's compression as it is in the read's transaction (a chunk may be compressed after it was listed) */
   status?(client: pg.ClientBase, slice: Slice): Promise<{ compressed: boolean; partial: boolean } | undefined>;
+  /** bytes on disk of each chunk or partition named (compressed data included), for the share a shard logs */
+  sizes?(chunks: readonly string[]): Promise<Map<string, number>>;
 }
 
 /**
@@ -93,7 +96,10 @@ export class ChunkReader implements TableReader {
 
   async *read(ctx: ReadContext): AsyncIterable<ReadBatch> {
     const { plan, log } = ctx;
-    const source = await this.settings.source(ctx);
+    const whole = await this.settings.source(ctx);
+    // shard_count above 1: this process reads its shard's slices only (slice-shards.ts)
+    const shard = ctx.config.shard;
+    const source = shard ? shardSource(whole, shard) : whole;
     const concurrency = await this.settings.concurrency(ctx);
     const prefetch = concurrency === 1 && (await this.settings.prefetch?.(ctx)) === true;
     if (prefetch) log.info(`${plan.tapStreamId}: reading the next chunk ahead on a second connection (chunk_prefetch)`);
@@ -103,6 +109,11 @@ export class ChunkReader implements TableReader {
     const incremental = plan.method === 'INCREMENTAL';
     const onRange = incremental && key === source.rangeColumn && source.rangeKind !== null;
     let all = sortSlices(await source.list(true));
+    if (shard) {
+      const every = await whole.list();
+      const sizes = (await this.settings.sizes?.(every.flatMap((s) => s.chunks))) ?? new Map<string, number>();
+      log.info(`${plan.tapStreamId}: ${shareLine(shard, all, every, sizes)}`);
+    }
     // the bookmark can follow the rows only when slices are read one at a time, in key order, and no
     // two share a range (the space partitions of one time range do): else it moves at the run's end
     const progressive = onRange && concurrency === 1 && disjoint(all);

@@ -30,6 +30,7 @@ import { ContinuousAggregateReader } from './continuous-aggregate-reader.js';
 import type pg from 'pg';
 import { SnapshotExporter } from './snapshot-exporter.js';
 import { checkDecompression } from './decompression-check.js';
+import { relationSizes } from './slice-shards.js';
 
 /** What the plugin learned about the database, once per run. */
 export interface Detected {
@@ -90,12 +91,22 @@ export class TimescaleDbPlugin implements TapPlugin {
       verify: (client, slice, select, inSnapshot) => checkDecompression(client, slice, select, this.license, inSnapshot),
       // hypertable chunks only (a native partition is read by `from`, and the whole-hypertable slice has no chunk row)
       status: (client, slice) => (slice.from || slice.key === WHOLE ? Promise.resolve(undefined) : chunkCompression(client, slice.chunks)),
+      sizes: (chunks) => this.pool.use(async (c) => relationSizes(c, chunks, (await this.detect(c)).extension !== undefined)),
     });
     ctx.readers.register({
       name: 'timescaledb-chunks',
       precedence: 100,
       claims: (plan) => this.claims(plan),
       shapes: ['where', 'columns'],
+      shardsByParts: true,
+      // a hypertable read in one query has one part: it cannot be split into shards
+      preflight: async (plan) => {
+        const unlisted = this.unlisted.has(name(plan.relation.schema, plan.relation.name));
+        if (unlisted && ctx.config.shard)
+          throw new ConfigurationError(
+            `stream ${plan.tapStreamId}: its chunks cannot be listed, so it cannot be split into ${ctx.config.shard.count} shards: grant SELECT on _timescaledb_catalog, or read it in one unsharded process`,
+          );
+      },
       reader,
     });
     ctx.readers.register({
