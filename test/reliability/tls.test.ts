@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeSkipReason } from '../helpers/databases.js';
 import { records, runTap, select, discover, tmpJson, type TapRun } from '../helpers/run-tap.js';
 import { startOwnCluster, type OwnCluster } from './own-cluster.js';
+import { selectLogBased } from '../helpers/log-based.js';
 import { enableServerTls, makeCertificates } from './tls-certificates.js';
 
 const PROBE = new URL('./fixtures/session-probe-plugin.mjs', import.meta.url).pathname;
@@ -84,5 +85,31 @@ describe.skipIf(nativeSkipReason)('TLS (a cluster with ssl = on)', () => {
       /^CRITICAL 127\.0\.0\.1:\d+ refused the connection of user "postgres": the server accepts only TLS connections from here: set sslmode to require, verify-ca or verify-full \(.*no encryption\)$/m,
     );
     expect(r.stdout).toBe('');
+  });
+
+  it("LOG_BASED with verify-full: the replication connections (the copy's snapshot, the change stream) verify against ssl_root_cert too", async () => {
+    const settings = {
+      host: '127.0.0.1',
+      port: cluster.port,
+      user: 'postgres',
+      database: 'postgres',
+      sslmode: 'verify-full',
+      ssl_root_cert: join(certs, 'ca.crt'),
+      replication_slot: 'tls_slot',
+      publication: 'tls_pub',
+    };
+    const config = tmpJson(settings);
+    const logBased = selectLogBased(await discover(config), ['public-secure']);
+    const args = ['--config', config, '--catalog', tmpJson(logBased)];
+    const first = await runTap(args);
+    expect(first.code, first.stderr).toBe(0);
+    expect(records(first.messages).map((x) => x.id)).toEqual([1, 2, 3]);
+    await cluster.sql('INSERT INTO public.secure VALUES (4)');
+    const state = first.messages.filter((m) => m.type === 'STATE').at(-1)!.value;
+    const second = await runTap([...args, '--state', tmpJson(state)]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(records(second.messages).map((x) => x.id)).toEqual([4]);
+    // pg_hba rejects every connection over TCP without TLS: both replication connections were TLS, verified by the CA
+    await cluster.sql(`SELECT pg_drop_replication_slot('tls_slot')`);
   });
 });
