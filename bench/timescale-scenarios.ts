@@ -9,6 +9,7 @@ import {
   makeChanges,
   makeHypertables,
   makeKeyed,
+  makeKeyedNoStats,
   makeSubset,
   TIMESCALE_TABLES,
   type Sql,
@@ -70,6 +71,12 @@ export async function nativeHypertableSections(
       await tapContender('tap, full_table_order_by_key false', target, t.keyed, { full_table_order_by_key: false }),
       // the page ranges one after another on one connection, as before the read ahead
       await tapContender('tap, chunk_prefetch false', target, t.keyed, { chunk_prefetch: false }),
+    ]);
+    // the same rows never analyzed: the tap samples the key against the pages (its DEBUG log says what it chose)
+    const fresh = await count(sql, t.keyedNoStats);
+    await run(`Native TimescaleDB, the same ${rowsText(fresh)} rows and key, no statistics (never analyzed)`, [
+      psqlDevNull(target, t.keyedNoStats, fresh),
+      await tapContender(TAP, target, t.keyedNoStats, {}, 'default config: the read order from a sample of the table'),
     ]);
   }
   return out;
@@ -162,6 +169,7 @@ export async function timescaleSections(
       async () => {
         if (o.want('hypertable')) await makeHypertables(maker, o.hypertableRows);
         if (o.want('keyed')) await makeKeyed(maker, o.keyedRows);
+        if (o.want('keyed')) await makeKeyedNoStats(maker, o.keyedRows);
         return nativeHypertableSections(target, maker.sql, { hypertable: o.want('hypertable'), keyed: o.want('keyed') }, o.rounds, log);
       },
     ],
