@@ -1,4 +1,5 @@
 import { psqlCounted, psqlDevNull, pythonTap, pythonTapMissing, tapContender, type Contender, type Target } from './contenders.js';
+import { batchScenario } from './batch-scenario.js';
 import { logBasedSection } from './log-based-scenario.js';
 import { relate, type ResultRow } from './report.js';
 import { alternate, type Log } from './scenarios.js';
@@ -124,7 +125,7 @@ export async function pythonHypertableSection(target: Target, sql: Sql, python: 
 
 /** What the TimescaleDB sections need to know of the run's options. */
 export interface TimescaleOptions {
-  readonly want: (section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based' | 'workers') => boolean;
+  readonly want: (section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based' | 'workers' | 'batch') => boolean;
   readonly hypertableRows: number;
   readonly keyedRows: number;
   readonly subsetRows: number;
@@ -180,6 +181,15 @@ export async function timescaleSections(
       async () => {
         await makeSubset(maker, o.subsetRows);
         return pythonHypertableSection(target, maker.sql, o.python, o.rounds, log);
+      },
+    ],
+    [
+      o.want('batch'),
+      'BATCH files on a native hypertable',
+      t.hypertable,
+      async () => {
+        await makeHypertables(maker, o.hypertableRows);
+        return batchScenario(target, t.hypertable, o.rounds, log, true);
       },
     ],
     [

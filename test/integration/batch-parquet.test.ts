@@ -82,9 +82,9 @@ describeOnEngines(`BATCH messages: Parquet files of a hypertable with compressed
       expect(killed.killed).toBe(true);
       const upToState = killed.messages.slice(0, killed.messages.findLastIndex((m) => m.type === 'STATE') + 1);
       expect(manifestFiles(upToState).length).toBeGreaterThan(2);
-      // an earlier run's unfinished staging and Parquet files, as a kill leaves them
+      // an earlier run's unfinished staging, uncompressed and Parquet files, as a kill leaves them
       const stem = join(dir, 'public-sensors-20240101T000000000Z-0badcafe-000001.parquet');
-      for (const f of [`${stem}.jsonl.part`, `${stem}.part`]) writeFileSync(f, 'half');
+      for (const f of [`${stem}.jsonl.part`, `${stem}.raw.part`, `${stem}.part`]) writeFileSync(f, 'half');
       const resumed = await runTap(['--config', config, '--catalog', cat, '--state', tmpJson(lastState(killed.messages)!)]);
       expect(resumed.code, resumed.stderr).toBe(0);
       const got = await readParquet([...manifestFiles(upToState), ...manifestFiles(resumed.messages)]);
