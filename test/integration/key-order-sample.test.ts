@@ -6,6 +6,8 @@ import type { Catalog } from '../../src/core/singer/catalog.js';
 import { keyOrderSampleSql } from '../../src/core/readers/key-order-sample.js';
 
 const ROWS = 120_000;
+/** a role of the shared cluster: its name is this file's own */
+const ROLE = `tap_columns_${process.pid}`;
 
 /**
  * FULL_TABLE on keyed tables the server holds no statistics on (never analyzed, autovacuum off): the read
@@ -25,11 +27,17 @@ describe.skipIf(nativeSkipReason !== undefined)('FULL_TABLE order on a keyed tab
         FROM generate_series(1, ${ROWS}) i;
       CREATE TABLE fresh_items (id int PRIMARY KEY, name text) WITH (autovacuum_enabled = false);
       INSERT INTO fresh_items SELECT g, 'item ' || g FROM generate_series(1, 20000) g;
-      CREATE TABLE fresh_empty (id int PRIMARY KEY) WITH (autovacuum_enabled = false);`);
+      CREATE TABLE fresh_empty (id int PRIMARY KEY) WITH (autovacuum_enabled = false);
+      CREATE TABLE fresh_columns (id int PRIMARY KEY, v text, secret text) WITH (autovacuum_enabled = false);
+      INSERT INTO fresh_columns SELECT g, 'v' || g, 's' FROM generate_series(1, 5000) g;
+      CREATE ROLE ${ROLE} LOGIN; GRANT USAGE ON SCHEMA public TO ${ROLE}; GRANT SELECT (id, v) ON fresh_columns TO ${ROLE};`);
     config = tmpJson({ url: db.url, state_every_n_rows: 20000 });
     catalog = await discover(config);
   });
-  afterAll(async () => db?.close());
+  afterAll(async () => {
+    await db?.sql(`DROP OWNED BY ${ROLE}; DROP ROLE IF EXISTS ${ROLE}`).catch(() => undefined);
+    await db?.close();
+  });
 
   it('the tables really have no statistics', async () => {
     const stats = await db.sql(`SELECT tablename FROM pg_stats WHERE tablename LIKE 'fresh_%'`);
@@ -79,6 +87,18 @@ describe.skipIf(nativeSkipReason !== undefined)('FULL_TABLE order on a keyed tab
     expect(records(run.messages, 'public-fresh_items').map((r) => r.id)).toEqual(Array.from({ length: 20000 }, (_, i) => i + 1));
     const states = run.messages.filter((m) => m.type === 'STATE');
     expect(states.some((m) => m.value.bookmarks['public-fresh_items']?.last_pk_fetched?.id === 20000)).toBe(true);
+  });
+
+  it('a role granted only some columns (no ctid) reads in key order, as without the sample, every row', async () => {
+    const cat = select(catalog, { 'public-fresh_columns': { columns: ['id', 'v'] } });
+    const run = await runTap(['--config', tmpJson({ url: db.url.replace('//postgres@', `//${ROLE}@`) }), '--catalog', tmpJson(cat)], {
+      env: { TAP_LOG_LEVEL: 'debug' },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(
+      /DEBUG public-fresh_columns: key order: no statistics on the key, and no sample of the table \(.*permission denied for table fresh_columns/,
+    );
+    expect(records(run.messages, 'public-fresh_columns').map((r) => r.id)).toEqual(Array.from({ length: 5000 }, (_, i) => i + 1));
   });
 
   it("the sample's query reads the sampled pages by TID, not the whole table", async () => {

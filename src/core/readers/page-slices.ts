@@ -59,7 +59,10 @@ export async function choosePageSlices(client: pg.PoolClient, ctx: ReadContext):
   if (children) return { slices: false, reason: 'the table has inheritance children' };
   if (bookmark.pages) return { slices: true, reason: 'resuming a read in page ranges' };
   if (correlation === null) {
-    const sample = await sampleKeyOrder(client, plan);
+    // ctid needs SELECT on the table: a role granted only columns reads in key order, as before the sample
+    const sample = await sampleKeyOrder(client, plan).catch((err: Error) => err);
+    if (sample instanceof Error)
+      return { slices: false, reason: `no statistics on the key, and no sample of the table (${sample.message})` };
     const said = `no statistics on the key (never analyzed): ${describeSample(sample)}`;
     if (sample.correlation === null) return { slices: false, reason: said };
     return choiceBy(sample.correlation, said);
