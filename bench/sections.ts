@@ -6,11 +6,11 @@ export const SECTIONS = {
   plain: 'native plain table (wide), with the node consumer and the metrics-plugin line',
   narrow: 'native narrow 3-column table',
   python: 'Python taps and target-jsonl on the plain subset table',
-  batch: 'BATCH files (JSONL, JSONL gzip, Parquet) beside the RECORD path on the native wide table',
+  batch: 'BATCH files (JSONL, JSONL gzip, Parquet gzip and none) beside the RECORD path on the native wide table and the native hypertable',
   concurrency: 'max_concurrent_chunks 1, 2, 4 on the natively partitioned table',
   rss: 'peak RSS against table size',
   hypertable: 'native TimescaleDB hypertable (50 chunks, 10 compressed) and the same rows in a plain table',
-  keyed: 'native plain table with PRIMARY KEY (device_id, ts)',
+  keyed: 'native plain table with PRIMARY KEY (device_id, ts), and the same rows without statistics',
   'python-hypertable': 'Python taps on a hypertable subset',
   'log-based': 'LOG_BASED changes/s after an UPDATE of every row, beside FULL_TABLE',
   'log-based-decode':

@@ -1,4 +1,5 @@
 import { psqlCounted, psqlDevNull, pythonTap, pythonTapMissing, tapContender, type Contender, type Target } from './contenders.js';
+import { batchScenario } from './batch-scenario.js';
 import { logBasedSection } from './log-based-scenario.js';
 import { logBasedDecodeSection } from './log-based-decode-scenario.js';
 import { relate, type ResultRow } from './report.js';
@@ -11,6 +12,7 @@ import {
   makeChanges,
   makeHypertables,
   makeKeyed,
+  makeKeyedNoStats,
   makeSubset,
   TIMESCALE_TABLES,
   type Sql,
@@ -73,6 +75,12 @@ export async function nativeHypertableSections(
       // the page ranges one after another on one connection, as before the read ahead
       await tapContender('tap, chunk_prefetch false', target, t.keyed, { chunk_prefetch: false }),
     ]);
+    // the same rows never analyzed: the tap samples the key against the pages (its DEBUG log says what it chose)
+    const fresh = await count(sql, t.keyedNoStats);
+    await run(`Native TimescaleDB, the same ${rowsText(fresh)} rows and key, no statistics (never analyzed)`, [
+      psqlDevNull(target, t.keyedNoStats, fresh),
+      await tapContender(TAP, target, t.keyedNoStats, {}, 'default config: the read order from a sample of the table'),
+    ]);
   }
   return out;
 }
@@ -120,7 +128,7 @@ export async function pythonHypertableSection(target: Target, sql: Sql, python: 
 /** What the TimescaleDB sections need to know of the run's options. */
 export interface TimescaleOptions {
   readonly want: (
-    section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based' | 'log-based-decode' | 'workers' | 'shards',
+    section: 'hypertable' | 'keyed' | 'python-hypertable' | 'log-based' | 'log-based-decode' | 'workers' | 'shards' | 'batch',
   ) => boolean;
   /** changes per backlog of the decode section */
   readonly decodeRows: number;
@@ -168,6 +176,7 @@ export async function timescaleSections(
       async () => {
         if (o.want('hypertable')) await makeHypertables(maker, o.hypertableRows);
         if (o.want('keyed')) await makeKeyed(maker, o.keyedRows);
+        if (o.want('keyed')) await makeKeyedNoStats(maker, o.keyedRows);
         return nativeHypertableSections(target, maker.sql, { hypertable: o.want('hypertable'), keyed: o.want('keyed') }, o.rounds, log);
       },
     ],
@@ -178,6 +187,15 @@ export async function timescaleSections(
       async () => {
         await makeSubset(maker, o.subsetRows);
         return pythonHypertableSection(target, maker.sql, o.python, o.rounds, log);
+      },
+    ],
+    [
+      o.want('batch'),
+      'BATCH files on a native hypertable',
+      t.hypertable,
+      async () => {
+        await makeHypertables(maker, o.hypertableRows);
+        return batchScenario(target, t.hypertable, o.rounds, log, true);
       },
     ],
     [

@@ -14,6 +14,8 @@ export interface TimescaleTables {
   readonly plain: string;
   /** 2M rows (scaled with --rows) with PRIMARY KEY (device_id, ts) */
   readonly keyed: string;
+  /** the keyed table's rows and key again, without statistics (its pg_statistic rows deleted, autovacuum off) */
+  readonly keyedNoStats: string;
   /** the Python taps' hypertable: the same shape, 50 chunks, 10 compressed, chunks in its own schema */
   readonly subset: string;
   /** LOG_BASED: an uncompressed hypertable with PRIMARY KEY (device_id, ts), 10 one-day chunks */
@@ -24,6 +26,7 @@ export const TIMESCALE_TABLES: TimescaleTables = {
   hypertable: 'public.metrics_ht',
   plain: 'public.metrics_plain',
   keyed: 'public.metrics_keyed',
+  keyedNoStats: 'public.metrics_keyed_nostats',
   subset: 'bench_ht_sub.metrics_ht_sub',
   changes: 'public.metrics_cdc',
 };
@@ -94,6 +97,23 @@ export async function makeHypertables(m: TableMaker, rows: number): Promise<void
 export async function makeKeyed(m: TableMaker, rows: number): Promise<void> {
   const t = TIMESCALE_TABLES.keyed;
   await m.make(t, rows, `CREATE TABLE ${t} (${COLUMNS}, PRIMARY KEY (device_id, ts)); INSERT INTO ${t} ${metricsSelect(rows, CHUNKS)};`);
+}
+
+/**
+ * The keyed table's rows in a table of the same key that the server holds no statistics on, as after a
+ * restore, a bulk load or a statistics reset: the maker's VACUUM (FREEZE, ANALYZE) sets the hint bits,
+ * then its pg_statistic rows are deleted (the bench's role is the cluster's superuser), on every run, and
+ * autovacuum is off for it so that nothing analyzes it meanwhile.
+ */
+export async function makeKeyedNoStats(m: TableMaker, rows: number): Promise<void> {
+  const t = TIMESCALE_TABLES.keyedNoStats;
+  await m.make(
+    t,
+    rows,
+    `CREATE TABLE ${t} (${COLUMNS}, PRIMARY KEY (device_id, ts)) WITH (autovacuum_enabled = false);
+    INSERT INTO ${t} SELECT * FROM ${TIMESCALE_TABLES.keyed};`,
+  );
+  await m.sql(`DELETE FROM pg_catalog.pg_statistic WHERE starelid = '${t}'::regclass`);
 }
 
 export async function makeSubset(m: TableMaker, rows: number): Promise<void> {

@@ -173,6 +173,25 @@ describe('bench/charts/', () => {
     }
   });
 
+  it('each folder under it with a results.json (the runs of one issue) holds only the SVGs charts.ts draws from that file', () => {
+    const dirs = readdirSync(resolve(BENCH, 'charts'), { withFileTypes: true }).filter((d) => d.isDirectory());
+    for (const d of dirs) {
+      const dir = resolve(BENCH, 'charts', d.name);
+      const results = JSON.parse(readFileSync(resolve(dir, 'results.json'), 'utf8')) as BenchResults;
+      const drawn = new Map(headlineCharts(results).map((c) => [c.file, barChartSvg(c.chart)]));
+      const files = readdirSync(dir).filter((f) => f.endsWith('.svg'));
+      expect(files.sort(), d.name).toEqual([...drawn.keys()].sort());
+      for (const f of files) {
+        const svg = readFileSync(resolve(dir, f), 'utf8');
+        expect(
+          svg,
+          `${d.name}/${f}: regenerate with node dist/bench/charts.js bench/charts/${d.name}/results.json bench/charts/${d.name}`,
+        ).toBe(drawn.get(f));
+        assertWellFormedXml(svg);
+      }
+    }
+  });
+
   it('a results.json read back from a report holds only what bench/README.md prints', () => {
     if (typeof committed.meta.reconstructed !== 'string') return; // a run's own JSON: nothing to compare
     const readme = readFileSync(resolve(BENCH, 'README.md'), 'utf8');

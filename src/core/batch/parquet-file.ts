@@ -4,14 +4,18 @@ import { pathToFileURL } from 'node:url';
 import type * as DuckDB from '@duckdb/node-api';
 import { publish, DurableFile, type BatchFile } from './durable-file.js';
 import { ExactValueStager } from './exact-value-stager.js';
+import { gzipParquetPages } from './parquet-gzip-pages.js';
 import { sqlString, type ParquetColumns } from './parquet-columns.js';
 
 /**
  * Encodes JSONL record files as Parquet with DuckDB (in memory, no database file): its JSON reader
- * parses the lines and its Parquet writer compresses the row groups, both in DuckDB's own threads, off
- * Node's main thread. DuckDB was measured against parquet-wasm + apache-arrow on 1M rows of the bench's
- * wide shape: 3.8 against 6.2 CPU-seconds, 0.3 against 0.55 GB peak RSS, and parquet-wasm runs on the
- * main thread (see the commit that added it).
+ * parses the lines and its Parquet writer builds the row groups, in DuckDB's own thread, off Node's main
+ * thread. With compression gzip, DuckDB writes the pages uncompressed and gzipParquetPages gzips them at
+ * zlib's level 1 on libuv's threads: DuckDB's own GZIP (miniz at its default level, which DuckDB does not
+ * let one set) took 2.1 of its 2.7 CPU-s per 1M rows of the bench's wide shape; level 1 takes ~0.8 with
+ * the rewrite, for files ~2% bigger. DuckDB was measured against parquet-wasm + apache-arrow on 1M rows of
+ * that shape: 3.8 against 6.2 CPU-seconds, 0.3 against 0.55 GB peak RSS, and parquet-wasm runs on the
+ * main thread (see the commit that added it); bench/README.md lists what each candidate measured.
  */
 export class ParquetEncoder {
   private duckdb: Promise<typeof DuckDB> | undefined;
@@ -37,7 +41,7 @@ export class ParquetEncoder {
         await conn.run(
           `COPY (SELECT ${columns.select} FROM read_json(${sqlString(jsonl)}, format = 'newline_delimited', records = true,
                columns = ${columns.struct}, maximum_object_size = ${lineLimit}))
-             TO ${sqlString(parquet)} (FORMAT parquet, COMPRESSION ${this.compression === 'gzip' ? 'gzip' : 'uncompressed'}, ROW_GROUP_SIZE 30720)`,
+             TO ${sqlString(this.compression === 'gzip' ? rawPath(parquet) : parquet)} (FORMAT parquet, COMPRESSION uncompressed, ROW_GROUP_SIZE 30720)`,
         );
       } finally {
         conn.closeSync();
@@ -45,12 +49,23 @@ export class ParquetEncoder {
     } finally {
       db.closeSync();
     }
+    if (this.compression === 'gzip')
+      try {
+        await gzipParquetPages(rawPath(parquet), parquet);
+      } finally {
+        await unlink(rawPath(parquet)).catch(() => undefined);
+      }
   }
+}
+
+/** `<name>.raw.part` beside `<name>.part`: DuckDB's uncompressed file, before its pages are gzipped */
+function rawPath(parquet: string): string {
+  return parquet.replace(/\.part$/, '.raw.part');
 }
 
 /**
  * A Parquet batch file: the records (the JSONL path's bytes, with exact values staged as strings) go to
- * `<name>.jsonl.part`, then DuckDB writes `<name>.part`, which is published as `<name>` (fsync, rename)
+ * `<name>.jsonl.part`, then DuckDB writes `<name>.part` (gzip: `<name>.raw.part`, its pages then gzipped into `<name>.part`), which is published as `<name>` (fsync, rename)
  * like a JSONL file. A kill leaves only `.part` files, which no BATCH names and the next run removes.
  */
 export class ParquetFile implements BatchFile {
@@ -96,5 +111,6 @@ export class ParquetFile implements BatchFile {
   async discard(): Promise<void> {
     await this.records.discard();
     await unlink(`${this.path}.part`).catch(() => undefined);
+    await unlink(rawPath(`${this.path}.part`)).catch(() => undefined);
   }
 }

@@ -5,6 +5,7 @@ import { translateQueryError } from '../postgres/connection-pool.js';
 import { embeddedEngine } from '../postgres/pg-catalog.js';
 import type { ReadBatch, ReadContext } from './table-reader.js';
 import { readAhead } from './read-ahead.js';
+import { describeSample, sampleKeyOrder } from './key-order-sample.js';
 
 /**
  * Where a FULL_TABLE read in page ranges stands (the bookmark's `pages`): every page before
@@ -37,8 +38,8 @@ export interface SliceChoice {
 
 /**
  * Page ranges instead of key order, where key order costs a sort or a random-access index scan: the
- * key's leading column is poorly correlated with the physical order (pg_stats, so after ANALYZE), the
- * relation is a plain table without inheritance children, and the server has TID Range Scan (PG 14+,
+ * key's leading column is poorly correlated with the physical order (pg_stats after ANALYZE; a sample
+ * of the table where it was never analyzed, key-order-sample.ts), the relation is a plain table without inheritance children, and the server has TID Range Scan (PG 14+,
  * https://www.postgresql.org/docs/14/release-14.html: `ctid` ranges read only those pages). A
  * bookmark already in page ranges continues in them; an old `last_pk_fetched` continues in key order.
  */
@@ -57,10 +58,21 @@ export async function choosePageSlices(client: pg.PoolClient, ctx: ReadContext):
   if (version < 140000) return { slices: false, reason: 'no TID Range Scan before PostgreSQL 14' };
   if (children) return { slices: false, reason: 'the table has inheritance children' };
   if (bookmark.pages) return { slices: true, reason: 'resuming a read in page ranges' };
-  if (correlation === null) return { slices: false, reason: 'no statistics on the key (not analyzed yet)' };
-  if (Math.abs(correlation) >= CORRELATED)
-    return { slices: false, reason: `the key follows the physical order (correlation ${correlation.toFixed(2)})` };
-  return { slices: true, reason: `the key is scattered over the pages (correlation ${correlation.toFixed(2)})` };
+  if (correlation === null) {
+    // ctid needs SELECT on the table: a role granted only columns reads in key order, as before the sample
+    const sample = await sampleKeyOrder(client, plan).catch((err: Error) => err);
+    if (sample instanceof Error)
+      return { slices: false, reason: `no statistics on the key, and no sample of the table (${sample.message})` };
+    const said = `no statistics on the key (never analyzed): ${describeSample(sample)}`;
+    if (sample.correlation === null) return { slices: false, reason: said };
+    return choiceBy(sample.correlation, said);
+  }
+  return choiceBy(correlation, `correlation ${correlation.toFixed(2)}`);
+}
+
+function choiceBy(correlation: number, said: string): SliceChoice {
+  if (Math.abs(correlation) >= CORRELATED) return { slices: false, reason: `the key follows the physical order (${said})` };
+  return { slices: true, reason: `the key is scattered over the pages (${said})` };
 }
 
 /**
