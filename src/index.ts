@@ -19,11 +19,11 @@ export type { RecordBatch, RecordEncoder, EncodeOptions } from './core/postgres/
 export type { ColumnCodec, PgTypeInfo, ValueKind } from './core/postgres/type-mapping.js';
 export type { Catalog, CatalogEntry, MetadataEntry } from './core/singer/catalog.js';
 export type { StreamBookmark, TapState, SingerMessage } from './core/singer/messages.js';
-export type { TapConfig } from './core/config/tap-config.js';
+export type { TapConfig, Shard } from './core/config/tap-config.js';
 export type { JsonSchema } from './core/config/config-schema.js';
 export type { Logger } from './core/logger.js';
 export type { ConnectionPool } from './core/postgres/connection-pool.js';
-export { translateQueryError, isRetriable } from './core/postgres/connection-pool.js';
+export { translateQueryError, isRetriable, replicationClientConfig } from './core/postgres/connection-pool.js';
 export { TOKENS } from './core/container.js';
 export { SYNC_REPORT, type SyncReport, type ReportSection } from './plugins/metrics/sync-report.js';
 export { streamMetadata, columnMetadata, setMetadata, isSelected, selectedColumns } from './core/singer/catalog.js';
