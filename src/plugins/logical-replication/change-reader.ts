@@ -75,11 +75,12 @@ export async function* readChanges(
     if (held) yield { ...held, bookmark: after };
   };
   {
-    let tx: { commit: bigint; at: string; skip: boolean; markers: number; seen: number; resumeAfter: number } | undefined;
+    // rows TimescaleDB moves itself (between its compression markers) never reach here: the feed drops them
+    let tx: { commit: bigint; at: string; skip: boolean; seen: number; resumeAfter: number } | undefined;
     let count = 0;
     for await (const { lsn, message, row } of source) {
       if (row) {
-        if (!tx || tx.skip || tx.markers > 0) continue;
+        if (!tx || tx.skip) continue;
         const layout = pending.layout(row.relationOid);
         if (!layout.mine) continue;
         if (layout.compressedChunk) return { recopy: compressedChange(plan, layout.schema, layout.name, row.tag, lsn) };
@@ -100,7 +101,7 @@ export async function* readChanges(
           // a transaction that committed before the bookmark was emitted by an earlier run (or is in the initial copy)
           const skip = commit < start.from || commit >= upto;
           const resumeAfter = start.tx === commit ? (start.skip ?? 0) : 0;
-          tx = { commit, at: commitTime(message.commitTime), skip, markers: 0, seen: 0, resumeAfter };
+          tx = { commit, at: commitTime(message.commitTime), skip, seen: 0, resumeAfter };
           break;
         }
         case 'commit':
@@ -108,15 +109,8 @@ export async function* readChanges(
           tx = undefined;
           if (pending.rows >= batchRows) yield* flush(bookmark(done));
           break;
-        case 'message':
-          // rows TimescaleDB moves itself (compression, decompression) are between these markers
-          if (tx && message.prefix.startsWith('::timescaledb-')) {
-            if (message.prefix.endsWith('-start')) tx.markers++;
-            else if (message.prefix.endsWith('-end')) tx.markers = Math.max(0, tx.markers - 1);
-          }
-          break;
         case 'truncate':
-          if (tx && !tx.skip && tx.markers === 0) {
+          if (tx && !tx.skip) {
             for (const r of message.relations) {
               const rel = r ? await relations.resolve(r.schema, r.name) : undefined;
               if (rel && rel.schema === plan.relation.schema && rel.name === plan.relation.name && !rel.compressedChunk) {
