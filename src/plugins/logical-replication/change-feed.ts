@@ -1,6 +1,6 @@
 import type { StreamPlan } from '../../core/readers/stream-plan.js';
 import { parseLsn } from './lsn.js';
-import type { RelationMap } from './relation-map.js';
+import { streamOwns, type RelationMap, type WalRelation } from './relation-map.js';
 import type { WalMessage } from './wal-stream.js';
 
 /** Messages a stream's reader may fall behind the decode before the decode waits for it. */
@@ -136,8 +136,8 @@ class Channel implements AsyncIterable<WalMessage> {
     readonly from: bigint,
   ) {}
 
-  owns(rel: { schema: string; name: string } | undefined): boolean {
-    return !!rel && rel.schema === this.plan.relation.schema && rel.name === this.plan.relation.name;
+  owns(rel: WalRelation | undefined): boolean {
+    return streamOwns(this.plan, rel);
   }
 
   /** Queues a message; a promise when the queue is full (resolved once the reader has taken some, or has stopped). */

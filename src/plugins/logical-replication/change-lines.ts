@@ -2,7 +2,7 @@ import type { Pgoutput } from 'pg-logical-replication';
 import type { StreamPlan } from '../../core/readers/stream-plan.js';
 import type { RecordMeta } from '../../core/records/record-transform.js';
 import { SDC_DELETED_AT, SDC_LSN } from './change-columns.js';
-import type { RelationMap } from './relation-map.js';
+import { streamOwns, type RelationMap } from './relation-map.js';
 import { CopyTextLines, NULL, readTuple, UNCHANGED, type RowMessage } from './row-text.js';
 import { columnDrift, type LiveColumns } from './column-drift.js';
 
@@ -83,7 +83,7 @@ export class ChangeLines {
 
   async relation(message: Pgoutput.MessageRelation): Promise<void> {
     const rel = await this.relations.resolve(message.schema, message.name);
-    const mine = !!rel && rel.schema === this.plan.relation.schema && rel.name === this.plan.relation.name;
+    const mine = streamOwns(this.plan, rel);
     const index = new Map(message.columns.map((c, i) => [c.name, i]));
     const source = Int32Array.from(this.plan.columns, (c) =>
       c.name === SDC_LSN ? LSN : c.name === SDC_DELETED_AT ? DELETED_AT : (index.get(c.name) ?? ABSENT),

@@ -6,7 +6,7 @@ import { filterChanges } from './change-filter.js';
 import { ChangeLines, type UnchangedLookup } from './change-lines.js';
 import { liveColumns } from './column-drift.js';
 import { formatLsn, parseLsn } from './lsn.js';
-import type { RelationMap } from './relation-map.js';
+import { streamOwns, type RelationMap } from './relation-map.js';
 import type { WalMessage } from './wal-stream.js';
 
 /** Rows per `VALUES` round trip (and at most state_every_n_rows). */
@@ -75,12 +75,13 @@ export async function* readChanges(
     if (held) yield { ...held, bookmark: after };
   };
   {
-    // rows TimescaleDB moves itself (between its compression markers) never reach here: the feed drops them
-    let tx: { commit: bigint; at: string; skip: boolean; seen: number; resumeAfter: number } | undefined;
+    // the feed (change-feed.ts) sends only this stream's transactions that commit after `from` and before
+    // `upto`, without the rows TimescaleDB moves itself between its compression markers
+    let tx: { commit: bigint; at: string; seen: number; resumeAfter: number } | undefined;
     let count = 0;
     for await (const { lsn, message, row } of source) {
       if (row) {
-        if (!tx || tx.skip) continue;
+        if (!tx) continue;
         const layout = pending.layout(row.relationOid);
         if (!layout.mine) continue;
         if (layout.compressedChunk) return { recopy: compressedChange(plan, layout.schema, layout.name, row.tag, lsn) };
@@ -98,22 +99,20 @@ export async function* readChanges(
       switch (message.tag) {
         case 'begin': {
           const commit = parseLsn(message.commitLsn!);
-          // a transaction that committed before the bookmark was emitted by an earlier run (or is in the initial copy)
-          const skip = commit < start.from || commit >= upto;
           const resumeAfter = start.tx === commit ? (start.skip ?? 0) : 0;
-          tx = { commit, at: commitTime(message.commitTime), skip, seen: 0, resumeAfter };
+          tx = { commit, at: commitTime(message.commitTime), seen: 0, resumeAfter };
           break;
         }
         case 'commit':
-          if (tx && !tx.skip) done = parseLsn(message.commitEndLsn!);
+          if (tx) done = parseLsn(message.commitEndLsn!);
           tx = undefined;
           if (pending.rows >= batchRows) yield* flush(bookmark(done));
           break;
         case 'truncate':
-          if (tx && !tx.skip) {
+          if (tx) {
             for (const r of message.relations) {
               const rel = r ? await relations.resolve(r.schema, r.name) : undefined;
-              if (rel && rel.schema === plan.relation.schema && rel.name === plan.relation.name && !rel.compressedChunk) {
+              if (streamOwns(plan, rel) && !rel.compressedChunk) {
                 return { recopy: `${r!.schema}.${r!.name} was truncated at ${formatLsn(tx.commit)} (a TRUNCATE carries no rows)` };
               }
             }

@@ -9,6 +9,14 @@ export interface WalRelation {
   readonly compressedChunk?: boolean;
 }
 
+/** Whether a WAL relation's rows are the stream's (its table, a chunk of its hypertable, a partition of it). */
+export function streamOwns(
+  plan: { readonly relation: { readonly schema: string; readonly name: string } },
+  rel: WalRelation | undefined,
+): rel is WalRelation {
+  return !!rel && rel.schema === plan.relation.schema && rel.name === plan.relation.name;
+}
+
 const CHUNK_NAME = /^(?:_hyper|compress_hyper)_(\d+)_\d+_chunk$/;
 
 /**
