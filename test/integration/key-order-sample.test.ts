@@ -30,6 +30,9 @@ describe.skipIf(nativeSkipReason !== undefined)('FULL_TABLE order on a keyed tab
       CREATE TABLE fresh_empty (id int PRIMARY KEY) WITH (autovacuum_enabled = false);
       CREATE TABLE fresh_columns (id int PRIMARY KEY, v text, secret text) WITH (autovacuum_enabled = false);
       INSERT INTO fresh_columns SELECT g, 'v' || g, 's' FROM generate_series(1, 5000) g;
+      CREATE TABLE analyzed_readings (LIKE fresh_readings INCLUDING ALL) WITH (autovacuum_enabled = false);
+      INSERT INTO analyzed_readings SELECT * FROM fresh_readings;
+      ANALYZE analyzed_readings;
       CREATE ROLE ${ROLE} LOGIN; GRANT USAGE ON SCHEMA public TO ${ROLE}; GRANT SELECT (id, v) ON fresh_columns TO ${ROLE};`);
     config = tmpJson({ url: db.url, state_every_n_rows: 20000 });
     catalog = await discover(config);
@@ -70,6 +73,44 @@ describe.skipIf(nativeSkipReason !== undefined)('FULL_TABLE order on a keyed tab
     const bookmarks = run.messages.filter((m) => m.type === 'STATE').map((m) => m.value.bookmarks['public-fresh_readings']);
     expect(bookmarks.some((b) => b?.pages?.done_before > 0)).toBe(true);
     expect(bookmarks.some((b) => b?.last_pk_fetched)).toBe(false);
+  });
+
+  it('the same rows analyzed are read in the same page ranges, with the same plan, as without statistics', async () => {
+    const streams = { 'public-fresh_readings': {}, 'public-analyzed_readings': {} };
+    const run = await runTap(['--config', config, '--catalog', tmpJson(select(catalog, streams))], { env: { TAP_LOG_LEVEL: 'debug' } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/DEBUG public-analyzed_readings: page ranges: the key is scattered over the pages \(correlation -?[\d.]+\)/);
+    const ranges = (table: string): { statements: number; pages: number; of: number; perPage: string } => {
+      const m = new RegExp(`DEBUG public-${table}: (\\d+) COPY statements, page ranges of (\\d+) pages over (\\d+) pages, (.*)`).exec(
+        run.stderr,
+      );
+      expect(m, run.stderr).not.toBeNull();
+      return { statements: Number(m![1]), pages: Number(m![2]), of: Number(m![3]), perPage: m![4]! };
+    };
+    const fresh = ranges('fresh_readings');
+    const analyzed = ranges('analyzed_readings');
+    // never vacuumed: pg_class has no rows a page, and the tap says what it assumed
+    expect(fresh.perPage).toBe('100 rows a page assumed (never vacuumed or analyzed)');
+    expect(analyzed.perPage).toMatch(/^[\d.]+ rows a page \(pg_class\)$/);
+    expect(fresh.statements).toBeGreaterThan(2);
+    expect({ ...fresh, perPage: undefined }).toEqual({ ...analyzed, perPage: undefined });
+    // the same pages done after each range
+    const done = (stream: string): number[] =>
+      run.messages
+        .filter((m) => m.type === 'STATE')
+        .map((m) => m.value.bookmarks[stream]?.pages?.done_before as number | undefined)
+        .filter((d): d is number => d !== undefined);
+    expect(done('public-fresh_readings').length).toBeGreaterThan(0);
+    expect([...new Set(done('public-fresh_readings'))]).toEqual([...new Set(done('public-analyzed_readings'))]);
+    expect(records(run.messages, 'public-fresh_readings')).toHaveLength(ROWS);
+    expect(records(run.messages, 'public-analyzed_readings')).toHaveLength(ROWS);
+    // and the server reads a range of either table the same way: a TID Range Scan of those pages alone
+    for (const table of ['fresh_readings', 'analyzed_readings']) {
+      const plan = await db.sql<{ 'QUERY PLAN': string }>(
+        `EXPLAIN SELECT * FROM ${table} WHERE ctid >= '(1024,0)'::tid AND ctid < '(2048,0)'::tid`,
+      );
+      expect(plan.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/^Tid Range Scan on \w+ /);
+    }
   });
 
   it('a key in physical order is read in key order; an empty table, which a sample cannot judge, too', async () => {

@@ -91,11 +91,12 @@ function choiceBy(correlation: number, said: string): SliceChoice {
  */
 export async function* readPageSlices(clients: readonly pg.PoolClient[], ctx: ReadContext): AsyncGenerator<ReadBatch> {
   const { plan, log } = ctx;
-  const { rows } = await clients[0]!.query<{ filenode: number; pages: number; xmin: number; per_page: number }>(
+  const { rows } = await clients[0]!.query<{ filenode: number; pages: number; xmin: number; per_page: number; known: boolean }>(
     `SELECT pg_catalog.pg_relation_filenode(c.oid)::int8::float8 AS filenode,
             (pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int)::float8 AS pages,
             (pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) % 4294967296)::float8 AS xmin,
-            CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN c.reltuples / c.relpages ELSE 100 END::float8 AS per_page
+            CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN c.reltuples / c.relpages ELSE 100 END::float8 AS per_page,
+            (c.relpages > 0 AND c.reltuples > 0) AS known
        FROM pg_catalog.pg_class c WHERE c.oid = $1::oid`,
     [plan.relation.oid],
   );
@@ -131,10 +132,31 @@ export async function* readPageSlices(clients: readonly pg.PoolClient[], ctx: Re
     ranges.push({ where, bookmark: bookmarkAt(p), checkpoint: last ? undefined : bookmarkAt(p + step) });
     if (last) break;
   }
+  log.debug(describeRanges(plan.tapStreamId, now, from.done_before, step, ranges.length));
   // range i runs on client i % 2 (of two): the read ahead starts range i + 2 only once range i has ended
   const jobs = ranges.map((r, i) => () => readRange(clients[i % clients.length]!, ctx, r));
   if (clients.length > 1) yield* readAhead(jobs, { sizeOf: (b) => b.bytes.length, maxBuffered: READ_AHEAD_BYTES });
   else for (const job of jobs) yield* job();
+}
+
+/**
+ * The DEBUG log's words for the ranges a read is cut into, so that two reads (a table analyzed and the
+ * same rows without statistics, say) can be compared: how many statements, how many pages each, and the
+ * rows a page that sized them (pg_class's reltuples / relpages, or the guess where the table was never
+ * vacuumed or analyzed).
+ */
+function describeRanges(
+  stream: string,
+  table: { readonly pages: number; readonly per_page: number; readonly known: boolean },
+  doneBefore: number,
+  step: number,
+  count: number,
+): string {
+  const perPage = table.known
+    ? `${table.per_page.toFixed(1)} rows a page (pg_class)`
+    : `${table.per_page} rows a page assumed (never vacuumed or analyzed)`;
+  const resumed = doneBefore > 0 ? `, resumed at page ${doneBefore} after a pass over the pages done for rows updated since` : '';
+  return `${stream}: ${count} COPY statements, page ranges of ${step} pages over ${table.pages} pages, ${perPage}${resumed}`;
 }
 
 /** One statement's rows: its WHERE, the bookmark its rows carry, and the one after it (STATE at once), if any. */
