@@ -8,7 +8,8 @@ import { RecordJsonScanner } from './record-json-scanner.js';
 const MAGIC = Buffer.from('PAR1');
 const NL = 10,
   COLON = 58,
-  OPEN = 123;
+  OPEN = 123,
+  CLOSE = 125;
 
 export interface ParquetWriterOptions {
   readonly compression: 'gzip' | 'none';
@@ -48,6 +49,8 @@ export class ParquetWriter {
   private readonly buffers: ColumnBuffer[];
   private readonly scanner: RecordJsonScanner;
   private rows = 0;
+  /** bytes from a record's end to its line's newline, as on the line before */
+  private tail = 0;
   private at = MAGIC.length;
   private readonly groups: RowGroupMeta[] = [];
 
@@ -79,8 +82,13 @@ export class ParquetWriter {
       const from = start + recordPrefix;
       // the prefix's last byte is the colon before `{` (checked here; the stream name is the encoder's)
       if (recordPrefix > 0 && (lines[from - 1] !== COLON || lines[from] !== OPEN)) throw this.notRecord(lines, start);
-      let end = this.scanner.scan(lines, from, lines.length);
-      while (end < lines.length && lines[end] !== NL) end++;
+      const close = this.scanner.scan(lines, from, lines.length);
+      // what follows the record (version, time_extracted) has one length in a batch: tried first, then searched
+      let end = close + this.tail;
+      if (lines[end] !== NL || lines[end - 1] !== CLOSE) {
+        for (end = close; end < lines.length && lines[end] !== NL; end++);
+        this.tail = end - close;
+      }
       // the size is summed every 256 rows, and after any row of a megabyte or more
       const checkSize = (++this.rows & 255) === 0 || end - start >= 1 << 20;
       start = end + 1;
