@@ -70,8 +70,7 @@ async function batchContender(name: string, target: Target, table: string, encod
 /**
  * BATCH files against RECORD lines on the same table, alternated: the RECORD path (lines to the bench,
  * counted and discarded), BATCH JSONL uncompressed, JSONL gzip (level 1, in zlib's thread pool), Parquet
- * with GZIP pages (DuckDB's uncompressed pages gzipped at level 1 on zlib's thread pool) and uncompressed
- * Parquet (DuckDB alone). The files go to the machine's temp directory.
+ * with GZIP pages (the tap's own writer, zlib's level 1, on its Parquet thread) and uncompressed Parquet. The files go to the machine's temp directory.
  */
 export async function batchScenario(target: Target, table: string, rounds: number, log: Log, hypertable = false): Promise<ResultRow[]> {
   // the hypertable's title differs outside its parentheses, which the chart's file name leaves out

@@ -2,7 +2,7 @@
 # The tests that run on the newest Node LTS line as well as on the machine's Node (.ci/run runs the whole
 # suite on the latter): the unit tests, and through the CLI `--about`, discovery, FULL_TABLE and INCREMENTAL
 # against the native cluster, hypertables read chunk by chunk (embedded and native), and Parquet BATCH files
-# (DuckDB's native addon) read back by pyarrow. The full suite twice would not fit CI's 30 minutes on two
+# (written on a worker thread) read back by pyarrow. The full suite twice would not fit CI's 30 minutes on two
 # shared cores; this takes ~2 minutes.
 #
 # The Node binary is npm's node-<platform>-<arch> package (what the `node` package's preinstall script

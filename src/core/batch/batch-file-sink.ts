@@ -11,7 +11,7 @@ import { fileStreamName } from './leftover-files.js';
 import { RecordLineCutter } from './record-lines.js';
 import type { RecordSink, StreamOutput } from './record-sink.js';
 import { parquetColumns } from './parquet-columns.js';
-import { ParquetEncoder, ParquetFile } from './parquet-file.js';
+import { ParquetFile } from './parquet-file.js';
 import { s3Client, S3File } from './s3-storage.js';
 import type { Logger } from '../logger.js';
 
@@ -24,14 +24,12 @@ export class BatchFileSink implements RecordSink {
   /** one run's files never collide with another's, nor with a resumed run's */
   private readonly runId = `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
   private seq = 0;
-  private readonly encoder: ParquetEncoder;
 
   constructor(
     private readonly writer: MessageWriter,
     private readonly settings: BatchSettings,
     private readonly log?: Logger,
   ) {
-    this.encoder = new ParquetEncoder(settings.compression);
     const s3 = settings.s3;
     if (s3) {
       const client = s3Client(s3);
@@ -44,15 +42,23 @@ export class BatchFileSink implements RecordSink {
 
   forStream(plan: StreamPlan): StreamOutput {
     let open: (path: string) => Promise<BatchFile>;
+    // a JSONL file gets the records cut out of the RECORD lines; the Parquet encoder reads the lines as they are
+    let take: ((lines: Buffer) => Buffer) | undefined;
     if (this.settings.format === 'parquet') {
       const columns = parquetColumns(plan.columns);
       if (columns.asText.length > 0)
         this.log?.info(
           `${plan.tapStreamId}: ${columns.asText.join(', ')} written to Parquet as exact decimal text (numeric without a precision of at most 38 digits has no Parquet DECIMAL type)`,
         );
-      open = (path) => ParquetFile.create(path, this.encoder, columns, this.settings.fileMode);
+      open = (path) => ParquetFile.create(path, this.settings.compression, columns, plan.stream, this.settings.fileMode);
+      take = (lines) => lines;
     } else open = (path) => DurableFile.create(path, this.settings.compression === 'gzip', this.settings.fileMode);
-    return new BatchFileOutput(plan, this.writer, this.settings, async () => this.stage(await open(this.nextPath(plan.tapStreamId))));
+    const cutter = new RecordLineCutter(plan.stream);
+    const output = new BatchFileOutput(plan, this.writer, this.settings, async () =>
+      this.stage(await open(this.nextPath(plan.tapStreamId))),
+    );
+    output.take = take ?? ((lines) => cutter.cut(lines));
+    return output;
   }
 
   private nextPath(streamId: string): string {
@@ -65,7 +71,8 @@ export class BatchFileSink implements RecordSink {
 }
 
 class BatchFileOutput implements StreamOutput {
-  private readonly cutter: RecordLineCutter;
+  /** what the file is given of a batch's RECORD lines: the batch's buffer is reused once the file's write returns */
+  take!: (lines: Buffer) => Buffer;
   private file: BatchFile | undefined;
   private pending: Promise<void> = Promise.resolve();
 
@@ -74,9 +81,7 @@ class BatchFileOutput implements StreamOutput {
     private readonly writer: MessageWriter,
     private readonly settings: BatchSettings,
     private readonly openFile: () => Promise<BatchFile>,
-  ) {
-    this.cutter = new RecordLineCutter(plan.stream);
-  }
+  ) {}
 
   get rowsPerState(): number {
     return this.settings.batchSize;
@@ -84,11 +89,18 @@ class BatchFileOutput implements StreamOutput {
 
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rows === 0) return;
-    const records = this.cutter.cut(batch.bytes);
-    // the encoder's buffer is free again once its records are copied out
-    releaseBatchBuffer(batch.bytes);
+    const records = this.take(batch.bytes);
     this.file ??= await this.openFile();
-    await this.file.write(records);
+    try {
+      await this.file.write(records);
+      // the encoder's buffer is free again once the file took its records
+      releaseBatchBuffer(batch.bytes);
+    } catch (err) {
+      const file = this.file;
+      this.file = undefined;
+      await file.discard();
+      throw new FatalSyncError(`cannot write the batch file ${file.path}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /**
