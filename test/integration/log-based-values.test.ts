@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
-import { batchLines, batchRoot } from '../helpers/batch-files.js';
+import { batchLines, batchRoot, manifestFiles } from '../helpers/batch-files.js';
+import { batchToolsSkip, readParquet } from '../helpers/batch-tools.js';
 import { dropSlots, logBasedTap } from '../helpers/log-based.js';
 import { discover, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
 import { singerProblems } from '../helpers/singer-rules.js';
@@ -116,4 +117,49 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED values (native PostgreSQL)', () =
       [3, null, true],
     ]);
   });
+
+  it.skipIf(!!batchToolsSkip())(
+    'into Parquet files: the copy, then the changes with their delete times and WAL positions typed',
+    async () => {
+      await db.sql(`CREATE TABLE pq (id int PRIMARY KEY, t text, j jsonb, ts timestamptz, n numeric(12,3));
+      INSERT INTO pq VALUES (1, 'tab\there', '{"k": 12345678901234567890.5}', '2024-01-01 00:00:00.123456+00', 1.5), (2, NULL, NULL, NULL, NULL)`);
+      const { batch_config } = batchRoot('gzip', {}, 'parquet');
+      const tap = await logBasedTap(db, ['public-pq'], { replication_slot: 'values_parquet', batch_config });
+      const first = await tap.run();
+      expect(first.code, first.stderr).toBe(0);
+      const full = await runTap([
+        '--config',
+        tmpJson({ url: db.url }),
+        '--catalog',
+        tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-pq': {} })),
+      ]);
+      const source = records(full.messages).map((r) => ({
+        ...r,
+        n: r.n === null ? null : Number(r.n).toFixed(3),
+      }));
+      const copy = await readParquet(manifestFiles(first.messages));
+      expect(copy.types).toMatchObject({
+        id: 'int64',
+        n: 'decimal128(12, 3)',
+        ts: 'timestamp[us, tz=UTC]',
+        _sdc_lsn: 'int64',
+        _sdc_deleted_at: 'timestamp[us, tz=UTC]',
+      });
+      expect(
+        copy.rows.map(({ _sdc_lsn: _l, _sdc_deleted_at: _d, ...r }) => ({
+          ...r,
+          id: Number(r.id),
+          j: r.j === null ? null : JSON.parse(r.j),
+        })),
+      ).toEqual(source);
+      await db.sql(`UPDATE pq SET t = 'changed' WHERE id = 1; DELETE FROM pq WHERE id = 2`);
+      const second = await tap.run(first.state);
+      expect(second.code, second.stderr).toBe(0);
+      const changes = await readParquet(manifestFiles(second.messages));
+      expect(changes.rows.map((r) => [r.id, r.t, r._sdc_deleted_at !== null, /^\d+$/.test(String(r._sdc_lsn))])).toEqual([
+        ['1', 'changed', false, true],
+        ['2', null, true, true],
+      ]);
+    },
+  );
 });
