@@ -7,6 +7,8 @@ import { nativeTimescaleDatabase, nativeTimescaleSkipReason, type TestDatabase }
 import { createMetricsHypertable, sourceNotes } from '../helpers/hypertable-fixtures.js';
 import { packAndInstall, type InstalledPackage } from '../helpers/npm-package.js';
 import { pythonToolsSkip, REPO, run, TOOLS } from '../helpers/python-tools.js';
+import { batchRoot, manifestFiles } from '../helpers/batch-files.js';
+import { batchToolsSkip, readParquet } from '../helpers/batch-tools.js';
 import { parseMessages, records, select, tmpJson } from '../helpers/run-tap.js';
 import { singerProblems } from '../helpers/singer-rules.js';
 
@@ -123,6 +125,22 @@ describe.skipIf(!!nativeTimescaleSkipReason)(
       ).toEqual(['north', 'south']);
       expect(sync.stderr).toMatch(/public-readings: .* with reader timescaledb-chunks/);
     });
+
+    const noBatchTools = batchToolsSkip();
+    it.skipIf(!!noBatchTools)(
+      `writes Parquet BATCH files with only its own dependencies installed, which pyarrow reads back (${noBatchTools ?? 'pyarrow'})`,
+      async () => {
+        // DuckDB is a development dependency: the writer on its worker thread is the package's own
+        expect(existsSync(join(pkg.packageDir, 'node_modules', '@duckdb'))).toBe(false);
+        const discovered = await tap(['--config', config, '--discover']);
+        const catalog = tmpJson(select(JSON.parse(discovered.stdout), { 'public-readings': {} }));
+        const { batch_config } = batchRoot('gzip', {}, 'parquet');
+        const sync = await tap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog]);
+        expect(sync.code, sync.stderr).toBe(0);
+        const got = await readParquet(manifestFiles(parseMessages(sync.stdout)));
+        expect(got.rows.map((r) => r.note as string).sort()).toEqual(await sourceNotes(db, 'readings'));
+      },
+    );
 
     const noPython = pythonToolsSkip();
     it.skipIf(!!noPython)(
