@@ -69,7 +69,8 @@ async function batchContender(name: string, target: Target, table: string, encod
 
 /**
  * BATCH files against RECORD lines on the same table, alternated: the RECORD path (lines to the bench,
- * counted and discarded), BATCH JSONL uncompressed, JSONL gzip (level 1, in zlib's thread pool), Parquet
+ * counted and discarded), BATCH JSONL uncompressed, JSONL gzip (level 1, members of 1 MiB compressed two at a
+ * time on zlib's thread pool), Parquet
  * with GZIP pages (DuckDB's uncompressed pages gzipped at level 1 on zlib's thread pool) and uncompressed
  * Parquet (DuckDB alone). The files go to the machine's temp directory.
  */

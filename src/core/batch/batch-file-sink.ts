@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { FatalSyncError } from '../errors.js';
+import { FatalSyncError, TapError } from '../errors.js';
 import type { RecordBatch } from '../postgres/record-encoder.js';
 import type { StreamPlan } from '../readers/stream-plan.js';
 import type { MessageWriter } from '../singer/message-writer.js';
@@ -88,7 +88,13 @@ class BatchFileOutput implements StreamOutput {
     // the encoder's buffer is free again once its records are copied out
     releaseBatchBuffer(batch.bytes);
     this.file ??= await this.openFile();
-    await this.file.write(records);
+    try {
+      await this.file.write(records);
+    } catch (err) {
+      // a disk or zlib error: abandon() drops the file, and its rows are read again from the last STATE
+      if (err instanceof TapError) throw err;
+      throw new FatalSyncError(`cannot write the batch file ${this.file.path}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /**
