@@ -60,11 +60,12 @@ export interface BatchFile {
  * closed, renamed, and the directory fsync'd. A process killed before `commit` leaves only a `.part`
  * file, which no BATCH message names.
  *
- * The bytes are cut into pieces (WRITE_BYTES; MEMBER_BYTES with gzip), written in order. With gzip each
- * piece is compressed on its own, off the main thread (zlib's one-shot `gzip` on libuv's thread pool), up to PIECES_IN_FLIGHT at
- * once, as one member of the file: a gzip file may hold several members, which every reader decompresses
- * as one stream (RFC 1952 §2.2; `gzip -d`, Python's gzip module and so singer-sdk's BATCH reader). One zlib
- * stream compressed one batch at a time on one thread, and the read waited for it.
+ * The bytes are cut into pieces (WRITE_BYTES; MEMBER_BYTES with gzip), written in order; a write waits while
+ * PIECES_IN_FLIGHT are on their way, so a file holds at most PIECES_IN_FLIGHT + 1 pieces in memory. With gzip
+ * each piece is compressed on its own, off the main thread (zlib's one-shot `gzip` on libuv's thread pool), as
+ * one member of the file: a gzip file may hold several members, which `gzip -d`, Python's gzip module (so
+ * singer-sdk's BATCH reader) and Node's zlib decompress as one stream (RFC 1952 §2.2). One zlib stream made
+ * each write wait until its batch was compressed, so the read and zlib took turns.
  */
 export class DurableFile implements BatchFile {
   readonly url: string;
