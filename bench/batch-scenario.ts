@@ -69,8 +69,9 @@ async function batchContender(name: string, target: Target, table: string, encod
 
 /**
  * BATCH files against RECORD lines on the same table, alternated: the RECORD path (lines to the bench,
- * counted and discarded), BATCH JSONL uncompressed, JSONL gzip (level 1, in zlib's thread pool), Parquet
- * with GZIP pages (the tap's own writer, zlib's level 1, on its Parquet thread) and uncompressed Parquet. The files go to the machine's temp directory.
+ * counted and discarded), BATCH JSONL uncompressed, JSONL gzip (level 1, members of 1 MiB compressed two at a
+ * time on zlib's thread pool), Parquet with GZIP pages (the tap's own writer, zlib's level 1, on its Parquet
+ * thread) and uncompressed Parquet. The files go to the machine's temp directory.
  */
 export async function batchScenario(target: Target, table: string, rounds: number, log: Log, hypertable = false): Promise<ResultRow[]> {
   // the hypertable's title differs outside its parentheses, which the chart's file name leaves out

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { FatalSyncError } from '../errors.js';
+import { FatalSyncError, TapError } from '../errors.js';
 import type { RecordBatch } from '../postgres/record-encoder.js';
 import type { StreamPlan } from '../readers/stream-plan.js';
 import type { MessageWriter } from '../singer/message-writer.js';
@@ -96,10 +96,9 @@ class BatchFileOutput implements StreamOutput {
       // the encoder's buffer is free again once the file took its records
       releaseBatchBuffer(batch.bytes);
     } catch (err) {
-      const file = this.file;
-      this.file = undefined;
-      await file.discard();
-      throw new FatalSyncError(`cannot write the batch file ${file.path}: ${(err as Error).message}`, { cause: err });
+      // a disk, zlib or Parquet value error: abandon() drops the file, and its rows are read again from the last STATE
+      if (err instanceof TapError) throw err;
+      throw new FatalSyncError(`cannot write the batch file ${this.file.path}: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -1,61 +1,106 @@
-import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+
+const gzip = promisify(gzipCallback);
 
 /**
- * A file that appears under its name only once it is complete: written to `<name>.part`, fsync'd,
- * closed, renamed, and the directory fsync'd. A process killed before `commit` leaves only a `.part`
- * file, which no BATCH message names. Compression (gzip) runs in zlib's async mode, on libuv's thread
- * pool, off the main thread.
+ * Bytes of JSONL per gzip member, each compressed on its own. 1 MiB members cost ~0.3% more bytes than one
+ * stream (each starts with an empty dictionary) and less CPU than 512 or 256 KiB ones (bench/README.md, issue #35).
  */
+export const MEMBER_BYTES = 1024 * 1024;
+/**
+ * Bytes per write of an uncompressed file: the kernel's copy of 1 MiB writes into the page cache took
+ * twice the system CPU of 512 KiB ones here (1.4 against 0.7 CPU-s for the 5M-row hypertable's 850 MB).
+ */
+export const WRITE_BYTES = 512 * 1024;
+/**
+ * Pieces compressed (or written) at once, besides the one being filled: with gzip, each on a thread of
+ * libuv's pool (4 threads by default). 1, 2 and 4 measured on 2 cores in bench/README.md (issue #35).
+ */
+export const PIECES_IN_FLIGHT = 2;
+/**
+ * level 1: the files are a hand-over to a loader, and gzip's default level 6 costs 3x the CPU for ~10%
+ * smaller files. Output in one buffer per member (a level-1 member of 1 MiB of JSONL is 0.1–0.3 MiB).
+ */
+const GZIP = { level: 1, chunkSize: 512 * 1024 };
+
+/**
+ * Pieces given back once written, for the next ones (any file's): a fresh buffer per piece is an mmap'd
+ * block, page-faulted in and freed by a GC.
+ */
+const spare: Buffer[] = [];
+const SPARE = 2 * PIECES_IN_FLIGHT + 2;
+const PIECE_BYTES = Math.max(MEMBER_BYTES, WRITE_BYTES);
+
+function takePiece(): Buffer {
+  return spare.pop() ?? Buffer.allocUnsafeSlow(PIECE_BYTES);
+}
+
+function givePiece(piece: Buffer): void {
+  if (spare.length < SPARE) spare.push(piece);
+}
+
 /** A batch file being written: named in a BATCH message only after `commit`. */
 export interface BatchFile {
   /** where it is written (on local disk) */
   readonly path: string;
   /** what the BATCH message names: file:// or s3:// */
   readonly url: string;
+  /** Appends `bytes`, waiting while the compressor or the disk is behind; `bytes` may be reused once it resolves. */
   write(bytes: Buffer): Promise<void>;
   commit(): Promise<void>;
   discard(): Promise<void>;
 }
 
+/**
+ * A file that appears under its name only once it is complete: written to `<name>.part`, fsync'd,
+ * closed, renamed, and the directory fsync'd. A process killed before `commit` leaves only a `.part`
+ * file, which no BATCH message names.
+ *
+ * The bytes are cut into pieces (WRITE_BYTES; MEMBER_BYTES with gzip), written in order; a write waits while
+ * PIECES_IN_FLIGHT are on their way, so a file holds at most PIECES_IN_FLIGHT + 1 pieces in memory. With gzip
+ * each piece is compressed on its own, off the main thread (zlib's one-shot `gzip` on libuv's thread pool), as
+ * one member of the file: a gzip file may hold several members, which `gzip -d`, Python's gzip module (so
+ * singer-sdk's BATCH reader) and Node's zlib decompress as one stream (RFC 1952 §2.2). One zlib stream made
+ * each write wait until its batch was compressed, so the read and zlib took turns.
+ */
 export class DurableFile implements BatchFile {
   readonly url: string;
+  private piece: Buffer | undefined;
+  private used = 0;
+  /** pieces not yet on disk, oldest first: each settles once its piece and every one before it is written */
+  private readonly inFlight: Promise<void>[] = [];
+  private written: Promise<void> = Promise.resolve();
+  private pieces = 0;
+  private closed: Promise<void> | undefined;
+  /** bytes per piece */
+  private readonly full: number;
 
   private constructor(
     readonly path: string,
-    private readonly head: Writable,
-    private readonly done: Promise<void>,
+    private readonly fh: FileHandle,
+    private readonly compress: boolean,
   ) {
     this.url = pathToFileURL(path).href;
-    // a disk error rejects `done` before anyone awaits it: write/commit report it, the process must not crash on it
-    done.catch(() => undefined);
+    this.full = compress ? MEMBER_BYTES : WRITE_BYTES;
   }
 
   /** `mode`: of the new file (0600 for a staged file); the umask's default without it */
   static async create(path: string, gzip: boolean, mode?: number): Promise<DurableFile> {
-    // a stream over a path, not over a FileHandle: FileHandle#close waits forever for a stream made with autoClose false
-    const file = createWriteStream(`${path}.part`, { flags: 'wx', highWaterMark: 1024 * 1024, mode });
-    await once(file, 'open');
-    if (!gzip)
-      return new DurableFile(
-        path,
-        file,
-        once(file, 'close').then(() => undefined),
-      );
-    // level 1: the files are a hand-over to a loader, and gzip's default level 6 costs 3x the CPU for ~10% smaller files
-    const gz = createGzip({ level: 1, chunkSize: 256 * 1024 });
-    return new DurableFile(path, gz, pipeline(gz, file));
+    return new DurableFile(path, await open(`${path}.part`, 'wx', mode), gzip);
   }
 
-  /** Appends bytes, waiting while the compressor or the disk is behind. */
   async write(bytes: Buffer): Promise<void> {
-    if (!this.head.write(bytes)) await Promise.race([once(this.head, 'drain'), this.done]);
+    for (let at = 0; at < bytes.length;) {
+      this.piece ??= takePiece();
+      const n = bytes.copy(this.piece, this.used, at, at + this.full - this.used);
+      this.used += n;
+      at += n;
+      if (this.used === this.full) await this.send();
+    }
   }
 
   /** Completes the file: everything on disk and the name in place. */
@@ -65,16 +110,60 @@ export class DurableFile implements BatchFile {
 
   /** Writes out what is buffered and closes the file, still under its `.part` name, which it returns. */
   async finish(): Promise<string> {
-    this.head.end();
-    await this.done;
+    // an empty gzip file is one empty member, as a zlib stream ended without input writes it
+    if (this.used > 0 || (this.compress && this.pieces === 0)) this.startPiece();
+    try {
+      await this.written;
+    } finally {
+      await this.close();
+    }
     return `${this.path}.part`;
   }
 
   /** Drops an unfinished file (a failed read): its rows are read again from the last STATE. */
   async discard(): Promise<void> {
-    this.head.destroy();
-    await this.done.catch(() => undefined);
+    this.piece = undefined;
+    this.used = 0;
+    await this.written.catch(() => undefined);
+    await this.close().catch(() => undefined);
     await unlink(`${this.path}.part`).catch(() => undefined);
+  }
+
+  /** Starts the full piece on its way, then waits while PIECES_IN_FLIGHT are. */
+  private async send(): Promise<void> {
+    this.startPiece();
+    if (this.inFlight.length >= PIECES_IN_FLIGHT) await this.inFlight.shift();
+  }
+
+  private startPiece(): void {
+    const piece = this.piece ?? takePiece();
+    const bytes = piece.subarray(0, this.used);
+    this.piece = undefined;
+    this.used = 0;
+    this.pieces++;
+    // the piece is free once compressed (gzip), else once written
+    const packed = this.compress ? gzip(bytes, GZIP).finally(() => givePiece(piece)) : Promise.resolve(bytes);
+    // a zlib error rejects `packed` while an earlier write may still be pending: it is reported through `written`
+    packed.catch(() => undefined);
+    const before = this.written;
+    const written = (async () => {
+      await before;
+      await this.writeAll(await packed);
+      if (!this.compress) givePiece(piece);
+    })();
+    // a disk error rejects `written` before anyone awaits it: write/finish report it, the process must not crash on it
+    written.catch(() => undefined);
+    this.written = written;
+    this.inFlight.push(written);
+  }
+
+  private async writeAll(bytes: Buffer): Promise<void> {
+    for (let at = 0; at < bytes.length;) at += (await this.fh.write(bytes, at)).bytesWritten;
+  }
+
+  private close(): Promise<void> {
+    this.closed ??= this.fh.close();
+    return this.closed;
   }
 }
 
