@@ -28,7 +28,8 @@ export interface ParquetContent {
   readonly types: Record<string, string>;
   /** integers and decimals as strings, timestamps as RFC 3339 UTC with microseconds */
   readonly rows: Record<string, any>[];
-  readonly files: { rows: number; codecs: string[] }[];
+  /** per file: its rows, codecs, and the columns with min/max statistics pyarrow takes */
+  readonly files: { rows: number; codecs: string[]; minmax: string[] }[];
 }
 
 /** Reads Parquet files with pyarrow (test/helpers/read-parquet.py). */

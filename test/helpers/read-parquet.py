@@ -2,7 +2,7 @@
 
 Values keep their exact form: integers and decimals as strings (a JSON number would round past 2^53),
 timestamps as RFC 3339 in UTC with microseconds, dates as ISO dates, floats as numbers.
-Usage: python read-parquet.py FILE... > {"types": {column: arrow type}, "rows": [...], "files": [{rows, codec}]}
+Usage: python read-parquet.py FILE... > {"types": {column: arrow type}, "rows": [...], "files": [{rows, codecs, minmax}]}
 """
 import datetime
 import decimal
@@ -32,6 +32,9 @@ for path in sys.argv[1:]:
     codecs = {meta.row_group(g).column(c).compression for g in range(meta.num_row_groups) for c in range(meta.num_columns)}
     table = pq.read_table(path)
     types = {f.name: str(f.type) for f in table.schema}
-    files.append({'rows': table.num_rows, 'codecs': sorted(codecs)})
+    chunks = [meta.row_group(g).column(c) for g in range(meta.num_row_groups) for c in range(meta.num_columns)]
+    # column chunks whose min and max pyarrow takes (it ignores them without the footer's column orders)
+    minmax = sorted({ch.path_in_schema for ch in chunks if ch.is_stats_set and ch.statistics.has_min_max})
+    files.append({'rows': table.num_rows, 'codecs': sorted(codecs), 'minmax': minmax})
     rows += [{k: value(v) for k, v in r.items()} for r in table.to_pylist()]
 json.dump({'types': types, 'rows': rows, 'files': files}, sys.stdout)

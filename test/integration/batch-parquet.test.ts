@@ -65,6 +65,8 @@ describeOnEngines(`BATCH messages: Parquet files of a hypertable with compressed
     const got = await readParquet(files);
     expect(got.types).toEqual({ ts: 'timestamp[us, tz=UTC]', device: 'int64', value: 'double', note: 'string' });
     for (const f of got.files) expect(f.codecs).toEqual([codec]);
+    // min and max per row group of the typed columns, which readers use to skip row groups
+    for (const f of got.files) expect(f.minmax).toEqual(expect.arrayContaining(['device', 'ts', 'value']));
     // gzip pages at zlib's level 1 (the gzip header's XFL 4), not DuckDB's slower default level
     if (compression === 'gzip') for (const f of files) expect(firstPage(f).body[8], f).toBe(4);
     expect(recordsChecksum(got.rows, METRICS_COLUMNS)).toEqual(await sourceChecksum(db, 'sensors', METRICS_COLUMNS));

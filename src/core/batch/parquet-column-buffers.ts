@@ -130,9 +130,9 @@ class Int64Buffer extends ColumnBuffer {
   }
 }
 
-/** INT32: dates (days since the epoch), DECIMAL(p ≤ 9) */
-class Int32Buffer extends ColumnBuffer {
-  private readonly data: Int32Array;
+/** INT32 (dates as days since the epoch, DECIMAL(p ≤ 9)) or DOUBLE: a typed array and its min and max */
+class NumberBuffer extends ColumnBuffer {
+  private readonly data: Int32Array | Float64Array;
   private n = 0;
   private min = Infinity;
   private max = -Infinity;
@@ -141,9 +141,10 @@ class Int32Buffer extends ColumnBuffer {
     column: ParquetColumn,
     capacity: number,
     private readonly parse: (src: Buffer, a: number, b: number) => number,
+    private readonly double: boolean,
   ) {
     super(column, capacity);
-    this.data = new Int32Array(capacity);
+    this.data = double ? new Float64Array(capacity) : new Int32Array(capacity);
   }
 
   protected value(src: Buffer, a: number, b: number): void {
@@ -154,62 +155,25 @@ class Int32Buffer extends ColumnBuffer {
   }
 
   plain(): Buffer {
-    return Buffer.from(this.data.buffer, 0, this.n * 4);
+    return Buffer.from(this.data.buffer, 0, this.n * this.data.BYTES_PER_ELEMENT);
   }
 
   get bytes(): number {
-    return this.n * 4;
+    return this.n * this.data.BYTES_PER_ELEMENT;
   }
 
   override stats(): ColumnStats | undefined {
     if (this.n === 0) return undefined;
-    const min = Buffer.alloc(4),
-      max = Buffer.alloc(4);
-    min.writeInt32LE(this.min);
-    max.writeInt32LE(this.max);
-    return { min, max };
-  }
-
-  protected clear(): void {
-    this.n = 0;
-    this.min = Infinity;
-    this.max = -Infinity;
-  }
-}
-
-class DoubleBuffer extends ColumnBuffer {
-  private readonly data: Float64Array;
-  private n = 0;
-  private min = Infinity;
-  private max = -Infinity;
-
-  constructor(column: ParquetColumn, capacity: number) {
-    super(column, capacity);
-    this.data = new Float64Array(capacity);
-  }
-
-  protected value(src: Buffer, a: number, b: number): void {
-    const v = doubleOf(src, a, b);
-    this.data[this.n++] = v;
-    if (v < this.min) this.min = v;
-    if (v > this.max) this.max = v;
-  }
-
-  plain(): Buffer {
-    return Buffer.from(this.data.buffer, 0, this.n * 8);
-  }
-
-  get bytes(): number {
-    return this.n * 8;
-  }
-
-  override stats(): ColumnStats | undefined {
-    if (this.n === 0) return undefined;
-    const min = Buffer.alloc(8),
-      max = Buffer.alloc(8);
-    // the spec's rule for zeros: a min of 0 is written -0, a max of 0 is +0
-    min.writeDoubleLE(this.min === 0 ? -0 : this.min);
-    max.writeDoubleLE(this.max === 0 ? 0 : this.max);
+    const min = Buffer.alloc(this.data.BYTES_PER_ELEMENT),
+      max = Buffer.alloc(this.data.BYTES_PER_ELEMENT);
+    if (this.double) {
+      // the spec's rule for zeros: a min of 0 is written -0, a max of 0 is +0
+      min.writeDoubleLE(this.min === 0 ? -0 : this.min);
+      max.writeDoubleLE(this.max === 0 ? 0 : this.max);
+    } else {
+      min.writeInt32LE(this.min);
+      max.writeInt32LE(this.max);
+    }
     return { min, max };
   }
 
@@ -409,14 +373,14 @@ function newColumnBuffer(column: ParquetColumn, capacity: number): ColumnBuffer 
     case 'timestamp':
       return new Int64Buffer(column, capacity, timestampMicrosOf);
     case 'date':
-      return new Int32Buffer(column, capacity, dateOf);
+      return new NumberBuffer(column, capacity, dateOf, false);
     case 'double':
-      return new DoubleBuffer(column, capacity);
+      return new NumberBuffer(column, capacity, doubleOf, true);
     case 'boolean':
       return new BooleanBuffer(column, capacity);
     case 'decimal': {
       const { precision = 38, scale = 0 } = column;
-      if (precision <= 9) return new Int32Buffer(column, capacity, (s, a, b) => unscaledOf(s, a, b, precision, scale) as number);
+      if (precision <= 9) return new NumberBuffer(column, capacity, (s, a, b) => unscaledOf(s, a, b, precision, scale) as number, false);
       if (precision <= 18) return new Int64Buffer(column, capacity, (s, a, b) => unscaledOf(s, a, b, precision, scale));
       return new FixedDecimalBuffer(column, capacity, decimalWidth(precision));
     }

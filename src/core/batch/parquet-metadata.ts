@@ -144,6 +144,12 @@ export function fileMetadata(columns: readonly ParquetColumn[], groups: readonly
     ),
     list(4, T.STRUCT, rowGroups),
     bin(6, createdBy),
+    // TypeDefinedOrder for every column: without it readers ignore min_value/max_value (pyarrow did)
+    list(
+      7,
+      T.STRUCT,
+      columns.map((): ThriftStruct => [struct(1, [])]),
+    ),
   ]);
   return w.bytes();
 }
