@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnEngines, type TestDatabase } from '../helpers/databases.js';
-import { batchLines, batchRoot, manifestFiles } from '../helpers/batch-files.js';
+import { batchLines, batchRoot, dirFiles, manifestFiles } from '../helpers/batch-files.js';
 import { batchToolsSkip, readParquet } from '../helpers/batch-tools.js';
 import { buildExamplePlugin, projectWith } from '../helpers/example-plugin.js';
 import { discover, lastState, records, runTap, select, tmpJson } from '../helpers/run-tap.js';
@@ -35,6 +35,10 @@ beforeAll(() => {
   file(
     'own-reader.mjs',
     "import { copyTableStrategy, withShape } from 'tap-timescaledb';\nexport default { name: 'own-reader', register(_c, ctx) { ctx.readers.register({ name: 'own-reader', precedence: 500, claims: () => true, reader: copyTableStrategy.reader }); ctx.readers.wrap(() => true, withShape('only-even', { where: ['id % 2 = 0'] })); } };\n",
+  );
+  file(
+    'bad-big.mjs',
+    "export default { name: 'bad-big', register(_c, ctx) { ctx.records.transform(() => true, { transform: (r) => { r.values.big = 'twelve'; } }); } };\n",
   );
   file(
     'drop-name.mjs',
@@ -126,6 +130,23 @@ describeOnEngines('a masked key column', (engine) => {
     expect(Object.keys(content.types).sort()).toEqual(['big', 'email', 'id']);
     expect(content.types.id).toBe('string');
     expect(content.rows.map((x) => x.id)).toEqual(expected(1, 1000).filter((h) => h !== sha('7')));
+  });
+
+  it('a value that does not fit its Parquet column stops the run naming the file and the column, leaving no file', async () => {
+    const parquet = batchRoot('gzip', {}, 'parquet');
+    const bad = join(dir, 'bad-big.mjs');
+    const r = await run([
+      '--config',
+      tmpJson({ url: db.url, plugins: [{ module: bad }], batch_config: parquet.batch_config }),
+      '--catalog',
+      tmpJson(select(catalog, { 'public-people': {} })),
+    ]);
+    expect(r.code).toBe(1);
+    expect(criticals(r.stderr)).toEqual([
+      expect.stringMatching(/cannot (write|complete) the batch file .*\.parquet: column big \(Parquet int64\): "twelve" is not an integer/),
+    ]);
+    expect(r.messages.filter((m) => m.type === 'BATCH')).toEqual([]);
+    expect(dirFiles(parquet.dir)).toEqual({ complete: [], partial: [] });
   });
 
   it('a server-side shape on a key, or one the reader cannot apply, is refused before any output, naming the plugin', async () => {

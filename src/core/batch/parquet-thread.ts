@@ -100,6 +100,8 @@ export class ParquetThread {
 /** One file's writes on the Parquet thread. */
 export class ThreadedParquetWriter {
   private readonly inFlight: Promise<void>[] = [];
+  /** finished or aborted: the thread has forgotten the file */
+  private closed = false;
 
   constructor(
     private readonly thread: ParquetThread,
@@ -116,6 +118,7 @@ export class ThreadedParquetWriter {
   }
 
   async finish(): Promise<void> {
+    this.closed = true;
     try {
       const done = this.thread.send({ type: 'finish', id: this.id });
       await Promise.all(this.inFlight.splice(0));
@@ -125,7 +128,10 @@ export class ThreadedParquetWriter {
     }
   }
 
+  /** Drops the file; after a failed finish, the thread has closed it already. */
   async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     try {
       const done = this.thread.send({ type: 'abort', id: this.id });
       await Promise.allSettled(this.inFlight.splice(0));
