@@ -28,8 +28,9 @@ let shared: ParquetThread | undefined;
 
 /**
  * The one thread every Parquet file of the process is encoded on, started with the first file. The
- * reading thread gives it record lines (moving their buffers, not copying them) and waits only when
- * IN_FLIGHT writes of a file are unanswered, so reading, transcoding and Parquet encoding overlap.
+ * reading thread copies each batch of record lines once, into a reused buffer that is moved to the thread,
+ * and waits only when IN_FLIGHT writes of a file are unanswered, so reading, transcoding and Parquet
+ * encoding overlap.
  */
 export class ParquetThread {
   private readonly worker: Worker;
@@ -37,8 +38,8 @@ export class ParquetThread {
   private nextId = 1;
   private failure: Error | undefined;
   /**
-   * Input buffers back from the thread. Reused rather than left to the GC: the thread's heap is small, and
-   * V8 collects it only once ~64 MB of freed buffers have piled up, which the process's RSS showed.
+   * Input buffers back from the thread, reused: a new 1 MiB buffer for every batch, left to the GC, cost
+   * ~15 MB of peak RSS (measured on the bench's `wide`: 199 against 182 MB with 65,536-row groups).
    */
   private readonly spare: ArrayBuffer[] = [];
 

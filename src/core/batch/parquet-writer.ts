@@ -108,19 +108,23 @@ export class ParquetWriter {
       length.writeUInt32LE(meta.length);
       writeAll(this.file, [meta, length, MAGIC]);
     } finally {
-      closeSync(this.file);
-      releaseColumnBuffers(this.buffers);
+      this.close();
     }
   }
 
   /** Stops writing (a failed read): the file is left to be removed by its owner. */
   abort(): void {
-    try {
-      closeSync(this.file);
-      releaseColumnBuffers(this.buffers);
-    } catch {
-      // closed already
-    }
+    this.close();
+  }
+
+  private closed = false;
+
+  /** Closes the file and gives the column buffers back, once: a buffer given back twice would serve two files. */
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    releaseColumnBuffers(this.buffers);
+    closeSync(this.file);
   }
 
   private get codec(): number {
