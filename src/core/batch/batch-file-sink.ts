@@ -42,8 +42,9 @@ export class BatchFileSink implements RecordSink {
 
   forStream(plan: StreamPlan): StreamOutput {
     let open: (path: string) => Promise<BatchFile>;
-    // a JSONL file gets the records cut out of the RECORD lines; the Parquet encoder reads the lines as they are
-    let take: ((lines: Buffer) => Buffer) | undefined;
+    // what a file is given of a batch's RECORD lines: a JSONL file the records cut out of them, the Parquet
+    // encoder the lines as they are
+    let take: (lines: Buffer) => Buffer;
     if (this.settings.format === 'parquet') {
       const columns = parquetColumns(plan.columns);
       if (columns.asText.length > 0)
@@ -52,13 +53,12 @@ export class BatchFileSink implements RecordSink {
         );
       open = (path) => ParquetFile.create(path, this.settings.compression, columns, plan.stream, this.settings.fileMode);
       take = (lines) => lines;
-    } else open = (path) => DurableFile.create(path, this.settings.compression === 'gzip', this.settings.fileMode);
-    const cutter = new RecordLineCutter(plan.stream);
-    const output = new BatchFileOutput(plan, this.writer, this.settings, async () =>
-      this.stage(await open(this.nextPath(plan.tapStreamId))),
-    );
-    output.take = take ?? ((lines) => cutter.cut(lines));
-    return output;
+    } else {
+      open = (path) => DurableFile.create(path, this.settings.compression === 'gzip', this.settings.fileMode);
+      const cutter = new RecordLineCutter(plan.stream);
+      take = (lines) => cutter.cut(lines);
+    }
+    return new BatchFileOutput(plan, this.writer, this.settings, take, async () => this.stage(await open(this.nextPath(plan.tapStreamId))));
   }
 
   private nextPath(streamId: string): string {
@@ -71,8 +71,6 @@ export class BatchFileSink implements RecordSink {
 }
 
 class BatchFileOutput implements StreamOutput {
-  /** what the file is given of a batch's RECORD lines: the batch's buffer is reused once the file's write returns */
-  take!: (lines: Buffer) => Buffer;
   private file: BatchFile | undefined;
   private pending: Promise<void> = Promise.resolve();
 
@@ -80,6 +78,8 @@ class BatchFileOutput implements StreamOutput {
     private readonly plan: StreamPlan,
     private readonly writer: MessageWriter,
     private readonly settings: BatchSettings,
+    /** what the file is given of a batch's RECORD lines: the batch's buffer is reused once the file's write returns */
+    private readonly take: (lines: Buffer) => Buffer,
     private readonly openFile: () => Promise<BatchFile>,
   ) {}
 

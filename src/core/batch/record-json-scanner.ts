@@ -105,10 +105,8 @@ export class RecordJsonScanner {
         return next;
       }
     }
-    let j = i + 1;
-    for (; j < end && src[j] !== QUOTE; j++) if (src[j] === BS) j++;
-    this.keyEnd = j + 1;
-    const name = JSON.parse(src.toString('utf8', i, j + 1)) as string;
+    this.keyEnd = this.stringEnd(src, i + 1, end);
+    const name = JSON.parse(src.toString('utf8', i, this.keyEnd)) as string;
     const col = this.byName.get(name);
     if (col === undefined)
       throw new ValueTextError(`the record has a property the stream's SCHEMA does not describe: ${JSON.stringify(name)}`);
@@ -120,9 +118,8 @@ export class RecordJsonScanner {
     let depth = 0;
     for (; i < end; i++) {
       const b = src[i];
-      if (b === QUOTE) {
-        for (i++; i < end && src[i] !== QUOTE; i++) if (src[i] === BS) i++;
-      } else if (b === OPEN || b === OPEN_SQ) depth++;
+      if (b === QUOTE) i = this.stringEnd(src, i + 1, end) - 1;
+      else if (b === OPEN || b === OPEN_SQ) depth++;
       else if ((b === CLOSE || b === CLOSE_SQ) && --depth === 0) return i + 1;
     }
     return end + 1;
