@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,6 +158,34 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: the every-type ta
         else expect(v, what).toEqual(JSON.parse(raw));
       }
     });
+  });
+});
+
+describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: Parquet from COPY text rows', () => {
+  let db: TestDatabase;
+  let catalog: string;
+
+  beforeAll(async () => {
+    db = await nativeDatabase();
+    await createTypesTable(db, 'every_type');
+    catalog = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-every_type': {} }));
+  });
+  afterAll(async () => db?.close());
+
+  it('holds the same bytes as the files made from RECORD lines (decoder csv) of every type, infinity, BC and escapes included', async () => {
+    const files = async (decoder: 'auto' | 'csv') => {
+      const config = tmpJson({ url: db.url, decoder, batch_config: batchRoot('gzip', {}, 'parquet').batch_config });
+      const run = await runTap(['--config', config, '--catalog', catalog], { env: { TAP_LOG_LEVEL: 'debug' } });
+      expect(run.code, run.stderr).toBe(0);
+      return { stderr: run.stderr, bytes: manifestFiles(run.messages).map((f) => readFileSync(f)) };
+    };
+    const copy = await files('auto');
+    const json = await files('csv');
+    // the COPY text path is the one taken by default, and not with the csv decoder
+    expect(copy.stderr).toMatch(/DEBUG.*public-every_type: rows go to the Parquet files as COPY text/);
+    expect(json.stderr).not.toMatch(/as COPY text/);
+    expect(copy.bytes.length).toBe(json.bytes.length);
+    copy.bytes.forEach((b, i) => expect(b.equals(json.bytes[i]!), `file ${i + 1}`).toBe(true));
   });
 });
 

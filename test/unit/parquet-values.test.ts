@@ -69,9 +69,9 @@ describe('Parquet values from the JSON text of records', () => {
 
 describe('RecordJsonScanner', () => {
   const columns = [
-    { name: 'id', kind: 'int64' },
-    { name: 'note', kind: 'string' },
-    { name: 'doc', kind: 'json' },
+    { name: 'id', kind: 'int64', source: 'integer' },
+    { name: 'note', kind: 'string', source: 'string' },
+    { name: 'doc', kind: 'json', source: 'json' },
   ] as const;
 
   function scan(...lines: string[]) {

@@ -8,11 +8,11 @@ import { ParquetWriter } from '../../src/core/batch/parquet-writer.js';
 import type { ParquetColumn } from '../../src/core/batch/parquet-columns.js';
 
 const columns: ParquetColumn[] = [
-  { name: 'id', kind: 'int64' },
-  { name: 'ts', kind: 'timestamp' },
-  { name: 'v', kind: 'double' },
-  { name: 'day', kind: 'date' },
-  { name: 'note', kind: 'string' },
+  { name: 'id', kind: 'int64', source: 'integer' },
+  { name: 'ts', kind: 'timestamp', source: 'timestamptz' },
+  { name: 'v', kind: 'double', source: 'number' },
+  { name: 'day', kind: 'date', source: 'date' },
+  { name: 'note', kind: 'string', source: 'string' },
 ];
 
 /** DuckDB, a reader other than pyarrow, over the files the tap's writer made. */
@@ -69,14 +69,14 @@ describe('ParquetWriter', () => {
 
 describe('ParquetWriter on generated records', () => {
   const typed: ParquetColumn[] = [
-    { name: 'i', kind: 'int64' },
-    { name: 'd', kind: 'double' },
-    { name: 's', kind: 'string' },
-    { name: 'j', kind: 'json' },
-    { name: 't', kind: 'timestamp' },
-    { name: 'day', kind: 'date' },
-    { name: 'b', kind: 'boolean' },
-    { name: 'n', kind: 'decimal', precision: 30, scale: 10 },
+    { name: 'i', kind: 'int64', source: 'integer' },
+    { name: 'd', kind: 'double', source: 'number' },
+    { name: 's', kind: 'string', source: 'string' },
+    { name: 'j', kind: 'json', source: 'json' },
+    { name: 't', kind: 'timestamp', source: 'timestamptz' },
+    { name: 'day', kind: 'date', source: 'date' },
+    { name: 'b', kind: 'boolean', source: 'boolean' },
+    { name: 'n', kind: 'decimal', source: 'number', precision: 30, scale: 10 },
   ];
   const row = fc.record({
     i: fc.option(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })),

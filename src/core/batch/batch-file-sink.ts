@@ -87,12 +87,17 @@ class BatchFileOutput implements StreamOutput {
     return this.settings.batchSize;
   }
 
+  /** a Parquet file reads its values from COPY text as well as from records */
+  get takesCopyText(): boolean {
+    return this.settings.format === 'parquet';
+  }
+
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rows === 0) return;
-    const records = this.take(batch.bytes);
+    const records = batch.copyText ? batch.bytes : this.take(batch.bytes);
     this.file ??= await this.openFile();
     try {
-      await this.file.write(records);
+      await this.file.write(records, batch.copyText);
       // the encoder's buffer is free again once the file took its records
       releaseBatchBuffer(batch.bytes);
     } catch (err) {

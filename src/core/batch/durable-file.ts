@@ -49,8 +49,11 @@ export interface BatchFile {
   readonly path: string;
   /** what the BATCH message names: file:// or s3:// */
   readonly url: string;
-  /** Appends `bytes`, waiting while the compressor or the disk is behind; `bytes` may be reused once it resolves. */
-  write(bytes: Buffer): Promise<void>;
+  /**
+   * Appends `bytes`, waiting while the compressor or the disk is behind; `bytes` may be reused once it resolves.
+   * `copyText`: they are COPY text rows (RecordBatch.copyText), which only a Parquet file takes.
+   */
+  write(bytes: Buffer, copyText?: boolean): Promise<void>;
   commit(): Promise<void>;
   discard(): Promise<void>;
 }
@@ -93,7 +96,8 @@ export class DurableFile implements BatchFile {
     return new DurableFile(path, await open(`${path}.part`, 'wx', mode), gzip);
   }
 
-  async write(bytes: Buffer): Promise<void> {
+  async write(bytes: Buffer, copyText = false): Promise<void> {
+    if (copyText) throw new Error('a JSONL batch file takes records, not COPY text rows');
     for (let at = 0; at < bytes.length;) {
       this.piece ??= takePiece();
       const n = bytes.copy(this.piece, this.used, at, at + this.full - this.used);

@@ -52,6 +52,15 @@ const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
  * (Clinger's fast path) without making a string; other numbers go through Number().
  */
 export function doubleOf(src: Buffer, a: number, b: number): number {
+  const fast = shortDoubleOf(src, a, b);
+  if (fast === fast) return fast;
+  const v = Number((src as unknown as LatinSlice).latin1Slice(a, b));
+  if (Number.isNaN(v) || b === a) throw new ValueTextError(`${text(src, a, b)} is not a number`);
+  return v;
+}
+
+/** doubleOf's fast path alone: NaN for a number it does not read exactly that way. */
+export function shortDoubleOf(src: Buffer, a: number, b: number): number {
   let i = a;
   const neg = src[i] === MINUS;
   if (neg) i++;
@@ -63,9 +72,7 @@ export function doubleOf(src: Buffer, a: number, b: number): number {
   if (c === DOT)
     for (c = src[++i]!; i < b && c >= ZERO && c <= ZERO + 9; c = src[++i]!, scale++) if ((m = m * 10 + (c - ZERO)) > 0) digits++;
   if (i === b && digits <= 15 && scale <= 22 && i > a + (neg ? 1 : 0)) return neg ? -(m / POW10[scale]!) : m / POW10[scale]!;
-  const v = Number((src as unknown as LatinSlice).latin1Slice(a, b));
-  if (Number.isNaN(v) || b === a) throw new ValueTextError(`${text(src, a, b)} is not a number`);
-  return v;
+  return NaN;
 }
 
 /**
@@ -113,7 +120,7 @@ export function unscaledOf(src: Buffer, a: number, b: number, precision: number,
 
 const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-function digitsAt(src: Buffer, i: number, n: number): number {
+export function digitsAt(src: Buffer, i: number, n: number): number {
   let v = 0;
   for (let k = 0; k < n; k++) {
     const d = src[i + k]! - ZERO;
@@ -133,7 +140,7 @@ function daysFromCivil(y: number, m: number, d: number): number {
 }
 
 /** `YYYY-MM-DD` at `i` as days since the epoch, or -1e9 when it is not a date. */
-function dateAt(src: Buffer, i: number): number {
+export function dateAt(src: Buffer, i: number): number {
   const y = digitsAt(src, i, 4),
     m = digitsAt(src, i + 5, 2),
     d = digitsAt(src, i + 8, 2);

@@ -1,3 +1,4 @@
+import type { ValueKind } from '../postgres/type-mapping.js';
 import type { PlannedColumn } from '../readers/stream-plan.js';
 
 /** How a column's JSON values become Parquet values (parquet-values.ts). */
@@ -7,6 +8,8 @@ export type ParquetValueKind = 'int64' | 'double' | 'decimal' | 'boolean' | 'tim
 export interface ParquetColumn {
   readonly name: string;
   readonly kind: ParquetValueKind;
+  /** the kind the transcoder writes the column's JSON as: how a COPY text value is read (copy-value-text.ts) */
+  readonly source: ValueKind;
   /** DECIMAL(precision, scale) */
   readonly precision?: number;
   readonly scale?: number;
@@ -35,28 +38,30 @@ export function parquetColumns(columns: readonly PlannedColumn[]): ParquetColumn
   const asText: string[] = [];
   const out = columns.map((c): ParquetColumn => {
     const name = c.name;
+    const source = c.codec.kind;
     switch (c.codec.kind) {
       case 'integer':
-        return { name, kind: 'int64' };
+        return { name, source, kind: 'int64' };
       case 'number': {
-        if (c.type.typname === 'float4' || c.type.typname === 'float8') return { name, kind: 'double' };
+        if (c.type.typname === 'float4' || c.type.typname === 'float8') return { name, source, kind: 'double' };
         const m = /^numeric\((\d+)(?:,(\d+))?\)$/.exec(c.type.sqlType);
-        if (m && Number(m[1]) <= MAX_DECIMAL_DIGITS) return { name, kind: 'decimal', precision: Number(m[1]), scale: Number(m[2] ?? 0) };
-        if (c.type.typname === 'money') return { name, kind: 'decimal', precision: 19, scale: 2, money: true };
+        if (m && Number(m[1]) <= MAX_DECIMAL_DIGITS)
+          return { name, source, kind: 'decimal', precision: Number(m[1]), scale: Number(m[2] ?? 0) };
+        if (c.type.typname === 'money') return { name, source, kind: 'decimal', precision: 19, scale: 2, money: true };
         asText.push(name);
-        return { name, kind: 'string' };
+        return { name, source, kind: 'string' };
       }
       case 'boolean':
-        return { name, kind: 'boolean' };
+        return { name, source, kind: 'boolean' };
       case 'timestamptz':
       case 'timestamp':
-        return { name, kind: 'timestamp' };
+        return { name, source, kind: 'timestamp' };
       case 'date':
-        return { name, kind: 'date' };
+        return { name, source, kind: 'date' };
       case 'json':
-        return { name, kind: 'json' };
+        return { name, source, kind: 'json' };
       default: // text, uuid, bytea hex, intervals…: strings
-        return { name, kind: 'string' };
+        return { name, source, kind: 'string' };
     }
   });
   return { columns: out, asText };

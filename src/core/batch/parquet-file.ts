@@ -38,9 +38,9 @@ export class ParquetFile implements BatchFile {
     return new ParquetFile(path, writer);
   }
 
-  /** whole RECORD lines of the stream */
-  write(bytes: Buffer): Promise<void> {
-    return this.writer.write(bytes);
+  /** whole RECORD lines of the stream, or COPY text rows of its columns (`copyText`) */
+  write(bytes: Buffer, copyText = false): Promise<void> {
+    return this.writer.write(bytes, copyText);
   }
 
   async commit(): Promise<void> {

@@ -5,7 +5,7 @@ import type { ParquetWriterOptions } from './parquet-writer.js';
 /** Messages to the Parquet thread (parquet-worker.ts), about the file `id`. */
 export type ToParquetThread =
   | { type: 'open'; id: number; path: string; columns: readonly ParquetColumn[]; options: ParquetWriterOptions }
-  | { type: 'write'; id: number; bytes: ArrayBuffer; offset: number; length: number }
+  | { type: 'write'; id: number; bytes: ArrayBuffer; offset: number; length: number; copyText: boolean }
   | { type: 'finish'; id: number }
   | { type: 'abort'; id: number };
 
@@ -109,10 +109,10 @@ export class ThreadedParquetWriter {
     private readonly id: number,
   ) {}
 
-  /** Whole record lines; `bytes` may be reused once this returns (they are copied). */
-  async write(bytes: Buffer): Promise<void> {
+  /** Whole record lines, or COPY text rows (`copyText`); `bytes` may be reused once this returns (they are copied). */
+  async write(bytes: Buffer, copyText: boolean): Promise<void> {
     const buffer = this.thread.copyOf(bytes);
-    const sent = this.thread.send({ type: 'write', id: this.id, bytes: buffer, offset: 0, length: bytes.length }, [buffer]);
+    const sent = this.thread.send({ type: 'write', id: this.id, bytes: buffer, offset: 0, length: bytes.length, copyText }, [buffer]);
     sent.catch(() => undefined);
     this.inFlight.push(sent);
     if (this.inFlight.length >= IN_FLIGHT) await this.inFlight.shift();

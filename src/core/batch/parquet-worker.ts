@@ -25,7 +25,8 @@ function handle(m: ToParquetThread): void {
     if (m.type !== 'abort') throw failed ?? new Error('the Parquet file is not open');
     return;
   }
-  if (m.type === 'write') writer.write(Buffer.from(m.bytes, m.offset, m.length));
+  if (m.type === 'write' && m.copyText) writer.writeCopyText(Buffer.from(m.bytes, m.offset, m.length));
+  else if (m.type === 'write') writer.write(Buffer.from(m.bytes, m.offset, m.length));
   else writer.finish();
 }
 

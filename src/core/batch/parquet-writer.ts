@@ -4,6 +4,7 @@ import { columnBuffer, releaseColumnBuffers, type ColumnBuffer } from './parquet
 import type { ParquetColumn } from './parquet-columns.js';
 import { CODEC, dataPageHeader, fileMetadata, type ChunkMeta, type RowGroupMeta } from './parquet-metadata.js';
 import { RecordJsonScanner } from './record-json-scanner.js';
+import { CopyRowScanner } from './copy-row-scanner.js';
 
 const MAGIC = Buffer.from('PAR1');
 const NL = 10,
@@ -47,6 +48,7 @@ export const PARQUET_DEFAULTS = { rowGroupRows: 16_384, rowGroupBytes: 16 << 20 
 export class ParquetWriter {
   private readonly buffers: ColumnBuffer[];
   private readonly scanner: RecordJsonScanner;
+  private readonly copyScanner: CopyRowScanner;
   private rows = 0;
   /** bytes from a record's end to its line's newline, as on the line before */
   private tail = 0;
@@ -60,6 +62,7 @@ export class ParquetWriter {
   ) {
     this.buffers = columns.map((c) => columnBuffer(c, options.rowGroupRows));
     this.scanner = new RecordJsonScanner(this.buffers);
+    this.copyScanner = new CopyRowScanner(this.buffers);
   }
 
   static create(path: string, columns: readonly ParquetColumn[], options: ParquetWriterOptions): ParquetWriter {
@@ -95,6 +98,19 @@ export class ParquetWriter {
     }
   }
 
+  /** Whole COPY text rows of the columns, in order, each ending in '\n' (RecordBatch.copyText). */
+  writeCopyText(rows: Buffer): void {
+    const { rowGroupRows, rowGroupBytes } = this.options;
+    for (let start = 0; start < rows.length;) {
+      const end = rows.indexOf(NL, start);
+      if (end < 0) throw new Error('COPY rows ended in the middle of a row');
+      this.copyScanner.row(rows, start, end);
+      const checkSize = (++this.rows & 255) === 0 || end - start >= 1 << 20;
+      start = end + 1;
+      if (this.rows === rowGroupRows || (checkSize && this.bytes() >= rowGroupBytes)) this.flush();
+    }
+  }
+
   private notRecord(lines: Buffer, start: number): Error {
     return new Error(`not a RECORD line of this stream: ${lines.toString('utf8', start, Math.min(lines.length, start + 120))}`);
   }
@@ -123,6 +139,7 @@ export class ParquetWriter {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.copyScanner.dispose();
     releaseColumnBuffers(this.buffers);
     closeSync(this.file);
   }

@@ -54,12 +54,8 @@ export class RecordJsonScanner {
       while (src[i]! <= SPACE) i++;
       const a = i;
       const c = src[i];
-      let escaped = false;
-      if (c === QUOTE) {
-        i = this.stringEnd(src, i + 1, end);
-        escaped = this.escaped;
-      } else if (c === OPEN || c === OPEN_SQ) i = this.nestedEnd(src, i, end);
-      else while (i < end && src[i] !== COMMA && src[i] !== CLOSE && src[i]! > SPACE) i++;
+      i = jsonValueEnd(src, i, end);
+      const escaped = c === QUOTE && stringEscaped;
       if (i > end) throw this.bad(src, start, end, 'a value is cut short');
       if (seen[col] === row) throw this.bad(src, start, end, `property ${buffers[col]!.column.name} appears twice`);
       seen[col] = row;
@@ -72,23 +68,6 @@ export class RecordJsonScanner {
       else if (src[i] !== CLOSE) throw this.bad(src, start, end, 'expected a comma or the end of the record');
     }
     if (count !== buffers.length) for (let k = 0; k < buffers.length; k++) if (seen[k] !== row) buffers[k]!.appendNull();
-    return i + 1;
-  }
-
-  private escaped = false;
-
-  /** Past the closing quote of the string whose content starts at `i`; sets `escaped`. */
-  private stringEnd(src: Buffer, i: number, end: number): number {
-    let escaped = false;
-    for (; i < end; i++) {
-      const b = src[i];
-      if (b === QUOTE) break;
-      if (b === BS) {
-        escaped = true;
-        i++;
-      }
-    }
-    this.escaped = escaped;
     return i + 1;
   }
 
@@ -105,7 +84,7 @@ export class RecordJsonScanner {
         return next;
       }
     }
-    this.keyEnd = this.stringEnd(src, i + 1, end);
+    this.keyEnd = stringEnd(src, i + 1, end);
     const name = JSON.parse(src.toString('utf8', i, this.keyEnd)) as string;
     const col = this.byName.get(name);
     if (col === undefined)
@@ -113,19 +92,50 @@ export class RecordJsonScanner {
     return col;
   }
 
-  /** The end of the object or array that starts at `i`. */
-  private nestedEnd(src: Buffer, i: number, end: number): number {
-    let depth = 0;
-    for (; i < end; i++) {
-      const b = src[i];
-      if (b === QUOTE) i = this.stringEnd(src, i + 1, end) - 1;
-      else if (b === OPEN || b === OPEN_SQ) depth++;
-      else if ((b === CLOSE || b === CLOSE_SQ) && --depth === 0) return i + 1;
-    }
-    return end + 1;
-  }
-
   private bad(src: Buffer, start: number, end: number, what: string): ValueTextError {
     return new ValueTextError(`${what}: ${src.toString('utf8', start, Math.min(end, start + 120))}`);
   }
+}
+
+/** set by stringEnd: the string it passed holds a backslash */
+let stringEscaped = false;
+
+/**
+ * Where the JSON value that starts at `i` ends, as a record's value is read: a string at its closing quote,
+ * an object or array at its closing bracket, anything else at a comma, a brace or a byte up to a space.
+ * Past `end` when it is cut short.
+ */
+export function jsonValueEnd(src: Buffer, i: number, end: number): number {
+  const c = src[i];
+  if (c === QUOTE) return stringEnd(src, i + 1, end);
+  if (c === OPEN || c === OPEN_SQ) return nestedEnd(src, i, end);
+  while (i < end && src[i] !== COMMA && src[i] !== CLOSE && src[i]! > SPACE) i++;
+  return i;
+}
+
+/** Past the closing quote of the string whose content starts at `i`; sets `stringEscaped`. */
+function stringEnd(src: Buffer, i: number, end: number): number {
+  let escaped = false;
+  for (; i < end; i++) {
+    const b = src[i];
+    if (b === QUOTE) break;
+    if (b === BS) {
+      escaped = true;
+      i++;
+    }
+  }
+  stringEscaped = escaped;
+  return i + 1;
+}
+
+/** The end of the object or array that starts at `i`. */
+function nestedEnd(src: Buffer, i: number, end: number): number {
+  let depth = 0;
+  for (; i < end; i++) {
+    const b = src[i];
+    if (b === QUOTE) i = stringEnd(src, i + 1, end) - 1;
+    else if (b === OPEN || b === OPEN_SQ) depth++;
+    else if ((b === CLOSE || b === CLOSE_SQ) && --depth === 0) return i + 1;
+  }
+  return end + 1;
 }

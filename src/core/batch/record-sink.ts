@@ -15,6 +15,11 @@ export interface StreamOutput {
   readonly described?: StreamPlan;
   /** STATE follows at most this many rows (a BATCH file's size) */
   readonly rowsPerState: number;
+  /**
+   * True when `write` also takes COPY text rows of the stream's columns (RecordBatch.copyText): a Parquet file
+   * reads its values from them, with no JSON written and parsed again in between.
+   */
+  readonly takesCopyText?: boolean;
   write(batch: RecordBatch): Promise<void>;
   /**
    * Makes every row written so far durable, tells the target where it is, then calls `then` (which writes

@@ -87,8 +87,8 @@ export class S3File implements BatchFile {
     return `${this.target.keyPrefix}${basename(this.staged.path)}`;
   }
 
-  write(bytes: Buffer): Promise<void> {
-    return this.staged.write(bytes);
+  write(bytes: Buffer, copyText?: boolean): Promise<void> {
+    return this.staged.write(bytes, copyText);
   }
 
   async commit(): Promise<void> {

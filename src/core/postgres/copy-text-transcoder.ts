@@ -97,6 +97,34 @@ export class CopyTextTranscoder implements RecordEncoder {
   }
 }
 
+/**
+ * One COPY text row as its RECORD line, made by the transcoder itself: what a reader of COPY text rows
+ * (copy-row-scanner.ts) hands a row it does not read on its own, so the row becomes what the JSON path
+ * makes of it, errors included.
+ */
+export class RowTranscoder {
+  private readonly w: RowWriter;
+
+  constructor(options: EncodeOptions) {
+    this.w = new RowWriter(options);
+  }
+
+  /** The row src[start..end) (src[end] is its newline) as a RECORD line, a copy of its own. */
+  line(src: Buffer, start: number, end: number): Buffer {
+    // an empty writer grows to fit the row
+    this.w.full(end - start);
+    this.w.row(src, start, end);
+    const { bytes } = this.w.take();
+    const line = Buffer.from(bytes);
+    releaseBatchBuffer(bytes);
+    return line;
+  }
+
+  dispose(): void {
+    this.w.dispose();
+  }
+}
+
 function viewOf(b: Buffer): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }

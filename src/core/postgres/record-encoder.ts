@@ -12,6 +12,11 @@ export interface RecordBatch {
    * When no row of a batch qualifies, the value of an earlier batch (undefined before the first).
    */
   readonly last?: readonly string[];
+  /**
+   * The bytes are COPY text rows of the plan's columns, in order, each ending in '\n', not RECORD lines:
+   * only for a plan with `copyTextColumns` (an output that reads values from COPY text itself, StreamOutput.takesCopyText).
+   */
+  readonly copyText?: boolean;
 }
 
 export interface EncodeOptions {

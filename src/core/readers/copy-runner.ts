@@ -10,6 +10,7 @@ import { shapedWhere } from './query-shape.js';
 import { availableParallelism } from 'node:os';
 import { TranscodeWorkers } from './transcode-workers.js';
 import { threadCpuSeconds } from './thread-cpu.js';
+import { copyTextRows } from '../postgres/copy-text-rows.js';
 
 export interface SelectParts {
   /** a complete boolean expression, already quoted (build literals with typedLiteral) */
@@ -113,10 +114,12 @@ export class CopyRunner {
       track,
       maxRows: this.config.stateEveryNRows,
     };
-    const threads = this.transcodeThreads(plan, options.concurrent ?? 1, options.workers);
+    const rows = encoder === this.fast && takesRows(plan);
+    const threads = rows ? 0 : this.transcodeThreads(plan, options.concurrent ?? 1, options.workers);
     if (threads > 0) this.workers ??= new TranscodeWorkers(threads);
     try {
-      yield* threads > 0 && this.workers ? this.workers.encode(source, encodeOptions) : encoder.encode(source, encodeOptions);
+      if (rows) yield* copyTextRows(source, encodeOptions);
+      else yield* threads > 0 && this.workers ? this.workers.encode(source, encodeOptions) : encoder.encode(source, encodeOptions);
       completed = true;
     } catch (err) {
       throw translateQueryError(err, `COPY of ${options.label ?? plan.tapStreamId}`);
@@ -127,6 +130,12 @@ export class CopyRunner {
       }
     }
   }
+}
+
+/** The plan's output takes COPY text rows of exactly these columns (StreamPlan.copyTextColumns). */
+function takesRows(plan: StreamPlan): boolean {
+  const names = plan.copyTextColumns;
+  return names !== undefined && names.length === plan.columns.length && plan.columns.every((c, i) => c.name === names[i]);
 }
 
 /** A client whose connection is in an unknown protocol state: the pool must not hand it out again. */

@@ -31,6 +31,12 @@ export interface StreamPlan {
   readonly filters?: readonly string[];
   /** set when a record transform or `skip_changes` applies to the stream: readers of changes attach ReadBatch.changes */
   readonly recordMeta?: boolean;
+  /**
+   * Set when the stream's output reads its values from COPY text rows (StreamOutput.takesCopyText: a Parquet
+   * BATCH file): CopyRunner yields the rows as they came (RecordBatch.copyText) for a plan with exactly
+   * these columns, in this order, read by the COPY-text transcoder; RECORD lines otherwise.
+   */
+  readonly copyTextColumns?: readonly string[];
 }
 
 export function columnIndex(plan: StreamPlan, name: string): number {

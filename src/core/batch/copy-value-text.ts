@@ -1,0 +1,123 @@
+/**
+ * Reads one COPY text field (never `\N`) into what a Parquet column holds, giving exactly what the
+ * transcoder's JSON of the field, read by json-value-text.ts, gives: a BATCH Parquet file is the same
+ * whether its rows came as RECORD lines or as COPY text (a unit test writes both and compares the bytes).
+ * Only the shapes PostgreSQL writes are read here; anything else throws COPY_FALLBACK, and the row is
+ * converted by the transcoder itself (copy-row-scanner.ts). A null (NaN, infinity, BC: what the JSON
+ * has as null) is returned as NaN, which no value of these columns can be.
+ */
+import { isDate } from '../postgres/copy-text-bytes.js';
+import { dateAt, digitsAt, doubleOf, shortDoubleOf, ValueTextError } from './json-value-text.js';
+
+const MINUS = 45,
+  PLUS = 43,
+  DOT = 46,
+  ZERO = 48,
+  SPACE = 32,
+  COLON = 58;
+
+/** Thrown (not an Error: no stack is taken) for a field the fast readers leave to the transcoder. */
+export const COPY_FALLBACK = { fallback: true } as const;
+
+/** A number field the JSON has as null: NaN, Infinity, -Infinity (numberOrNull in copy-text-bytes.ts). */
+export function isNullNumber(src: Buffer, f: number, fe: number): boolean {
+  if (fe === f) throw COPY_FALLBACK;
+  const c = src[f] === MINUS ? src[f + 1] : src[f];
+  return c === 78 || c === 73;
+}
+
+/**
+ * Throws COPY_FALLBACK for a number field with a byte other than digits, signs, dot and exponent: the
+ * transcoder copies number fields as they are, so the JSON's number would end at a space, comma or brace.
+ */
+export function checkNumberText(src: Buffer, f: number, fe: number): void {
+  for (let i = f; i < fe; i++) {
+    const c = src[i]!;
+    if ((c < ZERO || c > ZERO + 9) && c !== DOT && c !== MINUS && c !== PLUS && c !== 101 && c !== 69) throw COPY_FALLBACK;
+  }
+}
+
+/** A reader of a number's JSON text as a reader of its COPY field: null as NaN, and a field it refuses left to the transcoder. */
+export function copyNumber<T>(parse: (src: Buffer, a: number, b: number) => T): (src: Buffer, f: number, fe: number) => T | number {
+  return (src, f, fe) => {
+    if (isNullNumber(src, f, fe)) return NaN;
+    checkNumberText(src, f, fe);
+    return refusedToFallback(parse, src, f, fe);
+  };
+}
+
+/** An integer field: only digits (and a sign) are read as they are in the JSON; anything else is the transcoder's. */
+export function copyInteger(
+  parse: (src: Buffer, a: number, b: number) => number | bigint,
+): (src: Buffer, f: number, fe: number) => number | bigint {
+  return (src, f, fe) => refusedToFallback(parse, src, f, fe);
+}
+
+/** float4/float8: doubleOf's fast path where it applies, as most fields take it, else checked and read by doubleOf */
+export function copyDouble(src: Buffer, f: number, fe: number): number {
+  const v = shortDoubleOf(src, f, fe);
+  if (v === v) return v;
+  if (isNullNumber(src, f, fe)) return NaN;
+  checkNumberText(src, f, fe);
+  return refusedToFallback(doubleOf, src, f, fe);
+}
+
+function refusedToFallback<T>(parse: (src: Buffer, a: number, b: number) => T, src: Buffer, f: number, fe: number): T {
+  try {
+    return parse(src, f, fe);
+  } catch (err) {
+    // the JSON path reads the same bytes and fails the same way, with its own words
+    if (err instanceof ValueTextError) throw COPY_FALLBACK;
+    throw err;
+  }
+}
+
+/**
+ * `YYYY-MM-DD HH:MM:SS[.f…][+00]` as µs since the epoch, the transcoder's timestamp() rule for null
+ * (any other shape: NaN), then timestampMicrosOf's for the value. Out-of-range parts and more than 6
+ * fraction digits go to the transcoder, whose JSON then fails the file with the JSON path's error.
+ */
+export function copyTimestampMicros(src: Buffer, f: number, fe: number): number | bigint {
+  let end = fe;
+  if (end - f >= 22 && src[end - 3] === PLUS && src[end - 2] === ZERO && src[end - 1] === ZERO) end -= 3;
+  const n = end - f;
+  if (n < 19 || (n > 19 && (n === 20 || src[f + 19] !== DOT)) || n > 26) return n > 26 && src[f + 19] === DOT ? fallback() : NaN;
+  const days = dateAt(src, f);
+  if (days === -1e9 || src[f + 10] !== SPACE || src[f + 13] !== COLON || src[f + 16] !== COLON) return shapeOrFallback(src, f, end);
+  const hh = digitsAt(src, f + 11, 2),
+    mm = digitsAt(src, f + 14, 2),
+    ss = digitsAt(src, f + 17, 2);
+  if (hh < 0 || mm < 0 || ss < 0) return NaN;
+  if (hh > 23 || mm > 59 || ss > 60) return fallback();
+  let micros = 0;
+  for (let k = f + 20; k < end; k++) {
+    const d = src[k]! - ZERO;
+    if (d < 0 || d > 9) return NaN;
+    micros = micros * 10 + d;
+  }
+  for (let k = n > 19 ? n - 20 : 6; k < 6; k++) micros *= 10;
+  const seconds = days * 86400 + hh * 3600 + mm * 60 + ss;
+  if (seconds > -9e9 && seconds < 9e9) return seconds * 1e6 + micros;
+  return BigInt(seconds) * 1000000n + BigInt(micros);
+}
+
+/** A date and time whose date part is not a valid date: null when its shape is not digits and separators, else the transcoder's. */
+function shapeOrFallback(src: Buffer, f: number, end: number): number {
+  for (let k = 0; k < end - f; k++) {
+    const c = src[f + k]!;
+    const want = k === 4 || k === 7 ? MINUS : k === 10 ? SPACE : k === 13 || k === 16 ? COLON : k === 19 ? DOT : -1;
+    if (want >= 0 ? c !== want : c < ZERO || c > ZERO + 9) return NaN;
+  }
+  return fallback();
+}
+
+/** `YYYY-MM-DD` as days since the epoch; any other shape (infinity, BC) is null, as in the transcoder. */
+export function copyDate(src: Buffer, f: number, fe: number): number {
+  if (fe - f !== 10 || !isDate(src, f)) return NaN;
+  const days = dateAt(src, f);
+  return days === -1e9 ? fallback() : days;
+}
+
+function fallback(): never {
+  throw COPY_FALLBACK;
+}
