@@ -67,6 +67,29 @@ describe('ParquetWriter', () => {
   );
 });
 
+describe('ParquetWriter, gzip on pages it cannot shrink', () => {
+  it('stores the pages of random doubles for 15 row groups after one that level 1 left at 90% or more, then tries again', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'parquet-writer-stored-')), 'out.parquet');
+    const cols: ParquetColumn[] = [
+      { name: 'i', kind: 'int64', source: 'integer' },
+      { name: 'd', kind: 'double', source: 'number' },
+    ];
+    const writer = ParquetWriter.create(path, cols, { compression: 'gzip', recordPrefix: 0, rowGroupRows: 200, rowGroupBytes: 1 << 20 });
+    const values = Array.from({ length: 40 * 200 }, () => Math.random() * 1e6);
+    writer.write(Buffer.from(values.map((d, i) => `{"i":${i},"d":${d}}\n`).join('')));
+    writer.finish();
+    const got = await query(`SELECT i::INTEGER AS i, d FROM read_parquet('${path}') ORDER BY i`);
+    expect(got.map((r) => r.d)).toEqual(values);
+    const chunks = await query(
+      `SELECT row_group_id::INTEGER AS g, path_in_schema AS col, total_compressed_size::INTEGER AS packed, total_uncompressed_size::INTEGER AS size FROM parquet_metadata('${path}') ORDER BY g`,
+    );
+    // stored deflate blocks are a little larger than the page; level 1 makes it smaller, if only by a few percent
+    const stored = chunks.filter((c) => c.col === 'd').map((c) => (c.packed as number) > (c.size as number));
+    expect(stored).toEqual(Array.from({ length: 40 }, (_, g) => g % 16 !== 0));
+    for (const c of chunks.filter((c) => c.col === 'i')) expect(c.packed as number).toBeLessThan((c.size as number) / 2);
+  });
+});
+
 describe('ParquetWriter on generated records', () => {
   const typed: ParquetColumn[] = [
     { name: 'i', kind: 'int64', source: 'integer' },

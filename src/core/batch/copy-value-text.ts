@@ -7,7 +7,7 @@
  * has as null) is returned as NaN, which no value of these columns can be.
  */
 import { isDate } from '../postgres/copy-text-bytes.js';
-import { dateAt, digitsAt, doubleOf, shortDoubleOf, ValueTextError } from './json-value-text.js';
+import { dateAt, digitsAt, shortDoubleOf, slowDoubleOf, ValueTextError } from './json-value-text.js';
 
 const MINUS = 45,
   PLUS = 43,
@@ -53,13 +53,13 @@ export function copyInteger(
   return (src, f, fe) => refusedToFallback(parse, src, f, fe);
 }
 
-/** float4/float8: doubleOf's fast path where it applies, as most fields take it, else checked and read by doubleOf */
+/** float4/float8: doubleOf's fast path where it applies, as most fields take it, else checked and read by Number() */
 export function copyDouble(src: Buffer, f: number, fe: number): number {
   const v = shortDoubleOf(src, f, fe);
   if (v === v) return v;
   if (isNullNumber(src, f, fe)) return NaN;
   checkNumberText(src, f, fe);
-  return refusedToFallback(doubleOf, src, f, fe);
+  return refusedToFallback(slowDoubleOf, src, f, fe);
 }
 
 function refusedToFallback<T>(parse: (src: Buffer, a: number, b: number) => T, src: Buffer, f: number, fe: number): T {

@@ -45,6 +45,7 @@ export function integerOf(src: Buffer, a: number, b: number): number | bigint {
 }
 
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+const TWO_53 = 2 ** 53;
 
 /**
  * A JSON number as a double (float4/float8 columns). Up to 15 significant digits and a power of ten up to
@@ -53,10 +54,7 @@ const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
  */
 export function doubleOf(src: Buffer, a: number, b: number): number {
   const fast = shortDoubleOf(src, a, b);
-  if (fast === fast) return fast;
-  const v = Number((src as unknown as LatinSlice).latin1Slice(a, b));
-  if (Number.isNaN(v) || b === a) throw new ValueTextError(`${text(src, a, b)} is not a number`);
-  return v;
+  return fast === fast ? fast : slowDoubleOf(src, a, b);
 }
 
 /** doubleOf's fast path alone: NaN for a number it does not read exactly that way. */
@@ -71,8 +69,17 @@ export function shortDoubleOf(src: Buffer, a: number, b: number): number {
   for (; i < b && c >= ZERO && c <= ZERO + 9; c = src[++i]!) if ((m = m * 10 + (c - ZERO)) > 0) digits++;
   if (c === DOT)
     for (c = src[++i]!; i < b && c >= ZERO && c <= ZERO + 9; c = src[++i]!, scale++) if ((m = m * 10 + (c - ZERO)) > 0) digits++;
-  if (i === b && digits <= 15 && scale <= 22 && i > a + (neg ? 1 : 0)) return neg ? -(m / POW10[scale]!) : m / POW10[scale]!;
+  // m is exact while it stays at or below 2^53 (every partial sum is smaller): 16-digit values mostly are
+  if (i === b && (digits <= 15 || m <= TWO_53) && scale <= 22 && i > a + (neg ? 1 : 0))
+    return neg ? -(m / POW10[scale]!) : m / POW10[scale]!;
   return NaN;
+}
+
+/** doubleOf past its fast path: Number() of the text, which must be a number */
+export function slowDoubleOf(src: Buffer, a: number, b: number): number {
+  const v = Number((src as unknown as LatinSlice).latin1Slice(a, b));
+  if (Number.isNaN(v) || b === a) throw new ValueTextError(`${text(src, a, b)} is not a number`);
+  return v;
 }
 
 /**
