@@ -187,6 +187,29 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: Parquet from COPY
     expect(copy.bytes.length).toBe(json.bytes.length);
     copy.bytes.forEach((b, i) => expect(b.equals(json.bytes[i]!), `file ${i + 1}`).toBe(true));
   });
+
+  it('keeps a float8 replication key as text, so INCREMENTAL bookmarks it as the RECORD path does', async () => {
+    await db.sql(`CREATE TABLE float_key (id int PRIMARY KEY, v float8, w float8);
+      INSERT INTO float_key SELECT i, i / 7.0, i / 3.0 FROM generate_series(1, 300) i;
+      INSERT INTO float_key VALUES (301, NULL, 0.1), (302, 'NaN', 'NaN'), (303, 1e300, '-Infinity')`);
+    const cat = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-float_key': { method: 'INCREMENTAL', key: 'v' } }));
+    const run = async (batch: boolean) => {
+      const config = { url: db.url, ...(batch ? { batch_config: batchRoot('gzip', { batch_size: 100 }, 'parquet').batch_config } : {}) };
+      const tap = await runTap(['--config', tmpJson(config), '--catalog', cat], { env: { TAP_LOG_LEVEL: 'debug' } });
+      expect(tap.code, tap.stderr).toBe(0);
+      return tap;
+    };
+    const parquet = await run(true);
+    const lines = await run(false);
+    // w, not the key, is read as float8send's bytes; the key stays text
+    expect(parquet.stderr).toMatch(/float8send\("w"\)/);
+    expect(parquet.stderr).not.toMatch(/float8send\("v"\)/);
+    expect(lastState(parquet.messages)).toEqual(lastState(lines.messages));
+    const got = await readParquet(manifestFiles(parquet.messages));
+    const byId = new Map(records(lines.messages).map((r) => [r.id as number, r]));
+    expect(got.rows.length).toBe(byId.size);
+    for (const row of got.rows) expect({ v: row.v, w: row.w }).toEqual({ v: byId.get(Number(row.id))!.v, w: byId.get(Number(row.id))!.w });
+  });
 });
 
 describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: Parquet keeps every digit of numbers and JSON', () => {

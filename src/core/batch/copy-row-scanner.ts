@@ -1,6 +1,6 @@
 import { RowTranscoder } from '../postgres/copy-text-transcoder.js';
 import { recordPrefix } from '../postgres/record-encoder.js';
-import { COPY_FALLBACK } from './copy-value-text.js';
+import { COPY_FALLBACK, doubleBitsText } from './copy-value-text.js';
 import type { ColumnBuffer } from './parquet-column-buffer.js';
 import { RecordJsonScanner } from './record-json-scanner.js';
 
@@ -62,8 +62,22 @@ export class CopyRowScanner {
       maxRows: 1,
     });
     this.json ??= new RecordJsonScanner(this.buffers);
-    const line = this.fallback.line(src, start, end);
+    const row = this.withDoubleText(src, start, end);
+    const line = row ? this.fallback.line(row, 0, row.length - 1) : this.fallback.line(src, start, end);
     this.json.scan(line, recordPrefix('').length - 1, line.length);
+  }
+
+  /** The row with its doubles' float8send fields (CopyRunner.selectSql) as decimal text, as the transcoder reads them; undefined when it has none. */
+  private withDoubleText(src: Buffer, start: number, end: number): Buffer | undefined {
+    const fields = src.toString('latin1', start, end).split('\t');
+    let changed = false;
+    this.buffers.forEach((b, i) => {
+      const text = b.column.kind === 'double' && fields[i] !== undefined ? doubleBitsText(fields[i]) : undefined;
+      if (text === undefined) return;
+      fields[i] = text;
+      changed = true;
+    });
+    return changed ? Buffer.from(`${fields.join('\t')}\n`, 'latin1') : undefined;
   }
 
   /** Gives back the transcoder's buffer, if a row needed it. */

@@ -9,7 +9,8 @@
 import { isDate } from '../postgres/copy-text-bytes.js';
 import { dateAt, digitsAt, shortDoubleOf, slowDoubleOf, ValueTextError } from './json-value-text.js';
 
-const MINUS = 45,
+const BS = 92,
+  MINUS = 45,
   PLUS = 43,
   DOT = 46,
   ZERO = 48,
@@ -53,8 +54,13 @@ export function copyInteger(
   return (src, f, fe) => refusedToFallback(parse, src, f, fe);
 }
 
-/** float4/float8: doubleOf's fast path where it applies, as most fields take it, else checked and read by Number() */
+/**
+ * float4/float8: the 8 bytes of float8send (`\\x` and 16 hex digits: CopyRunner selects a float8 column so for a
+ * Parquet file), NaN and infinities as null as in the JSON; else doubleOf's fast path where it applies, as
+ * most fields take it, else checked and read by Number().
+ */
 export function copyDouble(src: Buffer, f: number, fe: number): number {
+  if (fe - f === 19 && src[f] === BS) return doubleBits(src, f + 3);
   const v = shortDoubleOf(src, f, fe);
   if (v === v) return v;
   if (isNullNumber(src, f, fe)) return NaN;
@@ -120,4 +126,36 @@ export function copyDate(src: Buffer, f: number, fe: number): number {
 
 function fallback(): never {
   throw COPY_FALLBACK;
+}
+
+const HEX_VALUES = new Int8Array(256).fill(-1);
+for (let c = 0; c < 16; c++) HEX_VALUES['0123456789abcdef'.charCodeAt(c)] = c;
+const bits = new DataView(new ArrayBuffer(8));
+
+/** 16 lowercase hex digits at `at` (big-endian, as float8send writes them) as their double; NaN for NaN and the infinities. */
+function doubleBits(src: Buffer, at: number): number {
+  if (src[at - 2] !== BS || src[at - 1] !== 120) throw COPY_FALLBACK;
+  let hi = 0,
+    lo = 0,
+    bad = 0;
+  for (let k = 0; k < 8; k++) {
+    const a = HEX_VALUES[src[at + k]!]!,
+      b = HEX_VALUES[src[at + 8 + k]!]!;
+    bad |= a | b;
+    hi = (hi << 4) | (a & 15);
+    lo = (lo << 4) | (b & 15);
+  }
+  if (bad < 0) throw COPY_FALLBACK;
+  if ((hi & 0x7ff00000) === 0x7ff00000) return NaN;
+  bits.setInt32(0, hi);
+  bits.setInt32(4, lo);
+  return bits.getFloat64(0);
+}
+
+/** The decimal text of a double that doubleBits read, for the transcoder (copy-row-scanner.ts): the JSON path reads the same double from it. */
+export function doubleBitsText(field: string): string | undefined {
+  if (!/^\\\\x[0-9a-f]{16}$/.test(field)) return undefined;
+  bits.setBigUint64(0, BigInt(`0x${field.slice(3)}`));
+  const v = bits.getFloat64(0);
+  return Object.is(v, -0) ? '-0' : String(v);
 }

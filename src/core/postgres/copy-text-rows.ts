@@ -91,6 +91,10 @@ function lastTracked(bytes: Buffer, end: number, options: EncodeOptions): string
   for (let rowEnd = end - 1; rowEnd > 0;) {
     const start = bytes.lastIndexOf(NL, rowEnd - 1) + 1;
     const fields = decodeFields(bytes, start, rowEnd);
+    // CopyRunner never selects a bookmark column as float8send bits; were it to, the bookmark would be wrong
+    for (const i of track)
+      if (columns[i]!.kind === 'number' && fields[i]?.startsWith('\\x'))
+        throw new Error(`bookmark column ${columns[i]!.name} was read as float8 bits, not as its value's text`);
     const texts = track.map((i) => (fields[i] === null || fields[i] === undefined ? 'null' : jsonValueText(columns[i]!.kind, fields[i]!)));
     if (texts.every((t) => t[0] !== 'n')) return texts;
     rowEnd = start - 1;

@@ -81,7 +81,13 @@ export class CopyRunner {
   }
 
   selectSql(plan: StreamPlan, parts: SelectParts = {}): string {
-    const cols = plan.columns.map((c) => `${c.codec.selectExpr(c.name)} AS ${quoteIdent(c.name)}`).join(', ');
+    const bits = this.doublesAsBits(plan, parts);
+    const cols = plan.columns
+      .map((c) => {
+        const expr = c.codec.selectExpr(c.name);
+        return `${bits.has(c.name) ? `float8send(${expr})` : expr} AS ${quoteIdent(c.name)}`;
+      })
+      .join(', ');
     const from = parts.from ?? qualifiedName(plan.relation.schema, plan.relation.name);
     let sql = `SELECT ${cols || 'NULL'} FROM ${from}`;
     const where = parts.shaped === false ? parts.where : shapedWhere(plan, parts.where);
@@ -89,6 +95,24 @@ export class CopyRunner {
     if (parts.orderBy && parts.orderBy.length > 0)
       sql += ` ORDER BY ${parts.orderBy.map((c) => quoteIdent(c) + (parts.orderNullsFirst ? ' NULLS FIRST' : '')).join(', ')}`;
     return sql;
+  }
+
+  /**
+   * The float8 columns a Parquet file takes as their 8 bytes (`\\x` and 16 hex digits: float8send) rather
+   * than as decimal text, which the Parquet thread would parse back with Number() (~0.1 CPU-s per 1M random
+   * doubles): the same double either way, as the session's extra_float_digits = 3 prints every double
+   * exactly. Not a column that may be a bookmark (the replication key, the key, an ORDER BY column: their
+   * text is read for STATE, and ORDER BY names the output column).
+   */
+  private doublesAsBits(plan: StreamPlan, parts: SelectParts): Set<string> {
+    if (!this.readsRows(plan)) return NO_COLUMNS;
+    const keep = new Set([...plan.keyProperties, ...(plan.replicationKey ? [plan.replicationKey] : []), ...(parts.orderBy ?? [])]);
+    return new Set(plan.columns.filter((c) => c.type.typname === 'float8' && !keep.has(c.name)).map((c) => c.name));
+  }
+
+  /** True when this plan's COPYs reach its output as COPY text rows (StreamPlan.copyTextColumns). */
+  private readsRows(plan: StreamPlan): boolean {
+    return this.encoderFor(plan) === this.fast && takesRows(plan);
   }
 
   /**
@@ -114,7 +138,7 @@ export class CopyRunner {
       track,
       maxRows: this.config.stateEveryNRows,
     };
-    const rows = encoder === this.fast && takesRows(plan);
+    const rows = this.readsRows(plan);
     const threads = rows ? 0 : this.transcodeThreads(plan, options.concurrent ?? 1, options.workers);
     if (threads > 0) this.workers ??= new TranscodeWorkers(threads);
     try {
@@ -131,6 +155,8 @@ export class CopyRunner {
     }
   }
 }
+
+const NO_COLUMNS = new Set<string>();
 
 /** The plan's output takes COPY text rows of exactly these columns (StreamPlan.copyTextColumns). */
 function takesRows(plan: StreamPlan): boolean {

@@ -41,6 +41,7 @@ export class CopyTableReader implements TableReader {
           if (ahead) ctx.pool.release(ahead, aheadFailed);
         }
       } else {
+        ctx.log.debug(`${plan.tapStreamId}: ${select}`);
         for await (const batch of ctx.copy.run(client, plan, select, { track: q.track })) {
           bookmark = q.advance(bookmark, batch.last);
           yield { ...batch, bookmark };
