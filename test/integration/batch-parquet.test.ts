@@ -159,18 +159,6 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: the every-type ta
       }
     });
   });
-});
-
-describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: Parquet from COPY text rows', () => {
-  let db: TestDatabase;
-  let catalog: string;
-
-  beforeAll(async () => {
-    db = await nativeDatabase();
-    await createTypesTable(db, 'every_type');
-    catalog = tmpJson(select(await discover(tmpJson({ url: db.url })), { 'public-every_type': {} }));
-  });
-  afterAll(async () => db?.close());
 
   it('holds the same bytes as the files made from RECORD lines (decoder csv) of every type, infinity, BC and escapes included', async () => {
     const files = async (decoder: 'auto' | 'csv') => {

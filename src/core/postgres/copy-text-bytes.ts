@@ -176,3 +176,21 @@ export function unescapeCopyText(f: string): string {
     }
   });
 }
+
+/**
+ * A row split across COPY chunks: `pending` holds its first pieces (copies), `data` the next chunk. Returns
+ * the whole row (its newline included) and where the rest of `data` starts, or undefined when `data` does
+ * not end the row either (a copy of it is then kept in `pending`).
+ */
+export function joinSplitRow(pending: Buffer[], data: Buffer): { row: Buffer; next: number } | undefined {
+  // join the row's pieces only, not the rest of this chunk
+  const nl = data.indexOf(NL);
+  if (nl < 0) {
+    pending.push(Buffer.from(data));
+    return undefined;
+  }
+  pending.push(data.subarray(0, nl + 1));
+  const row = Buffer.concat(pending);
+  pending.length = 0;
+  return { row, next: nl + 1 };
+}

@@ -1,4 +1,4 @@
-import { decodeFields } from './copy-text-bytes.js';
+import { decodeFields, joinSplitRow } from './copy-text-bytes.js';
 import type { EncodeOptions, RecordBatch } from './record-encoder.js';
 import { jsonValueText } from './value-json.js';
 import { BATCH_BYTES, takeBatchBuffer } from '../singer/output-buffers.js';
@@ -39,19 +39,13 @@ export async function* copyTextRows(copyOut: AsyncIterable<Buffer>, options: Enc
     for await (const data of copyOut) {
       let at = 0;
       if (pending.length > 0) {
-        const nl = data.indexOf(NL);
-        if (nl < 0) {
-          pending.push(Buffer.from(data));
-          continue;
-        }
-        pending.push(data.subarray(0, nl + 1));
-        const row = Buffer.concat(pending);
-        pending.length = 0;
-        const full = room(row.length);
+        const split = joinSplitRow(pending, data);
+        if (!split) continue;
+        const full = room(split.row.length);
         if (full) yield full;
-        pos += row.copy(out, pos);
+        pos += split.row.copy(out, pos);
         rows++;
-        at = nl + 1;
+        at = split.next;
         if (rows >= options.maxRows) yield take();
       }
       // whole rows from `at`, copied a run at a time: a run ends where the batch is full or has maxRows rows

@@ -8,6 +8,7 @@ import {
   FALSE,
   isDate,
   isHex,
+  joinSplitRow,
   NULL,
   numberOrNull,
   timestamp,
@@ -65,18 +66,12 @@ export class CopyTextTranscoder implements RecordEncoder {
     for await (const data of copyOut) {
       let pos = 0;
       if (pending.length > 0) {
-        // a row split across chunks: join its pieces only, not the rest of this chunk
-        const nl = data.indexOf(NL);
-        if (nl < 0) {
-          pending.push(Buffer.from(data));
-          continue;
-        }
-        pending.push(data.subarray(0, nl + 1));
-        const row = Buffer.concat(pending);
-        pending.length = 0;
+        const split = joinSplitRow(pending, data);
+        if (!split) continue;
+        const { row } = split;
         while (w.full(row.length - 1)) yield w.take();
         w.row(row, 0, row.length - 1);
-        pos = nl + 1;
+        pos = split.next;
         if (w.rows >= options.maxRows) yield w.take();
       }
       for (;;) {
