@@ -10,7 +10,7 @@ import { constants, createGzip, gzipSync } from 'node:zlib';
 import { GZIP_OPTIONS, type FromGzipThread, type ToGzipThread } from './gzip-thread.js';
 import { MEMBER_BYTES } from './durable-file.js';
 
-/** What `zlib.gzipSync` itself calls on a zlib stream (lib/zlib.js, Node 18 to 24), not part of its documented API. */
+/** What `zlib.gzipSync` itself calls on a zlib stream (Node's lib/zlib.js), not part of its documented API. */
 interface ZlibInternals {
   _handle?: { writeSync?: (flush: number, i: Uint8Array, inOff: number, inLen: number, o: Buffer, outOff: number, outLen: number) => void };
   _writeState?: Uint32Array;
@@ -20,15 +20,17 @@ interface ZlibInternals {
 /**
  * One deflate state for every member, reset between them, and one output buffer: `gzipSync` makes a zlib
  * stream, its deflate state and a 512 KiB output buffer per member, which this thread's GC frees only when
- * their external memory reaches V8's limit. Reusing them held the bench's hypertable run ~15 MB lower in
- * peak RSS (the thread alone: 18 against 35 MB over 850 members) for the same bytes. A member of
+ * their external memory reaches V8's limit. Reused, the same bytes cost less memory: the tap's peak RSS on the
+ * bench's hypertable was 141–145 MB in three runs, 153 MB with `gzipSync` (the thread alone, compressing 850
+ * members: 18 against 35 MB). A member of
  * MEMBER_BYTES always fits `out` (deflate's bound is 5 bytes per 16 KiB stored block, plus the header and
- * trailer); a Node whose zlib streams lack these internals gets `gzipSync`.
+ * trailer); a Node whose zlib streams lack these internals gets `gzipSync`. A member the reused state
+ * cannot compress whole fails its file, never falls back silently (a test would not see the reuse break).
  */
 type Engine = ReturnType<typeof createGzip> & ZlibInternals;
 function newEngine(): Engine {
   const e = createGzip(GZIP_OPTIONS) as Engine;
-  // a zlib error closes the stream and is emitted on the next tick: gzipSync is then called to report it
+  // a zlib error closes the stream (compress() then fails the member) and is emitted on the next tick
   e.on('error', () => undefined);
   return e;
 }
@@ -37,14 +39,15 @@ const out = Buffer.allocUnsafeSlow(MEMBER_BYTES + 64 * 1024);
 const reusable = typeof engine._handle?.writeSync === 'function' && engine._writeState instanceof Uint32Array;
 
 function compress(input: Uint8Array): Uint8Array {
-  const handle = engine._handle;
-  if (!reusable || !handle || input.length > MEMBER_BYTES) return gzipSync(input, GZIP_OPTIONS);
-  handle.writeSync!(constants.Z_FINISH, input, 0, input.length, out, 0, out.length);
+  if (!reusable) return gzipSync(input, GZIP_OPTIONS);
+  // after a failure the stream is closed: the next file's members get a new one
+  if (!engine._handle) engine = newEngine();
+  engine._handle!.writeSync!(constants.Z_FINISH, input, 0, input.length, out, 0, out.length);
   const [outLeft, inLeft] = engine._writeState!;
-  if (!engine._handle || inLeft !== 0 || outLeft === 0) {
-    // not seen: zlib failed (the stream closed) or the member did not fit; gzipSync says why, or does it
-    engine = newEngine();
-    return gzipSync(input, GZIP_OPTIONS);
+  if (!engine._handle) throw new Error('zlib failed to compress a member (its stream closed)');
+  if (inLeft !== 0 || outLeft === 0) {
+    engine.close();
+    throw new Error(`zlib left ${inLeft} of a member's ${input.length} bytes uncompressed`);
   }
   engine.reset();
   return out.subarray(0, out.length - outLeft!);
