@@ -15,7 +15,8 @@ export const MEMBER_BYTES = 1024 * 1024;
 export const WRITE_BYTES = 512 * 1024;
 /**
  * Pieces of a file on their way (compressed and written, or written), besides the one being filled: 1, 2 and
- * 4 measured on 2 cores in bench/README.md (issue #35).
+ * 4 measured on 2 cores in bench/README.md (issue #35), when libuv's pool compressed them; with the one gzip
+ * thread the same 2 are kept (not measured again).
  */
 export const PIECES_IN_FLIGHT = 2;
 
