@@ -28,6 +28,14 @@ describe('RecordLineCutter', () => {
     }
   });
 
+  it('cuts in place: the records are the start of the lines’ own buffer, which the file takes without a copy', () => {
+    const bytes = Buffer.from(records.map((r) => line('public-t', r, 7)).join(''));
+    const cut = new RecordLineCutter('public-t').cut(bytes);
+    expect(cut.buffer).toBe(bytes.buffer);
+    expect(cut.byteOffset).toBe(bytes.byteOffset);
+    expect(bytes.subarray(0, cut.length).toString()).toBe(records.map((r) => r + '\n').join(''));
+  });
+
   it('refuses lines of another stream or without a newline', () => {
     expect(() => new RecordLineCutter('a').cut(Buffer.from(line('b', '{"x":1}')))).toThrow(/not a RECORD line of this stream/);
     expect(() => new RecordLineCutter('a').cut(Buffer.from(line('a', '{"x":1}').trimEnd()))).toThrow(/middle of a line/);

@@ -1,10 +1,7 @@
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
-import { gzip as gzipCallback } from 'node:zlib';
-
-const gzip = promisify(gzipCallback);
+import { GzipThread } from './gzip-thread.js';
 
 /**
  * Bytes of JSONL per gzip member, each compressed on its own. 1 MiB members cost ~0.3% more bytes than one
@@ -17,31 +14,38 @@ export const MEMBER_BYTES = 1024 * 1024;
  */
 export const WRITE_BYTES = 512 * 1024;
 /**
- * Pieces compressed (or written) at once, besides the one being filled: with gzip, each on a thread of
- * libuv's pool (4 threads by default). 1, 2 and 4 measured on 2 cores in bench/README.md (issue #35).
+ * Pieces of a file on their way (compressed and written, or written), besides the one being filled: 1, 2 and
+ * 4 measured on 2 cores in bench/README.md (issue #35), when libuv's pool compressed them; with the one gzip
+ * thread the same 2 are kept (not measured again).
  */
 export const PIECES_IN_FLIGHT = 2;
-/**
- * level 1: the files are a hand-over to a loader, and gzip's default level 6 costs 3x the CPU for ~10%
- * smaller files. Output in one buffer per member (a level-1 member of 1 MiB of JSONL is 0.1–0.3 MiB).
- */
-const GZIP = { level: 1, chunkSize: 512 * 1024 };
+
+/** A piece of a file: in shared memory, so the gzip thread reads it where it is. */
+interface Piece {
+  readonly shared: SharedArrayBuffer;
+  readonly bytes: Buffer;
+}
 
 /**
  * Pieces given back once written, for the next ones (any file's): a fresh buffer per piece is an mmap'd
  * block, page-faulted in and freed by a GC.
  */
-const spare: Buffer[] = [];
+const spare: Piece[] = [];
 const SPARE = 2 * PIECES_IN_FLIGHT + 2;
 const PIECE_BYTES = Math.max(MEMBER_BYTES, WRITE_BYTES);
 
-function takePiece(): Buffer {
-  return spare.pop() ?? Buffer.allocUnsafeSlow(PIECE_BYTES);
+function takePiece(): Piece {
+  const reused = spare.pop();
+  if (reused) return reused;
+  const shared = new SharedArrayBuffer(PIECE_BYTES);
+  return { shared, bytes: Buffer.from(shared) };
 }
 
-function givePiece(piece: Buffer): void {
+function givePiece(piece: Piece): void {
   if (spare.length < SPARE) spare.push(piece);
 }
+
+const ignore = (): void => undefined;
 
 /** A batch file being written: named in a BATCH message only after `commit`. */
 export interface BatchFile {
@@ -65,18 +69,21 @@ export interface BatchFile {
  *
  * The bytes are cut into pieces (WRITE_BYTES; MEMBER_BYTES with gzip), written in order; a write waits while
  * PIECES_IN_FLIGHT are on their way, so a file holds at most PIECES_IN_FLIGHT + 1 pieces in memory. With gzip
- * each piece is compressed on its own, off the main thread (zlib's one-shot `gzip` on libuv's thread pool), as
- * one member of the file: a gzip file may hold several members, which `gzip -d`, Python's gzip module (so
- * singer-sdk's BATCH reader) and Node's zlib decompress as one stream (RFC 1952 §2.2). One zlib stream made
- * each write wait until its batch was compressed, so the read and zlib took turns.
+ * each piece is compressed on its own, off the reading thread (on the gzip thread, gzip-thread.ts, which also
+ * writes it), as one member of the file: a gzip file may hold several members, which `gzip -d`, Python's gzip
+ * module (so singer-sdk's BATCH reader) and Node's zlib decompress as one stream (RFC 1952 §2.2). One zlib
+ * stream made each write wait until its batch was compressed, so the read and zlib took turns.
  */
 export class DurableFile implements BatchFile {
   readonly url: string;
-  private piece: Buffer | undefined;
+  private piece: Piece | undefined;
   private used = 0;
   /** pieces not yet on disk, oldest first: each settles once its piece and every one before it is written */
   private readonly inFlight: Promise<void>[] = [];
+  /** rejects when a piece failed */
   private written: Promise<void> = Promise.resolve();
+  /** settles once nothing sent is still being written: the descriptor may be closed */
+  private drained: Promise<void> = Promise.resolve();
   private pieces = 0;
   private closed: Promise<void> | undefined;
   /** bytes per piece */
@@ -100,7 +107,7 @@ export class DurableFile implements BatchFile {
     if (copyText) throw new Error('a JSONL batch file takes records, not COPY text rows');
     for (let at = 0; at < bytes.length;) {
       this.piece ??= takePiece();
-      const n = bytes.copy(this.piece, this.used, at, at + this.full - this.used);
+      const n = bytes.copy(this.piece.bytes, this.used, at, at + this.full - this.used);
       this.used += n;
       at += n;
       if (this.used === this.full) await this.send();
@@ -119,6 +126,7 @@ export class DurableFile implements BatchFile {
     try {
       await this.written;
     } finally {
+      await this.drained;
       await this.close();
     }
     return `${this.path}.part`;
@@ -126,11 +134,12 @@ export class DurableFile implements BatchFile {
 
   /** Drops an unfinished file (a failed read): its rows are read again from the last STATE. */
   async discard(): Promise<void> {
+    if (this.piece) givePiece(this.piece);
     this.piece = undefined;
     this.used = 0;
-    await this.written.catch(() => undefined);
-    await this.close().catch(() => undefined);
-    await unlink(`${this.path}.part`).catch(() => undefined);
+    await this.drained;
+    await this.close().catch(ignore);
+    await unlink(`${this.path}.part`).catch(ignore);
   }
 
   /** Starts the full piece on its way, then waits while PIECES_IN_FLIGHT are. */
@@ -141,22 +150,30 @@ export class DurableFile implements BatchFile {
 
   private startPiece(): void {
     const piece = this.piece ?? takePiece();
-    const bytes = piece.subarray(0, this.used);
+    const length = this.used;
     this.piece = undefined;
     this.used = 0;
     this.pieces++;
-    // the piece is free once compressed (gzip), else once written
-    const packed = this.compress ? gzip(bytes, GZIP).finally(() => givePiece(piece)) : Promise.resolve(bytes);
-    // a zlib error rejects `packed` while an earlier write may still be pending: it is reported through `written`
-    packed.catch(() => undefined);
     const before = this.written;
-    const written = (async () => {
-      await before;
-      await this.writeAll(await packed);
-      if (!this.compress) givePiece(piece);
-    })();
-    // a disk error rejects `written` before anyone awaits it: write/finish report it, the process must not crash on it
-    written.catch(() => undefined);
+    let written: Promise<void>;
+    if (this.compress) {
+      // the thread takes members in the order sent, and answers them in that order: once this one is
+      // answered, every earlier one is, so the descriptor may close
+      const done = GzipThread.get().member(this.fh.fd, piece.shared, length);
+      const give = (): void => givePiece(piece);
+      done.then(give, give);
+      this.drained = done.catch(ignore);
+      written = Promise.all([before, done]).then(ignore);
+    } else {
+      written = (async () => {
+        await before;
+        await this.writeAll(piece.bytes.subarray(0, length));
+        givePiece(piece);
+      })();
+      this.drained = written.catch(ignore);
+    }
+    // a disk or zlib error rejects `written` before anyone awaits it: write/finish report it, the process must not crash on it
+    written.catch(ignore);
     this.written = written;
     this.inFlight.push(written);
   }

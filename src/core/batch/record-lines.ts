@@ -3,7 +3,6 @@ import { recordPrefix } from '../postgres/record-encoder.js';
 const NL = 10;
 const TIME_EXTRACTED = Buffer.from(',"time_extracted":');
 const VERSION = Buffer.from(',"version":');
-const SCRATCH_BYTES = 4 * 1024 * 1024;
 
 /**
  * Cuts the `record` objects out of RECORD lines, byte for byte: a BATCH file holds what the RECORD
@@ -14,20 +13,19 @@ const SCRATCH_BYTES = 4 * 1024 * 1024;
  */
 export class RecordLineCutter {
   private readonly prefix: Buffer;
-  /**
-   * The records of the last cut: one buffer for every batch up to 4 MiB (batches are 1 MiB but for long
-   * rows), as a fresh 1 MiB buffer per batch is an mmap'd block, page-faulted in and freed by a GC.
-   */
-  private scratch = Buffer.alloc(0);
 
   constructor(stream: string) {
     this.prefix = Buffer.from(recordPrefix(stream));
   }
 
-  /** The records of `lines` (whole RECORD lines), one JSON object per line, each ending in '\n'; valid until the next cut. */
+  /**
+   * The records of `lines` (whole RECORD lines), one JSON object per line, each ending in '\n': cut in place,
+   * at the start of `lines`, whose lines are then gone. A record is never longer than its line, so each one
+   * moves towards the start over bytes already cut. `copyWithin` moves a record without the Uint8Array that
+   * `Buffer.copy` into another buffer makes per call: 0.35 against 0.6–0.8 CPU-s per 5M records of the bench's
+   * hypertable (issue #35).
+   */
   cut(lines: Buffer): Buffer {
-    if (this.scratch.length < lines.length && lines.length <= SCRATCH_BYTES) this.scratch = Buffer.allocUnsafeSlow(lines.length);
-    const out = this.scratch.length >= lines.length ? this.scratch : Buffer.allocUnsafe(lines.length);
     const plen = this.prefix.length;
     const tlen = TIME_EXTRACTED.length;
     let o = 0;
@@ -52,11 +50,12 @@ export class RecordLineCutter {
       const close = end - tail;
       const te = close + 1 + versionPart;
       if (close < start + plen || lines[close] !== 0x7d || !this.timeExtractedAt(lines, te, tlen)) throw this.notOurs(lines, start, end);
-      o += lines.copy(out, o, start + plen - 1, close + 1);
-      out[o++] = NL;
+      lines.copyWithin(o, start + plen - 1, close + 1);
+      o += close + 2 - (start + plen);
+      lines[o++] = NL;
       start = end + 1;
     }
-    return out.subarray(0, o);
+    return lines.subarray(0, o);
   }
 
   /** `,"time_extracted":` at `at`: compared in JS, as a native compare per line costs more than its 18 bytes */
