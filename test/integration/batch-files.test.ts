@@ -151,8 +151,12 @@ describe.skipIf(!!nativeSkipReason)('BATCH messages: the every-type table and ba
     const plain = await runTap(['--config', tmpJson({ url: db.url }), '--catalog', catalog]);
     expect(plain.code, plain.stderr).toBe(0);
     const { batch_config } = batchRoot('gzip');
-    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog]);
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog], {
+      env: { TAP_LOG_LEVEL: 'debug' },
+    });
     expect(run.code, run.stderr).toBe(0);
+    // the transcoder writes the records alone for a JSONL file: nothing is cut out of RECORD lines
+    expect(run.stderr).toMatch(/DEBUG.*public-every_type: rows go to the batch files as records, with no RECORD line around them/);
     const lines = batchLines(run.messages);
     expect(lines).toEqual(recordLines(plain.stdout).map(recordText));
     expect(lines.map((l) => rawRecordFields(`{"record":${l}}`))).toEqual(([1, 2, 3] as const).map((id) => expectedRecordFields(cases, id)));

@@ -170,7 +170,7 @@ describe.skipIf(!!nativeSkipReason || !!skip)('BATCH messages: the every-type ta
     const copy = await files('auto');
     const json = await files('csv');
     // the COPY text path is the one taken by default, and not with the csv decoder
-    expect(copy.stderr).toMatch(/DEBUG.*public-every_type: rows go to the Parquet files as COPY text/);
+    expect(copy.stderr).toMatch(/DEBUG.*public-every_type: rows go to the batch files as COPY text/);
     expect(json.stderr).not.toMatch(/as COPY text/);
     expect(copy.bytes.length).toBe(json.bytes.length);
     copy.bytes.forEach((b, i) => expect(b.equals(json.bytes[i]!), `file ${i + 1}`).toBe(true));

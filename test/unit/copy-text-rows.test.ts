@@ -5,7 +5,7 @@ import { CopyTextTranscoder } from '../../src/core/postgres/copy-text-transcoder
 import type { EncodeOptions, RecordBatch } from '../../src/core/postgres/record-encoder.js';
 
 /**
- * COPY text rows on their way to a Parquet file (RecordBatch.copyText) must be cut and bookmarked like the
+ * COPY text rows on their way to a Parquet file (RowForm `copy-text`) must be cut and bookmarked like the
  * RECORD lines of the same COPY: the same rows per batch (STATE follows every N rows) and the same last
  * bookmarkable values (a NULL, infinity or BC key never becomes a bookmark), whatever the socket chunks.
  */
@@ -66,7 +66,7 @@ describe('COPY text rows for a Parquet file', () => {
           const lines = await all(new CopyTextTranscoder().encode(chunks(input, cuts), options));
           const copy = await all(copyTextRows(chunks(input, cuts), options));
           expect(copy.map((b) => [b.rows, b.last])).toEqual(lines.map((b) => [b.rows, b.last]));
-          expect(copy.every((b) => b.copyText)).toBe(true);
+          expect(copy.every((b) => b.form === 'copy-text')).toBe(true);
           expect(Buffer.concat(copy.map((b) => b.bytes)).equals(input)).toBe(true);
         },
       ),

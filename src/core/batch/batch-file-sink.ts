@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { FatalSyncError, TapError } from '../errors.js';
-import type { RecordBatch } from '../postgres/record-encoder.js';
+import type { RecordBatch, RowForm } from '../postgres/record-encoder.js';
 import type { StreamPlan } from '../readers/stream-plan.js';
 import type { MessageWriter } from '../singer/message-writer.js';
 import { releaseBatchBuffer } from '../singer/output-buffers.js';
@@ -87,17 +87,17 @@ class BatchFileOutput implements StreamOutput {
     return this.settings.batchSize;
   }
 
-  /** a Parquet file reads its values from COPY text as well as from records */
-  get takesCopyText(): boolean {
-    return this.settings.format === 'parquet';
+  /** a Parquet file reads its values from COPY text, a JSONL file takes records, as well as RECORD lines */
+  get takes(): RowForm {
+    return this.settings.format === 'parquet' ? 'copy-text' : 'records';
   }
 
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rows === 0) return;
-    const records = batch.copyText ? batch.bytes : this.take(batch.bytes);
+    const records = batch.form ? batch.bytes : this.take(batch.bytes);
     this.file ??= await this.openFile();
     try {
-      await this.file.write(records, batch.copyText);
+      await this.file.write(records, batch.form === 'copy-text');
       // the encoder's buffer is free again once the file took its records
       releaseBatchBuffer(batch.bytes);
     } catch (err) {

@@ -9,7 +9,7 @@ const TAB = 9,
   TABS = 0x09090909;
 
 /**
- * Splits COPY text rows (tab-separated, `\N` for NULL: RecordBatch.copyText) into their columns' buffers,
+ * Splits COPY text rows (tab-separated, `\N` for NULL: RowForm `copy-text`) into their columns' buffers,
  * each field read by ColumnBuffer.appendCopy as the transcoder's JSON of it would be. A row it does not
  * read alone (a field in a shape PostgreSQL does not write, a missing or extra field) is taken back and
  * handed to the transcoder, whose RECORD line is read as a BATCH file's JSON is: the row becomes what the

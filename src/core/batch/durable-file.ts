@@ -55,7 +55,7 @@ export interface BatchFile {
   readonly url: string;
   /**
    * Appends `bytes`, waiting while the compressor or the disk is behind; `bytes` may be reused once it resolves.
-   * `copyText`: they are COPY text rows (RecordBatch.copyText), which only a Parquet file takes.
+   * `copyText`: they are COPY text rows (RowForm `copy-text`), which only a Parquet file takes.
    */
   write(bytes: Buffer, copyText?: boolean): Promise<void>;
   commit(): Promise<void>;

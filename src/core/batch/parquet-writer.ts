@@ -105,7 +105,7 @@ export class ParquetWriter {
     }
   }
 
-  /** Whole COPY text rows of the columns, in order, each ending in '\n' (RecordBatch.copyText). */
+  /** Whole COPY text rows of the columns, in order, each ending in '\n' (RowForm `copy-text`). */
   writeCopyText(rows: Buffer): void {
     const { rowGroupRows, rowGroupBytes } = this.options;
     for (let start = 0; start < rows.length;) {

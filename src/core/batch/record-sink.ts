@@ -1,4 +1,4 @@
-import type { RecordBatch } from '../postgres/record-encoder.js';
+import type { RecordBatch, RowForm } from '../postgres/record-encoder.js';
 import type { StreamPlan } from '../readers/stream-plan.js';
 import type { MessageWriter } from '../singer/message-writer.js';
 
@@ -16,10 +16,10 @@ export interface StreamOutput {
   /** STATE follows at most this many rows (a BATCH file's size) */
   readonly rowsPerState: number;
   /**
-   * True when `write` also takes COPY text rows of the stream's columns (RecordBatch.copyText): a Parquet file
-   * reads its values from them, with no JSON written and parsed again in between.
+   * The form `write` also takes the stream's rows in (RecordBatch.form): a Parquet file reads its values from
+   * COPY text, with no JSON written and parsed again in between; a JSONL file takes the records alone.
    */
-  readonly takesCopyText?: boolean;
+  readonly takes?: RowForm;
   write(batch: RecordBatch): Promise<void>;
   /**
    * Makes every row written so far durable, tells the target where it is, then calls `then` (which writes

@@ -7,7 +7,7 @@ const NL = 10;
 
 /**
  * The rows of one `COPY … TO STDOUT` (text format) as they came, cut into batches of whole rows
- * (RecordBatch.copyText), for an output that reads each value from COPY text itself: a Parquet file,
+ * (RowForm `copy-text`), for an output that reads each value from COPY text itself: a Parquet file,
  * which would otherwise parse again the JSON the transcoder wrote (issue #35: that JSON cost the reading
  * thread ~0.8 CPU-s and the Parquet thread ~0.8 CPU-s per 1M rows of the bench's hypertable). Nothing is
  * decoded here but a bookmark: the tracked values of the batch's last row whose tracked values are not
@@ -22,7 +22,7 @@ export async function* copyTextRows(copyOut: AsyncIterable<Buffer>, options: Enc
   const pending: Buffer[] = [];
   const take = (): RecordBatch => {
     last = lastTracked(out, pos, options) ?? last;
-    const batch: RecordBatch = { bytes: out.subarray(0, pos), rows, last, copyText: true };
+    const batch: RecordBatch = { bytes: out.subarray(0, pos), rows, last, form: 'copy-text' };
     out = takeBatchBuffer();
     pos = 0;
     rows = 0;

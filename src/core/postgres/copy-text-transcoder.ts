@@ -203,8 +203,9 @@ class RowWriter {
   constructor(private readonly options: EncodeOptions) {
     this.names = options.columns.map((c, i) => Buffer.from(`${i === 0 ? '' : ','}${JSON.stringify(c.name)}:`));
     this.nameWords = this.names.map(wordsOf);
-    this.head = Buffer.from(recordPrefix(options.stream) + (this.names[0]?.toString() ?? ''));
-    this.between = Buffer.from(recordSuffix(options) + this.head.toString());
+    // a record line, or the record alone (RowForm `records`: what a JSONL batch file holds)
+    this.head = Buffer.from((options.recordsOnly ? '{' : recordPrefix(options.stream)) + (this.names[0]?.toString() ?? ''));
+    this.between = Buffer.from((options.recordsOnly ? '}\n' : recordSuffix(options)) + this.head.toString());
     this.kinds = options.columns.map((c) => KIND[c.kind]);
     this.tracks = options.columns.map((_, i) => options.track.includes(i));
     this.fixed = this.between.length + this.names.reduce((n, b) => n + b.length + 8, 0);

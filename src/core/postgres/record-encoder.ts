@@ -12,12 +12,16 @@ export interface RecordBatch {
    * When no row of a batch qualifies, the value of an earlier batch (undefined before the first).
    */
   readonly last?: readonly string[];
-  /**
-   * The bytes are COPY text rows of the plan's columns, in order, each ending in '\n', not RECORD lines:
-   * only for a plan with `copyTextColumns` (an output that reads values from COPY text itself, StreamOutput.takesCopyText).
-   */
-  readonly copyText?: boolean;
+  /** What the bytes hold when they are not RECORD lines (RowForm): only for a plan with `rowForm` */
+  readonly form?: RowForm;
 }
+
+/**
+ * Rows as a BATCH file's output takes them, rather than as RECORD lines (StreamOutput.takes, StreamPlan.rowForm):
+ * `copy-text`: the COPY text rows of the plan's columns, in order, each ending in '\n' (a Parquet file reads
+ * its values from them); `records`: the `record` objects alone, one per line (what a JSONL file holds).
+ */
+export type RowForm = 'copy-text' | 'records';
 
 export interface EncodeOptions {
   readonly stream: string;
@@ -28,6 +32,8 @@ export interface EncodeOptions {
   readonly track: readonly number[];
   /** a batch never holds more rows than this (so STATE can follow every N rows) */
   readonly maxRows: number;
+  /** lines of the `record` objects alone (RowForm `records`), not RECORD lines */
+  readonly recordsOnly?: boolean;
 }
 
 /**

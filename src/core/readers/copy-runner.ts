@@ -3,7 +3,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import type { TapConfig } from '../config/tap-config.js';
 import { translateQueryError } from '../postgres/connection-pool.js';
 import { CopyOutReader } from '../postgres/copy-out-reader.js';
-import type { RecordBatch, RecordEncoder } from '../postgres/record-encoder.js';
+import type { RecordBatch, RecordEncoder, RowForm } from '../postgres/record-encoder.js';
 import { qualifiedName, quoteIdent } from '../postgres/sql.js';
 import type { StreamPlan } from './stream-plan.js';
 import { shapedWhere } from './query-shape.js';
@@ -105,14 +105,18 @@ export class CopyRunner {
    * text is read for STATE, and ORDER BY names the output column).
    */
   private doublesAsBits(plan: StreamPlan, parts: SelectParts): Set<string> {
-    if (!this.readsRows(plan)) return NO_COLUMNS;
+    if (this.formOf(plan) !== 'copy-text') return NO_COLUMNS;
     const keep = new Set([...plan.keyProperties, ...(plan.replicationKey ? [plan.replicationKey] : []), ...(parts.orderBy ?? [])]);
     return new Set(plan.columns.filter((c) => c.type.typname === 'float8' && !keep.has(c.name)).map((c) => c.name));
   }
 
-  /** True when this plan's COPYs reach its output as COPY text rows (StreamPlan.copyTextColumns). */
-  private readsRows(plan: StreamPlan): boolean {
-    return this.encoderFor(plan) === this.fast && takesRows(plan);
+  /** The form this plan's COPYs reach its output in (StreamPlan.rowForm), or undefined for RECORD lines. */
+  private formOf(plan: StreamPlan): RowForm | undefined {
+    const wanted = plan.rowForm;
+    if (!wanted || this.encoderFor(plan) !== this.fast) return undefined;
+    const names = wanted.columns;
+    const same = names.length === plan.columns.length && plan.columns.every((c, i) => c.name === names[i]);
+    return same ? wanted.form : undefined;
   }
 
   /**
@@ -121,6 +125,7 @@ export class CopyRunner {
    */
   async *run(client: pg.PoolClient, plan: StreamPlan, select: string, options: CopyRunOptions = {}): AsyncGenerator<RecordBatch> {
     const encoder = this.encoderFor(plan);
+    const form = this.formOf(plan);
     const track = (options.track ?? []).map((name) => {
       const i = plan.columns.findIndex((c) => c.name === name);
       if (i < 0) throw new Error(`column ${name} is not selected in ${plan.tapStreamId}`);
@@ -137,13 +142,17 @@ export class CopyRunner {
       timeExtracted: new Date().toISOString(),
       track,
       maxRows: this.config.stateEveryNRows,
+      recordsOnly: form === 'records',
     };
-    const rows = this.readsRows(plan);
-    const threads = rows ? 0 : this.transcodeThreads(plan, options.concurrent ?? 1, options.workers);
+    const threads = form === 'copy-text' ? 0 : this.transcodeThreads(plan, options.concurrent ?? 1, options.workers);
     if (threads > 0) this.workers ??= new TranscodeWorkers(threads);
     try {
-      if (rows) yield* copyTextRows(source, encodeOptions);
-      else yield* threads > 0 && this.workers ? this.workers.encode(source, encodeOptions) : encoder.encode(source, encodeOptions);
+      if (form === 'copy-text') yield* copyTextRows(source, encodeOptions);
+      else {
+        const batches = threads > 0 && this.workers ? this.workers.encode(source, encodeOptions) : encoder.encode(source, encodeOptions);
+        if (form === 'records') for await (const batch of batches) yield { ...batch, form };
+        else yield* batches;
+      }
       completed = true;
     } catch (err) {
       throw translateQueryError(err, `COPY of ${options.label ?? plan.tapStreamId}`);
@@ -157,12 +166,6 @@ export class CopyRunner {
 }
 
 const NO_COLUMNS = new Set<string>();
-
-/** The plan's output takes COPY text rows of exactly these columns (StreamPlan.copyTextColumns). */
-function takesRows(plan: StreamPlan): boolean {
-  const names = plan.copyTextColumns;
-  return names !== undefined && names.length === plan.columns.length && plan.columns.every((c, i) => c.name === names[i]);
-}
 
 /** A client whose connection is in an unknown protocol state: the pool must not hand it out again. */
 export function markBroken(client: pg.PoolClient): void {

@@ -1,6 +1,7 @@
 import type { CatalogEntry, ReplicationMethod } from '../singer/catalog.js';
 import type { RelationInfo } from '../postgres/pg-catalog.js';
 import type { ColumnCodec, PgTypeInfo } from '../postgres/type-mapping.js';
+import type { RowForm } from '../postgres/record-encoder.js';
 
 /** A selected column as the sync reads it: the live type from pg_catalog and its codec. */
 export interface PlannedColumn {
@@ -32,11 +33,11 @@ export interface StreamPlan {
   /** set when a record transform or `skip_changes` applies to the stream: readers of changes attach ReadBatch.changes */
   readonly recordMeta?: boolean;
   /**
-   * Set when the stream's output reads its values from COPY text rows (StreamOutput.takesCopyText: a Parquet
-   * BATCH file): CopyRunner yields the rows as they came (RecordBatch.copyText) for a plan with exactly
-   * these columns, in this order, read by the COPY-text transcoder; RECORD lines otherwise.
+   * Set when the stream's output takes its rows in another form than RECORD lines (StreamOutput.takes: a
+   * BATCH file): CopyRunner yields them so (RecordBatch.form) for a plan with exactly these columns, in this
+   * order, read by the COPY-text transcoder; RECORD lines otherwise.
    */
-  readonly copyTextColumns?: readonly string[];
+  readonly rowForm?: { readonly form: RowForm; readonly columns: readonly string[] };
 }
 
 export function columnIndex(plan: StreamPlan, name: string): number {

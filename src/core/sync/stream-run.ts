@@ -58,11 +58,14 @@ export class StreamRun {
     // the output first: a record transform may drop or retype properties, and the SCHEMA says so
     const out = (deps.sink ?? new StdoutRecordSink(writer, config.stateEveryNRows)).forStream(plan);
     await writer.write(schemaMessage(out.described ?? plan));
-    // an output that reads COPY text (a Parquet file) gets the rows of the stream's own columns as they came;
-    // a change stream's records carry more than its columns, so they stay RECORD lines
-    const copyText = out.takesCopyText === true && plan.method !== 'LOG_BASED';
-    const read: StreamPlan = copyText ? { ...plan, copyTextColumns: plan.columns.map((c) => c.name) } : plan;
-    if (copyText && config.decoder !== 'csv') log.debug(`${id}: rows go to the Parquet files as COPY text, with no RECORD JSON in between`);
+    // a BATCH file gets the rows of the stream's own columns in its own form (COPY text for Parquet, records
+    // for JSONL); a change stream's records carry more than its columns, so they stay RECORD lines
+    const form = plan.method === 'LOG_BASED' ? undefined : out.takes;
+    const read: StreamPlan = form ? { ...plan, rowForm: { form, columns: plan.columns.map((c) => c.name) } } : plan;
+    if (form && config.decoder !== 'csv')
+      log.debug(
+        `${id}: rows go to the batch files ${form === 'copy-text' ? 'as COPY text, with no RECORD JSON in between' : 'as records, with no RECORD line around them'}`,
+      );
     if (plan.method === 'FULL_TABLE' && fresh && config.activateVersion)
       await writer.write({ type: 'ACTIVATE_VERSION', stream: plan.stream, version: plan.version! });
     await writeState(writer, state, 'boundary');
