@@ -85,7 +85,7 @@ export class ParquetWriter {
 
   /** Whole lines (RECORD lines, or records: options.recordPrefix), each ending in '\n'. */
   write(lines: Buffer): void {
-    const { rowGroupRows, rowGroupBytes, recordPrefix } = this.options;
+    const { recordPrefix } = this.options;
     let start = 0;
     while (start < lines.length) {
       const from = start + recordPrefix;
@@ -98,24 +98,28 @@ export class ParquetWriter {
         for (end = close; end < lines.length && lines[end] !== NL; end++);
         this.tail = end - close;
       }
-      // the size is summed every 256 rows, and after any row of a megabyte or more
-      const checkSize = (++this.rows & 255) === 0 || end - start >= 1 << 20;
+      this.rowDone(end - start);
       start = end + 1;
-      if (this.rows === rowGroupRows || (checkSize && this.bytes() >= rowGroupBytes)) this.flush();
     }
   }
 
   /** Whole COPY text rows of the columns, in order, each ending in '\n' (RowForm `copy-text`). */
   writeCopyText(rows: Buffer): void {
-    const { rowGroupRows, rowGroupBytes } = this.options;
     for (let start = 0; start < rows.length;) {
       const end = rows.indexOf(NL, start);
       if (end < 0) throw new Error('COPY rows ended in the middle of a row');
       this.copyScanner.row(rows, start, end);
-      const checkSize = (++this.rows & 255) === 0 || end - start >= 1 << 20;
+      this.rowDone(end - start);
       start = end + 1;
-      if (this.rows === rowGroupRows || (checkSize && this.bytes() >= rowGroupBytes)) this.flush();
     }
+  }
+
+  /** Counts a row of `rowBytes` input bytes; writes the row group once it is full. */
+  private rowDone(rowBytes: number): void {
+    const { rowGroupRows, rowGroupBytes } = this.options;
+    // the size is summed every 256 rows, and after any row of a megabyte or more
+    const checkSize = (++this.rows & 255) === 0 || rowBytes >= 1 << 20;
+    if (this.rows === rowGroupRows || (checkSize && this.bytes() >= rowGroupBytes)) this.flush();
   }
 
   private notRecord(lines: Buffer, start: number): Error {
