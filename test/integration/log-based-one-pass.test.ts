@@ -132,13 +132,16 @@ describe.skipIf(!!nativeSkipReason)('LOG_BASED: one streamed decode for every st
     expect(second.code, second.stderr).toBe(0);
     expect(second.recs).toHaveLength(40001);
     const before = await slotStats(slot);
-    expect(before.spill).toBeGreaterThan(0);
+    // the large transaction (about 17 MB of WAL) spilled as it was decoded
+    expect(before.spill).toBeGreaterThan(10_000_000);
     await db.sql(`INSERT INTO p1 VALUES (50000, 1, 'z')`);
     const third = await tap.run(second.state);
     expect(third.code, third.stderr).toBe(0);
     expect(third.recs.map((r) => r.id)).toEqual([50000]);
     const after = await slotStats(slot);
-    // the large transaction was not queued and spilled again
-    expect(after.spill - before.spill).toBe(0);
+    // the large transaction was not queued and spilled again. Other transactions of the database may
+    // spill a little: an autoanalyze of p1 writes pg_statistic rows of 300-character values, and the
+    // reorder buffer queues catalog changes too (one such spill of 65,600 bytes was seen in CI)
+    expect(after.spill - before.spill).toBeLessThan(1_000_000);
   });
 });
