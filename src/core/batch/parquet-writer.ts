@@ -189,7 +189,7 @@ export class ParquetWriter {
         levels.copy(scratch, 4);
         values.copy(scratch, 4 + levels.length);
         const level = this.level(k, size);
-        const gz = gzipSync(scratch.subarray(0, size), { level });
+        const gz = gzipSync(scratch.subarray(0, size), { level, memLevel: 9 });
         if (level === 1 && gz.length >= size * INCOMPRESSIBLE) this.probe[k] = -REPROBE;
         body = [gz];
         compressed = gz.length;
