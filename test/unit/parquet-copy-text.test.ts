@@ -97,6 +97,27 @@ function float8send(v: number): string {
   return `\\\\x${b.toString('hex')}`;
 }
 
+const TIMESTAMP = /^(\d{4,5})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(\+00)?( BC)?$/;
+/**
+ * timestamptz_send's bytes (µs since 2000-01-01, big-endian) of a timestamp's text where the server could
+ * have written that text (a real date and time, no leap second, at most 6 fraction digits); else the text.
+ */
+function timestampSend(v: string, zone: boolean): string {
+  const special = v === 'infinity' ? (1n << 63n) - 1n : v === '-infinity' ? -(1n << 63n) : undefined;
+  if (special !== undefined) return `\\\\x${BigInt.asUintN(64, special).toString(16).padStart(16, '0')}`;
+  const m = TIMESTAMP.exec(v);
+  if (!m || !!m[8] !== zone) return v;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const year = m[9] ? 1 - y : y;
+  const date = new Date(0);
+  date.setUTCFullYear(year, mo - 1, d);
+  date.setUTCHours(h, mi, s, 0);
+  const same = date.getUTCFullYear() === year && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d && date.getUTCHours() === h;
+  if (y === 0 || !same || date.getUTCMinutes() !== mi || date.getUTCSeconds() !== s) return v;
+  const micros = BigInt(date.getTime()) * 1000n + BigInt((m[7] ?? '').padEnd(6, '0')) - 946_684_800_000_000n;
+  return `\\\\x${BigInt.asUintN(64, micros).toString(16).padStart(16, '0')}`;
+}
+
 function written(
   columns: ParquetColumn[],
   feed: (w: ParquetWriter) => Promise<void> | void,
@@ -153,8 +174,14 @@ describe('Parquet from COPY text rows', () => {
         async ([picked, rows], compression, bits) => {
           const columns = picked.map((k, i): ParquetColumn => ({ name: `c${i}`, ...KINDS[k]!.column }));
           const lines = Buffer.from(rows.map((r) => r.join('\t') + '\n').join(''), 'utf8');
-          // doubles as CopyRunner selects them for a Parquet file, float8send's bytes, beside their text for the JSON path
-          const asBits = (v: string, i: number) => (bits && columns[i]!.kind === 'double' && DOUBLE.test(v) ? float8send(Number(v)) : v);
+          // doubles and timestamps as CopyRunner selects them for a Parquet file, float8send's and timestamptz_send's
+          // bytes, beside their text for the JSON path
+          const asBits = (v: string, i: number) => {
+            const { kind, source } = columns[i]!;
+            if (!bits) return v;
+            if (kind === 'double' && DOUBLE.test(v)) return float8send(Number(v));
+            return kind === 'timestamp' ? timestampSend(v, source === 'timestamptz') : v;
+          };
           const copy = Buffer.from(rows.map((r) => r.map(asBits).join('\t') + '\n').join(''), 'utf8');
           const json = await viaRecordLines(columns, lines, compression);
           const text = await written(columns, (w) => w.writeCopyText(copy), compression);
@@ -164,6 +191,28 @@ describe('Parquet from COPY text rows', () => {
       ),
       { numRuns: 400 },
     );
+  });
+
+  it('gives a row the transcoder reads (an escape the fast path leaves to it) the text of its sent doubles and timestamps', async () => {
+    const columns: ParquetColumn[] = [
+      { name: 'at', kind: 'timestamp', source: 'timestamptz' },
+      { name: 'local', kind: 'timestamp', source: 'timestamp' },
+      { name: 'v', kind: 'double', source: 'number' },
+      { name: 's', kind: 'string', source: 'string' },
+    ];
+    const rows = [
+      ['2024-02-29 23:59:59.000123+00', '0999-12-31 01:02:03.5', '0.1', 'octal \\101'],
+      ['1850-06-01 12:00:00+00', '2300-01-01 00:00:00.999999', '-1e+300', '\\x41'],
+      ['infinity', '0044-03-15 12:00:00 BC', 'NaN', 'plain'],
+    ];
+    const text = Buffer.from(rows.map((r) => r.join('\t') + '\n').join(''));
+    const sent = Buffer.from(
+      rows.map((r) => [timestampSend(r[0]!, true), timestampSend(r[1]!, false), float8send(Number(r[2])), r[3]].join('\t') + '\n').join(''),
+    );
+    expect(sent.toString()).not.toContain('2024');
+    const fromSent = await written(columns, (w) => w.writeCopyText(sent), 'none');
+    expect(fromSent).toEqual(await written(columns, (w) => w.writeCopyText(text), 'none'));
+    expect(fromSent).toEqual(await viaRecordLines(columns, text, 'none'));
   });
 
   it('hands a row with a missing or an extra field to the transcoder, which fails it', async () => {

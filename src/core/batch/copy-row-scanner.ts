@@ -1,6 +1,6 @@
 import { RowTranscoder } from '../postgres/copy-text-transcoder.js';
 import { recordPrefix } from '../postgres/record-encoder.js';
-import { COPY_FALLBACK, doubleBitsText } from './copy-value-text.js';
+import { COPY_FALLBACK, doubleBitsText, timestampBitsText } from './copy-value-text.js';
 import type { ColumnBuffer } from './parquet-column-buffer.js';
 import { RecordJsonScanner } from './record-json-scanner.js';
 
@@ -62,17 +62,24 @@ export class CopyRowScanner {
       maxRows: 1,
     });
     this.json ??= new RecordJsonScanner(this.buffers);
-    const row = this.withDoubleText(src, start, end);
+    const row = this.withValueText(src, start, end);
     const line = row ? this.fallback.line(row, 0, row.length - 1) : this.fallback.line(src, start, end);
     this.json.scan(line, recordPrefix('').length - 1, line.length);
   }
 
-  /** The row with its doubles' float8send fields (CopyRunner.selectSql) as decimal text, as the transcoder reads them; undefined when it has none. */
-  private withDoubleText(src: Buffer, start: number, end: number): Buffer | undefined {
+  /**
+   * The row with its doubles' and timestamps' binary fields (CopyRunner.selectSql sends them so) as the
+   * text the server writes of them, which the transcoder reads; undefined when it has none.
+   */
+  private withValueText(src: Buffer, start: number, end: number): Buffer | undefined {
     const fields = src.toString('latin1', start, end).split('\t');
     let changed = false;
     this.buffers.forEach((b, i) => {
-      const text = b.column.kind === 'double' && fields[i] !== undefined ? doubleBitsText(fields[i]) : undefined;
+      const field = fields[i];
+      if (field === undefined) return;
+      const { kind, source } = b.column;
+      const text =
+        kind === 'double' ? doubleBitsText(field) : kind === 'timestamp' ? timestampBitsText(field, source === 'timestamptz') : undefined;
       if (text === undefined) return;
       fields[i] = text;
       changed = true;

@@ -84,6 +84,7 @@ function refusedToFallback<T>(parse: (src: Buffer, a: number, b: number) => T, s
  * fraction digits go to the transcoder, whose JSON then fails the file with the JSON path's error.
  */
 export function copyTimestampMicros(src: Buffer, f: number, fe: number): number | bigint {
+  if (fe - f === 19 && src[f] === BS) return timestampBits(src, f + 3);
   let end = fe;
   if (end - f >= 22 && src[end - 3] === PLUS && src[end - 2] === ZERO && src[end - 1] === ZERO) end -= 3;
   const n = end - f;
@@ -150,6 +151,51 @@ function doubleBits(src: Buffer, at: number): number {
   bits.setInt32(0, hi);
   bits.setInt32(4, lo);
   return bits.getFloat64(0);
+}
+
+/** µs from 2000-01-01 (PostgreSQL's epoch) to 1970-01-01 */
+const POSTGRES_EPOCH_MICROS = 946_684_800_000_000;
+/** the first µs of 0001-01-01 and of 10000-01-01 since 1970: the text path's timestamps are the years between (BC and infinity are null) */
+const FIRST_MICROS = -62_135_596_800_000_000n,
+  END_MICROS = 253_402_300_800_000_000n;
+
+/**
+ * 16 lowercase hex digits at `at` (big-endian: timestamptz_send, timestamp_send) as µs since 1970, as
+ * copyTimestampMicros reads the same value's text; NaN for what the text has as null (infinity, BC, years
+ * past 9999).
+ */
+function timestampBits(src: Buffer, at: number): number | bigint {
+  if (src[at - 2] !== BS || src[at - 1] !== 120) throw COPY_FALLBACK;
+  let hi = 0,
+    lo = 0,
+    bad = 0;
+  for (let k = 0; k < 8; k++) {
+    const a = HEX_VALUES[src[at + k]!]!,
+      b = HEX_VALUES[src[at + 8 + k]!]!;
+    bad |= a | b;
+    hi = (hi << 4) | (a & 15);
+    lo = (lo << 4) | (b & 15);
+  }
+  if (bad < 0) throw COPY_FALLBACK;
+  // |hi| < 2^20: the µs (below 2^52 either side of 2000) and 1970's offset sum exactly in a double
+  if (hi < 1 << 20 && hi >= -(1 << 20)) return hi * 4294967296 + (lo >>> 0) + POSTGRES_EPOCH_MICROS;
+  const micros = (BigInt(hi) << 32n) + BigInt(lo >>> 0) + BigInt(POSTGRES_EPOCH_MICROS);
+  return micros < FIRST_MICROS || micros >= END_MICROS ? NaN : micros;
+}
+
+/**
+ * The text of a timestamp that timestampBits read, as the server writes it (`+00` when `zone`), for the
+ * transcoder (copy-row-scanner.ts); `infinity` for what the text has as null; undefined when `field` is
+ * not 16 hex digits.
+ */
+export function timestampBitsText(field: string, zone: boolean): string | undefined {
+  if (!/^\\\\x[0-9a-f]{16}$/.test(field)) return undefined;
+  const micros = BigInt.asIntN(64, BigInt(`0x${field.slice(3)}`)) + BigInt(POSTGRES_EPOCH_MICROS);
+  if (micros < FIRST_MICROS || micros >= END_MICROS) return 'infinity';
+  const fraction = Number(((micros % 1_000_000n) + 1_000_000n) % 1_000_000n);
+  const iso = new Date(Number((micros - BigInt(fraction)) / 1000n)).toISOString();
+  const text = `${iso.slice(0, 10)} ${iso.slice(11, 19)}${fraction > 0 ? `.${String(fraction).padStart(6, '0')}` : ''}`;
+  return zone ? `${text}+00` : text;
 }
 
 /** The decimal text of a double that doubleBits read, for the transcoder (copy-row-scanner.ts): the JSON path reads the same double from it. */

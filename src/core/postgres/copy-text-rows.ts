@@ -75,6 +75,9 @@ export async function* copyTextRows(copyOut: AsyncIterable<Buffer>, options: Enc
   }
 }
 
+/** the kinds of the columns CopyRunner may send in binary for a Parquet file */
+const SENT_KINDS: ReadonlySet<string> = new Set(['number', 'timestamptz', 'timestamp']);
+
 /**
  * The JSON texts of the tracked columns of the last row in `bytes[0..end)` whose tracked values are all
  * not null in JSON (NULL, infinity, NaN, BC: see RecordBatch.last); undefined when none is.
@@ -85,10 +88,10 @@ function lastTracked(bytes: Buffer, end: number, options: EncodeOptions): string
   for (let rowEnd = end - 1; rowEnd > 0;) {
     const start = bytes.lastIndexOf(NL, rowEnd - 1) + 1;
     const fields = decodeFields(bytes, start, rowEnd);
-    // CopyRunner never selects a bookmark column as float8send bits; were it to, the bookmark would be wrong
+    // CopyRunner never sends a bookmark column in binary (float8send, timestamptz_send); were it to, the bookmark would be wrong
     for (const i of track)
-      if (columns[i]!.kind === 'number' && fields[i]?.startsWith('\\x'))
-        throw new Error(`bookmark column ${columns[i]!.name} was read as float8 bits, not as its value's text`);
+      if (SENT_KINDS.has(columns[i]!.kind) && fields[i]?.startsWith('\\x'))
+        throw new Error(`bookmark column ${columns[i]!.name} was read in binary, not as its value's text`);
     const texts = track.map((i) => (fields[i] === null || fields[i] === undefined ? 'null' : jsonValueText(columns[i]!.kind, fields[i]!)));
     if (texts.every((t) => t[0] !== 'n')) return texts;
     rowEnd = start - 1;
