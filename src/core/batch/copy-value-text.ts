@@ -133,8 +133,15 @@ const HEX_VALUES = new Int8Array(256).fill(-1);
 for (let c = 0; c < 16; c++) HEX_VALUES['0123456789abcdef'.charCodeAt(c)] = c;
 const bits = new DataView(new ArrayBuffer(8));
 
-/** 16 lowercase hex digits at `at` (big-endian, as float8send writes them) as their double; NaN for NaN and the infinities. */
-function doubleBits(src: Buffer, at: number): number {
+/** set by readHex: the high and low 32 bits (signed) of the 8 bytes read */
+let hexHi = 0,
+  hexLo = 0;
+
+/**
+ * The `\\x` and 16 lowercase hex digits of a send function's 8 bytes (big-endian), the digits at `at`, into
+ * hexHi and hexLo; anything else is the transcoder's.
+ */
+function readHex(src: Buffer, at: number): void {
   if (src[at - 2] !== BS || src[at - 1] !== 120) throw COPY_FALLBACK;
   let hi = 0,
     lo = 0,
@@ -147,9 +154,16 @@ function doubleBits(src: Buffer, at: number): number {
     lo = (lo << 4) | (b & 15);
   }
   if (bad < 0) throw COPY_FALLBACK;
-  if ((hi & 0x7ff00000) === 0x7ff00000) return NaN;
-  bits.setInt32(0, hi);
-  bits.setInt32(4, lo);
+  hexHi = hi;
+  hexLo = lo;
+}
+
+/** float8send's 8 bytes at `at` as their double; NaN for NaN and the infinities. */
+function doubleBits(src: Buffer, at: number): number {
+  readHex(src, at);
+  if ((hexHi & 0x7ff00000) === 0x7ff00000) return NaN;
+  bits.setInt32(0, hexHi);
+  bits.setInt32(4, hexLo);
   return bits.getFloat64(0);
 }
 
@@ -160,26 +174,17 @@ const FIRST_MICROS = -62_135_596_800_000_000n,
   END_MICROS = 253_402_300_800_000_000n;
 
 /**
- * 16 lowercase hex digits at `at` (big-endian: timestamptz_send, timestamp_send) as µs since 1970, as
+ * timestamptz_send's or timestamp_send's 8 bytes at `at` (µs since 2000) as µs since 1970, as
  * copyTimestampMicros reads the same value's text; NaN for what the text has as null (infinity, BC, years
  * past 9999).
  */
 function timestampBits(src: Buffer, at: number): number | bigint {
-  if (src[at - 2] !== BS || src[at - 1] !== 120) throw COPY_FALLBACK;
-  let hi = 0,
-    lo = 0,
-    bad = 0;
-  for (let k = 0; k < 8; k++) {
-    const a = HEX_VALUES[src[at + k]!]!,
-      b = HEX_VALUES[src[at + 8 + k]!]!;
-    bad |= a | b;
-    hi = (hi << 4) | (a & 15);
-    lo = (lo << 4) | (b & 15);
-  }
-  if (bad < 0) throw COPY_FALLBACK;
+  readHex(src, at);
+  const hi = hexHi,
+    lo = hexLo >>> 0;
   // |hi| < 2^20: the µs (below 2^52 either side of 2000) and 1970's offset sum exactly in a double
-  if (hi < 1 << 20 && hi >= -(1 << 20)) return hi * 4294967296 + (lo >>> 0) + POSTGRES_EPOCH_MICROS;
-  const micros = (BigInt(hi) << 32n) + BigInt(lo >>> 0) + BigInt(POSTGRES_EPOCH_MICROS);
+  if (hi < 1 << 20 && hi >= -(1 << 20)) return hi * 4294967296 + lo + POSTGRES_EPOCH_MICROS;
+  const micros = (BigInt(hi) << 32n) + BigInt(lo) + BigInt(POSTGRES_EPOCH_MICROS);
   return micros < FIRST_MICROS || micros >= END_MICROS ? NaN : micros;
 }
 
