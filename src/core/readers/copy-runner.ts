@@ -102,8 +102,8 @@ export class CopyRunner {
    * The columns a Parquet file takes as their binary send form (`\\x` and 16 hex digits) rather than as
    * text, with the function that sends each: float8 (float8send), which the Parquet thread would otherwise
    * parse back with Number() (~0.1 CPU-s per 1M random doubles), and timestamps (timestamptz_send,
-   * timestamp_send: µs since 2000-01-01), which the server formats as text at a cost (COPY of the bench
-   * hypertable's timestamptz column: 1.58 s as text, 1.20 s sent, the table scan alone 0.77 s). The same
+   * timestamp_send: µs since 2000-01-01), which the server formats as text at a cost (psql's `\copy` of the
+   * bench hypertable's timestamptz column: 1.58 s as text, 1.20 s sent, an int column 0.77 s). The same
    * value either way: extra_float_digits = 3 prints every double exactly, and a timestamp's text is its µs.
    * Not a column that may be a bookmark (the replication key, the key, an ORDER BY column: their text is read
    * for STATE, and ORDER BY names the output column).
