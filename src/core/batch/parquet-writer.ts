@@ -1,10 +1,10 @@
 import { closeSync, openSync, writevSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
 import { columnBuffer, releaseColumnBuffers, type ColumnBuffer } from './parquet-column-buffers.js';
 import type { ParquetColumn } from './parquet-columns.js';
 import { CODEC, dataPageHeader, fileMetadata, type ChunkMeta, type RowGroupMeta } from './parquet-metadata.js';
 import { RecordJsonScanner } from './record-json-scanner.js';
 import { CopyRowScanner } from './copy-row-scanner.js';
+import { GzipEngine } from './gzip-engine.js';
 
 const MAGIC = Buffer.from('PAR1');
 const NL = 10,
@@ -33,6 +33,8 @@ const REPROBE = 15;
 
 /** every page is gzipped from here, one at a time (flush is synchronous): one buffer for all files */
 let scratch = Buffer.alloc(0);
+/** and by one deflate state per level (1, and 0 for stored pages), at memLevel 9 (gzip-thread.ts) */
+let pages: GzipEngine | undefined;
 
 /**
  * Row groups of 16,384 rows (or 16 MB of values, for large text and JSON): peak RSS of a BATCH run of the
@@ -189,7 +191,8 @@ export class ParquetWriter {
         levels.copy(scratch, 4);
         values.copy(scratch, 4 + levels.length);
         const level = this.level(k, size);
-        const gz = gzipSync(scratch.subarray(0, size), { level, memLevel: 9 });
+        // a view of the engine's buffer, written below before the next page is compressed
+        const gz = (pages ??= new GzipEngine({ level: 1, memLevel: 9 })).compress(scratch.subarray(0, size), level);
         if (level === 1 && gz.length >= size * INCOMPRESSIBLE) this.probe[k] = -REPROBE;
         body = [gz];
         compressed = gz.length;
