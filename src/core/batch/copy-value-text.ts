@@ -133,13 +133,25 @@ const HEX_VALUES = new Int8Array(256).fill(-1);
 for (let c = 0; c < 16; c++) HEX_VALUES['0123456789abcdef'.charCodeAt(c)] = c;
 const bits = new DataView(new ArrayBuffer(8));
 
-/** set by readHex: the high and low 32 bits (signed) of the 8 bytes read */
-let hexHi = 0,
-  hexLo = 0;
+/**
+ * Set by readHex (and readSent): the high and low 32 bits of the 8 bytes read. Int32 elements, so the
+ * column buffers store a value's words without a double boxed for it (~16 bytes of garbage per value).
+ */
+export const SENT = new Int32Array(2);
+
+/**
+ * True, with SENT set, when the field is a send function's 8 bytes (`\\x` and 16 hex digits: CopyRunner
+ * selects doubles and timestamps so for a Parquet file); false for any other field.
+ */
+export function readSent(src: Buffer, f: number, fe: number): boolean {
+  if (fe - f !== 19 || src[f] !== BS) return false;
+  readHex(src, f + 3);
+  return true;
+}
 
 /**
  * The `\\x` and 16 lowercase hex digits of a send function's 8 bytes (big-endian), the digits at `at`, into
- * hexHi and hexLo; anything else is the transcoder's.
+ * SENT; anything else is the transcoder's.
  */
 function readHex(src: Buffer, at: number): void {
   if (src[at - 2] !== BS || src[at - 1] !== 120) throw COPY_FALLBACK;
@@ -154,21 +166,23 @@ function readHex(src: Buffer, at: number): void {
     lo = (lo << 4) | (b & 15);
   }
   if (bad < 0) throw COPY_FALLBACK;
-  hexHi = hi;
-  hexLo = lo;
+  SENT[0] = hi;
+  SENT[1] = lo;
 }
 
 /** float8send's 8 bytes at `at` as their double; NaN for NaN and the infinities. */
 function doubleBits(src: Buffer, at: number): number {
   readHex(src, at);
-  if ((hexHi & 0x7ff00000) === 0x7ff00000) return NaN;
-  bits.setInt32(0, hexHi);
-  bits.setInt32(4, hexLo);
+  if ((SENT[0]! & 0x7ff00000) === 0x7ff00000) return NaN;
+  bits.setInt32(0, SENT[0]!);
+  bits.setInt32(4, SENT[1]!);
   return bits.getFloat64(0);
 }
 
-/** µs from 2000-01-01 (PostgreSQL's epoch) to 1970-01-01 */
+/** µs from 2000-01-01 (PostgreSQL's epoch) to 1970-01-01, and its high and low 32 bits */
 const POSTGRES_EPOCH_MICROS = 946_684_800_000_000;
+export const POSTGRES_EPOCH_HI = 220_417,
+  POSTGRES_EPOCH_LO = 993_517_568;
 /** the first µs of 0001-01-01 and of 10000-01-01 since 1970: the text path's timestamps are the years between (BC and infinity are null) */
 const FIRST_MICROS = -62_135_596_800_000_000n,
   END_MICROS = 253_402_300_800_000_000n;
@@ -180,8 +194,8 @@ const FIRST_MICROS = -62_135_596_800_000_000n,
  */
 function timestampBits(src: Buffer, at: number): number | bigint {
   readHex(src, at);
-  const hi = hexHi,
-    lo = hexLo >>> 0;
+  const hi = SENT[0]!,
+    lo = SENT[1]! >>> 0;
   // |hi| < 2^20: the µs (below 2^52 either side of 2000) and 1970's offset sum exactly in a double
   if (hi < 1 << 20 && hi >= -(1 << 20)) return hi * 4294967296 + lo + POSTGRES_EPOCH_MICROS;
   const micros = (BigInt(hi) << 32n) + BigInt(lo) + BigInt(POSTGRES_EPOCH_MICROS);

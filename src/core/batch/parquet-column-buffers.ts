@@ -49,7 +49,7 @@ function newColumnBuffer(column: ParquetColumn, capacity: number): ColumnBuffer 
     case 'int64':
       return new Int64Buffer(column, capacity, integerOf, copyInteger(integerOf));
     case 'timestamp':
-      return new Int64Buffer(column, capacity, timestampMicrosOf, copyTimestampMicros);
+      return new Int64Buffer(column, capacity, timestampMicrosOf, copyTimestampMicros, true);
     case 'date':
       return new NumberBuffer(column, capacity, dateOf, copyDate, false);
     case 'double':

@@ -1,7 +1,7 @@
 import { ColumnBuffer, type ColumnStats } from './parquet-column-buffer.js';
 import type { ParquetColumn } from './parquet-columns.js';
 import { unscaledOf, ValueTextError } from './json-value-text.js';
-import { copyNumber } from './copy-value-text.js';
+import { copyNumber, POSTGRES_EPOCH_HI, POSTGRES_EPOCH_LO, readSent, SENT } from './copy-value-text.js';
 
 const TWO_32 = 4294967296;
 const INT64_MIN = -(1n << 63n),
@@ -21,6 +21,8 @@ export class Int64Buffer extends ColumnBuffer {
     capacity: number,
     private readonly parse: Parse<number | bigint>,
     private readonly parseCopy: Parse<number | bigint>,
+    /** a timestamp column: its values may come as timestamptz_send's 8 bytes (µs since 2000) */
+    private readonly timestamps = false,
   ) {
     super(column, capacity);
     this.data = Buffer.allocUnsafe(capacity * 8);
@@ -32,6 +34,15 @@ export class Int64Buffer extends ColumnBuffer {
   }
 
   protected copyValue(src: Buffer, f: number, fe: number): boolean {
+    // a sent timestamp within 2^52 µs of 2000 (1857 to 2142) plus 1970's offset, in 32-bit words; any other
+    // (infinity, BC, past 9999 are null) is parseCopy's
+    if (this.timestamps && readSent(src, f, fe) && SENT[0]! < 1 << 20 && SENT[0]! >= -(1 << 20)) {
+      const lo = (SENT[1]! >>> 0) + POSTGRES_EPOCH_LO;
+      const o = this.n++ * 8;
+      this.view.setUint32(o, lo >>> 0, true);
+      this.view.setInt32(o + 4, SENT[0]! + POSTGRES_EPOCH_HI + (lo >= TWO_32 ? 1 : 0), true);
+      return true;
+    }
     const v = this.parseCopy(src, f, fe);
     if (v !== v) return false;
     this.store(v);
@@ -90,6 +101,8 @@ export class Int64Buffer extends ColumnBuffer {
 /** INT32 (dates as days since the epoch, DECIMAL(p ≤ 9)) or DOUBLE: a typed array */
 export class NumberBuffer extends ColumnBuffer {
   private readonly data: Int32Array | Float64Array;
+  /** the doubles' 32-bit words (little-endian, as PLAIN is) */
+  private readonly words: Int32Array;
   private n = 0;
 
   constructor(
@@ -101,6 +114,7 @@ export class NumberBuffer extends ColumnBuffer {
   ) {
     super(column, capacity);
     this.data = double ? new Float64Array(capacity) : new Int32Array(capacity);
+    this.words = new Int32Array(this.data.buffer);
   }
 
   protected value(src: Buffer, a: number, b: number): void {
@@ -108,6 +122,14 @@ export class NumberBuffer extends ColumnBuffer {
   }
 
   protected copyValue(src: Buffer, f: number, fe: number): boolean {
+    // float8send's 8 bytes as they are (NaN and the infinities are null)
+    if (this.double && readSent(src, f, fe)) {
+      if ((SENT[0]! & 0x7ff00000) === 0x7ff00000) return false;
+      const k = this.n++ * 2;
+      this.words[k] = SENT[1]!;
+      this.words[k + 1] = SENT[0]!;
+      return true;
+    }
     const v = this.parseCopy(src, f, fe);
     if (v !== v) return false;
     this.data[this.n++] = v;
