@@ -55,12 +55,11 @@ export function copyInteger(
 }
 
 /**
- * float4/float8: the 8 bytes of float8send (`\\x` and 16 hex digits: CopyRunner selects a float8 column so for a
- * Parquet file), NaN and infinities as null as in the JSON; else doubleOf's fast path where it applies, as
- * most fields take it, else checked and read by Number().
+ * float4/float8 text: doubleOf's fast path where it applies, as most fields take it, else checked and read by
+ * Number(). (float8send's 8 bytes, as CopyRunner selects a float8 column for a Parquet file, are NumberBuffer's
+ * to store: readSent.)
  */
 export function copyDouble(src: Buffer, f: number, fe: number): number {
-  if (fe - f === 19 && src[f] === BS) return doubleBits(src, f + 3);
   const v = shortDoubleOf(src, f, fe);
   if (v === v) return v;
   if (isNullNumber(src, f, fe)) return NaN;
@@ -84,7 +83,6 @@ function refusedToFallback<T>(parse: (src: Buffer, a: number, b: number) => T, s
  * fraction digits go to the transcoder, whose JSON then fails the file with the JSON path's error.
  */
 export function copyTimestampMicros(src: Buffer, f: number, fe: number): number | bigint {
-  if (fe - f === 19 && src[f] === BS) return timestampBits(src, f + 3);
   let end = fe;
   if (end - f >= 22 && src[end - 3] === PLUS && src[end - 2] === ZERO && src[end - 1] === ZERO) end -= 3;
   const n = end - f;
@@ -134,27 +132,20 @@ for (let c = 0; c < 16; c++) HEX_VALUES['0123456789abcdef'.charCodeAt(c)] = c;
 const bits = new DataView(new ArrayBuffer(8));
 
 /**
- * Set by readHex (and readSent): the high and low 32 bits of the 8 bytes read. Int32 elements, so the
- * column buffers store a value's words without a double boxed for it (~16 bytes of garbage per value).
+ * Set by readSent: the high and low 32 bits of the 8 bytes read. Int32 elements, so the column buffers store
+ * a value's words without a double boxed for it (~16 bytes of garbage per value).
  */
 export const SENT = new Int32Array(2);
 
 /**
- * True, with SENT set, when the field is a send function's 8 bytes (`\\x` and 16 hex digits: CopyRunner
- * selects doubles and timestamps so for a Parquet file); false for any other field.
+ * True, with SENT set, when the field is a send function's 8 bytes (`\\x` and 16 lowercase hex digits,
+ * big-endian: CopyRunner selects doubles and timestamps so for a Parquet file); false for a field of another
+ * length or first byte. A field of 19 bytes starting with a backslash in any other shape is the transcoder's.
  */
 export function readSent(src: Buffer, f: number, fe: number): boolean {
   if (fe - f !== 19 || src[f] !== BS) return false;
-  readHex(src, f + 3);
-  return true;
-}
-
-/**
- * The `\\x` and 16 lowercase hex digits of a send function's 8 bytes (big-endian), the digits at `at`, into
- * SENT; anything else is the transcoder's.
- */
-function readHex(src: Buffer, at: number): void {
-  if (src[at - 2] !== BS || src[at - 1] !== 120) throw COPY_FALLBACK;
+  if (src[f + 1] !== BS || src[f + 2] !== 120) throw COPY_FALLBACK;
+  const at = f + 3;
   let hi = 0,
     lo = 0,
     bad = 0;
@@ -168,15 +159,7 @@ function readHex(src: Buffer, at: number): void {
   if (bad < 0) throw COPY_FALLBACK;
   SENT[0] = hi;
   SENT[1] = lo;
-}
-
-/** float8send's 8 bytes at `at` as their double; NaN for NaN and the infinities. */
-function doubleBits(src: Buffer, at: number): number {
-  readHex(src, at);
-  if ((SENT[0]! & 0x7ff00000) === 0x7ff00000) return NaN;
-  bits.setInt32(0, SENT[0]!);
-  bits.setInt32(4, SENT[1]!);
-  return bits.getFloat64(0);
+  return true;
 }
 
 /** µs from 2000-01-01 (PostgreSQL's epoch) to 1970-01-01, and its high and low 32 bits */
@@ -188,22 +171,17 @@ const FIRST_MICROS = -62_135_596_800_000_000n,
   END_MICROS = 253_402_300_800_000_000n;
 
 /**
- * timestamptz_send's or timestamp_send's 8 bytes at `at` (µs since 2000) as µs since 1970, as
- * copyTimestampMicros reads the same value's text; NaN for what the text has as null (infinity, BC, years
- * past 9999).
+ * The sent timestamp in SENT (timestamptz_send's or timestamp_send's 8 bytes: µs since 2000) as µs since 1970,
+ * as copyTimestampMicros reads the same value's text; NaN for what the text has as null (infinity, BC, years
+ * past 9999). Int64Buffer stores those within 2^52 µs of 2000 from the words themselves.
  */
-function timestampBits(src: Buffer, at: number): number | bigint {
-  readHex(src, at);
-  const hi = SENT[0]!,
-    lo = SENT[1]! >>> 0;
-  // |hi| < 2^20: the µs (below 2^52 either side of 2000) and 1970's offset sum exactly in a double
-  if (hi < 1 << 20 && hi >= -(1 << 20)) return hi * 4294967296 + lo + POSTGRES_EPOCH_MICROS;
-  const micros = (BigInt(hi) << 32n) + BigInt(lo) + BigInt(POSTGRES_EPOCH_MICROS);
+export function sentTimestampMicros(): bigint | number {
+  const micros = (BigInt(SENT[0]!) << 32n) + BigInt(SENT[1]! >>> 0) + BigInt(POSTGRES_EPOCH_MICROS);
   return micros < FIRST_MICROS || micros >= END_MICROS ? NaN : micros;
 }
 
 /**
- * The text of a timestamp that timestampBits read, as the server writes it (`+00` when `zone`), for the
+ * The text of a sent timestamp's field, as the server writes it (`+00` when `zone`), for the
  * transcoder (copy-row-scanner.ts); `infinity` for what the text has as null; undefined when `field` is
  * not 16 hex digits.
  */
@@ -217,7 +195,7 @@ export function timestampBitsText(field: string, zone: boolean): string | undefi
   return zone ? `${text}+00` : text;
 }
 
-/** The decimal text of a double that doubleBits read, for the transcoder (copy-row-scanner.ts): the JSON path reads the same double from it. */
+/** The decimal text of a sent double's field, for the transcoder (copy-row-scanner.ts): the JSON path reads the same double from it. */
 export function doubleBitsText(field: string): string | undefined {
   if (!/^\\\\x[0-9a-f]{16}$/.test(field)) return undefined;
   bits.setBigUint64(0, BigInt(`0x${field.slice(3)}`));

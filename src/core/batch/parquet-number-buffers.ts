@@ -1,7 +1,7 @@
 import { ColumnBuffer, type ColumnStats } from './parquet-column-buffer.js';
 import type { ParquetColumn } from './parquet-columns.js';
 import { unscaledOf, ValueTextError } from './json-value-text.js';
-import { copyNumber, POSTGRES_EPOCH_HI, POSTGRES_EPOCH_LO, readSent, SENT } from './copy-value-text.js';
+import { copyNumber, POSTGRES_EPOCH_HI, POSTGRES_EPOCH_LO, readSent, SENT, sentTimestampMicros } from './copy-value-text.js';
 
 const TWO_32 = 4294967296;
 const INT64_MIN = -(1n << 63n),
@@ -35,15 +35,16 @@ export class Int64Buffer extends ColumnBuffer {
 
   protected copyValue(src: Buffer, f: number, fe: number): boolean {
     // a sent timestamp within 2^52 µs of 2000 (1857 to 2142) plus 1970's offset, in 32-bit words; any other
-    // (infinity, BC, past 9999 are null) is parseCopy's
-    if (this.timestamps && readSent(src, f, fe) && SENT[0]! < 1 << 20 && SENT[0]! >= -(1 << 20)) {
+    // through sentTimestampMicros (infinity, BC, past 9999 are null)
+    const sent = this.timestamps && readSent(src, f, fe);
+    if (sent && SENT[0]! < 1 << 20 && SENT[0]! >= -(1 << 20)) {
       const lo = (SENT[1]! >>> 0) + POSTGRES_EPOCH_LO;
       const o = this.n++ * 8;
       this.view.setUint32(o, lo >>> 0, true);
       this.view.setInt32(o + 4, SENT[0]! + POSTGRES_EPOCH_HI + (lo >= TWO_32 ? 1 : 0), true);
       return true;
     }
-    const v = this.parseCopy(src, f, fe);
+    const v = sent ? sentTimestampMicros() : this.parseCopy(src, f, fe);
     if (v !== v) return false;
     this.store(v);
     return true;
