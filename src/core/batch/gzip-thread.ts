@@ -1,13 +1,4 @@
 import { Worker } from 'node:worker_threads';
-import type { ZlibOptions } from 'node:zlib';
-
-/**
- * level 1: the files are a hand-over to a loader, and gzip's default level 6 costs 3x the CPU for ~10%
- * smaller files. memLevel 9 (zlib's largest hash table, 384 KiB of state instead of 256 KiB): 8% less CPU
- * than the default 8 for the same bytes (0.58 against 0.63 CPU-s for 1M records of the bench's hypertable,
- * 169 MB). Output in one buffer per member (a level-1 member of 1 MiB of JSONL is 0.1–0.3 MiB).
- */
-export const GZIP_OPTIONS: ZlibOptions & { level: number } = { level: 1, memLevel: 9, chunkSize: 512 * 1024 };
 
 /** A member to compress and append to the open file `fd`: the first `length` bytes of `piece`. */
 export interface ToGzipThread {

@@ -6,9 +6,9 @@
  */
 import { writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { GZIP_OPTIONS, type FromGzipThread, type ToGzipThread } from './gzip-thread.js';
+import type { FromGzipThread, ToGzipThread } from './gzip-thread.js';
 import { MEMBER_BYTES } from './durable-file.js';
-import { GzipEngine } from './gzip-engine.js';
+import { GZIP_OPTIONS, GzipEngine } from './gzip-engine.js';
 
 /** one deflate state for every member; a member of MEMBER_BYTES always fits its output buffer */
 const engine = new GzipEngine(GZIP_OPTIONS, MEMBER_BYTES + 64 * 1024);

@@ -33,7 +33,7 @@ const REPROBE = 15;
 
 /** every page is gzipped from here, one at a time (flush is synchronous): one buffer for all files */
 let scratch = Buffer.alloc(0);
-/** and by one deflate state per level (1, and 0 for stored pages), at memLevel 9 (gzip-thread.ts) */
+/** and by one deflate state per level (GZIP_OPTIONS' 1, and 0 for stored pages) */
 let pages: GzipEngine | undefined;
 
 /**
@@ -192,7 +192,7 @@ export class ParquetWriter {
         values.copy(scratch, 4 + levels.length);
         const level = this.level(k, size);
         // a view of the engine's buffer, written below before the next page is compressed
-        const gz = (pages ??= new GzipEngine({ level: 1, memLevel: 9 })).compress(scratch.subarray(0, size), level);
+        const gz = (pages ??= new GzipEngine()).compress(scratch.subarray(0, size), level);
         if (level === 1 && gz.length >= size * INCOMPRESSIBLE) this.probe[k] = -REPROBE;
         body = [gz];
         compressed = gz.length;
