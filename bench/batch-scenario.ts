@@ -87,7 +87,10 @@ export async function batchScenario(target: Target, table: string, rounds: numbe
   ];
   const rows = await alternate(section, contenders, rounds, log);
   // each line against the RECORD path of the same runs (the issue's target: BATCH jsonl none at >= 90% of it)
-  const record = rows.find((r) => r.name === RECORD_PATH)?.rowsPerSec;
+  const recordRow = rows.find((r) => r.name === RECORD_PATH);
+  const record = recordRow?.rowsPerSec;
+  // where the lines keep every core busy (the server's work included), rows/s follows this share of CPU-s
+  const recordCpu = recordRow?.machineCpuSeconds;
   return rows.map((r) =>
     r.rowsPerSec === undefined || r.cpuSeconds === undefined || !r.rows
       ? r
@@ -95,6 +98,9 @@ export async function batchScenario(target: Target, table: string, rounds: numbe
           ...r,
           extra: {
             ...(record ? { 'rows/s of the RECORD path': `${((r.rowsPerSec / record) * 100).toFixed(0)}%` } : {}),
+            ...(recordCpu && r.machineCpuSeconds
+              ? { "the RECORD path's machine CPU-s against this line's": `${((recordCpu / r.machineCpuSeconds) * 100).toFixed(0)}%` }
+              : {}),
             'CPU s per 1M rows': ((r.cpuSeconds / r.rows) * 1e6).toFixed(2),
           },
         },
