@@ -21,7 +21,7 @@ import type { StreamPlan } from './readers/stream-plan.js';
 import { shardProblem } from './sync/shard-split.js';
 import { ConfigurationError } from './errors.js';
 import { raceStop } from './stop-request.js';
-import { BatchFileSink } from './batch/batch-file-sink.js';
+import { BatchFileSink, startBatchThread } from './batch/batch-file-sink.js';
 import { removeLeftovers } from './batch/leftover-files.js';
 import { StdoutRecordSink } from './batch/record-sink.js';
 import type { RecordTransforms } from './records/record-transforms.js';
@@ -144,6 +144,7 @@ export class Tap {
   async sync(catalog: Catalog, state: TapState, signal: AbortSignal): Promise<void> {
     const writer = this.container.resolve<MessageWriter>(TOKENS.Writer);
     const batch = batchSettingsFrom(this.config.raw);
+    if (batch) startBatchThread(batch);
     // nothing is on stdout yet: a stop request ends these checks at once (a hung mount, a server that does
     // not answer), and the connections in use are cut so that the exit does not wait for them
     const plans = await raceStop(this.checksBeforeOutput(catalog, state, batch), signal, 'during the checks before the sync').catch(
