@@ -41,21 +41,40 @@ export class GzipEngine {
 
   /** `input` as one gzip member at `level` (the options' by default): a view of a buffer the next call reuses. */
   compress(input: Uint8Array, level = this.options.level): Buffer {
-    if (!this.reusable) return gzipSync(input, { ...this.options, level });
+    return this.compressParts([input], level);
+  }
+
+  /**
+   * The parts, one after another, as one gzip member, without copying them into one buffer first (a Parquet
+   * page: its length, levels and values): a view of a buffer the next call reuses. zlib may cut its blocks
+   * otherwise than for the parts in one buffer (random cuts deep into 1 MB inputs did, 134 of 600); cuts
+   * within the first 2 KB, as a page's length and levels are, gave the same bytes in all 700 tried.
+   */
+  compressParts(parts: readonly Uint8Array[], level = this.options.level): Buffer {
+    if (!this.reusable) return gzipSync(parts.length === 1 ? parts[0]! : Buffer.concat(parts), { ...this.options, level });
+    let size = 0;
+    for (const p of parts) size += p.length;
     // deflate's bound: 5 bytes per 16 KiB stored block, plus the header and trailer
-    const bound = input.length + (input.length >> 10) + 1024;
+    const bound = size + (size >> 10) + 1024;
     if (this.out.length < bound) this.out = Buffer.allocUnsafeSlow(bound);
     const out = this.out;
     const engine = this.engine(level);
-    engine._handle!.writeSync!(constants.Z_FINISH, input, 0, input.length, out, 0, out.length);
-    const [outLeft, inLeft] = engine._writeState!;
-    if (!engine._handle) throw new Error('zlib failed to compress a member (its stream closed)');
-    if (inLeft !== 0 || outLeft === 0) {
-      engine.close();
-      throw new Error(`zlib left ${inLeft} of a member's ${input.length} bytes uncompressed`);
+    let used = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const input = parts[i]!;
+      const last = i === parts.length - 1;
+      if (!last && input.length === 0) continue;
+      engine._handle!.writeSync!(last ? constants.Z_FINISH : constants.Z_NO_FLUSH, input, 0, input.length, out, used, out.length - used);
+      const [outLeft, inLeft] = engine._writeState!;
+      if (!engine._handle) throw new Error('zlib failed to compress a member (its stream closed)');
+      if (inLeft !== 0 || outLeft === 0) {
+        engine.close();
+        throw new Error(`zlib left ${inLeft} of a member's ${size} bytes uncompressed`);
+      }
+      used = out.length - outLeft!;
     }
     engine.reset();
-    return out.subarray(0, out.length - outLeft!);
+    return out.subarray(0, used);
   }
 
   /** the level's stream; a new one after a failure closed it */
