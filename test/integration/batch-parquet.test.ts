@@ -49,9 +49,20 @@ describeOnEngines(`BATCH messages: Parquet files of a hypertable with compressed
     const kinds = await chunkKinds(db, 'sensors');
     expect(kinds.compressed).toBeGreaterThan(0);
     const { dir, batch_config } = batchRoot(compression, {}, 'parquet');
-    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', tmpJson(catalog)]);
+    const metricsFile = join(mkdtempSync(join(tmpdir(), 'tap-metrics-')), 'metrics.json');
+    const run = await runTap([
+      '--config',
+      tmpJson({ url: db.url, batch_config }),
+      '--catalog',
+      tmpJson(catalog),
+      '--metrics-file',
+      metricsFile,
+    ]);
     expect(run.code, run.stderr).toBe(0);
     expect(records(run.messages)).toEqual([]);
+    // the batches' bytes as the metrics count them, though each batch buffer moved to the Parquet thread
+    const stream = JSON.parse(readFileSync(metricsFile, 'utf8')).streams['public-sensors'];
+    expect(stream.bytes).toBeGreaterThan(stream.rows * 30);
     const batches = run.messages.filter((m) => m.type === 'BATCH');
     expect(batches.length).toBeGreaterThanOrEqual(kinds.total);
     for (const b of batches) expect(b).toMatchObject({ stream: 'public-sensors', encoding: { format: 'parquet', compression } });

@@ -1,22 +1,24 @@
 import { Worker } from 'node:worker_threads';
 import type { ParquetColumn } from './parquet-columns.js';
 import type { ParquetWriterOptions } from './parquet-writer.js';
+import { movableBatchBuffer, reuseBatchBuffer } from '../singer/output-buffers.js';
 
 /** Messages to the Parquet thread (parquet-worker.ts), about the file `id`. */
 export type ToParquetThread =
   | { type: 'open'; id: number; path: string; columns: readonly ParquetColumn[]; options: ParquetWriterOptions }
-  | { type: 'write'; id: number; bytes: ArrayBuffer; offset: number; length: number; copyText: boolean }
+  | { type: 'write'; id: number; bytes: ArrayBuffer; offset: number; length: number; copyText: boolean; batch: boolean }
   | { type: 'finish'; id: number }
   | { type: 'abort'; id: number };
 
 /**
  * The answer to each message, in order: `error` when it failed (and every later one of that file fails);
- * `bytes`: a write's buffer, given back for a later write
+ * `bytes`: a write's buffer, given back for a later write (`batch`: to the batch buffers of output-buffers.ts)
  */
 export interface FromParquetThread {
   readonly id: number;
   readonly error?: string;
   readonly bytes?: ArrayBuffer;
+  readonly batch?: boolean;
 }
 
 /** writes sent to the thread and not yet answered, per file: ~1 MB each, so memory stays bounded */
@@ -49,7 +51,8 @@ export class ParquetThread {
     this.worker = new Worker(new URL('./parquet-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     this.worker.unref();
     this.worker.on('message', (m: FromParquetThread) => {
-      if (m.bytes && this.spare.length < SPARE) this.spare.push(m.bytes);
+      if (m.bytes && m.batch) reuseBatchBuffer(m.bytes);
+      else if (m.bytes && this.spare.length < SPARE) this.spare.push(m.bytes);
       const w = this.waiting.get(m.id)?.shift();
       if (m.error) w?.reject(new Error(m.error));
       else w?.resolve();
@@ -109,10 +112,18 @@ export class ThreadedParquetWriter {
     private readonly id: number,
   ) {}
 
-  /** Whole record lines, or COPY text rows (`copyText`); `bytes` may be reused once this returns (they are copied). */
+  /**
+   * Whole record lines, or COPY text rows (`copyText`). A batch buffer's (output-buffers.ts) are moved to the
+   * thread, which gives the buffer back to the batch buffers: `bytes` are empty once this returns (issue #35:
+   * copying 550 MB of the bench's hypertable cost the reading thread ~0.1 CPU-s). Other bytes are copied, and
+   * may be reused once this returns.
+   */
   async write(bytes: Buffer, copyText: boolean): Promise<void> {
-    const buffer = this.thread.copyOf(bytes);
-    const sent = this.thread.send({ type: 'write', id: this.id, bytes: buffer, offset: 0, length: bytes.length, copyText }, [buffer]);
+    const length = bytes.length;
+    const moved = movableBatchBuffer(bytes);
+    const buffer = moved ?? this.thread.copyOf(bytes);
+    const m = { type: 'write', id: this.id, bytes: buffer, offset: 0, length, copyText, batch: moved !== undefined } as const;
+    const sent = this.thread.send(m, [buffer]);
     sent.catch(() => undefined);
     this.inFlight.push(sent);
     if (this.inFlight.length >= IN_FLIGHT) await this.inFlight.shift();

@@ -39,6 +39,7 @@ parentPort!.on('message', (m: ToParquetThread) => {
     error = (err as Error).message;
   }
   // a write's buffer goes back for a later write
-  if (m.type === 'write') parentPort!.postMessage({ id: m.id, error, bytes: m.bytes } satisfies FromParquetThread, [m.bytes]);
+  if (m.type === 'write')
+    parentPort!.postMessage({ id: m.id, error, bytes: m.bytes, batch: m.batch } satisfies FromParquetThread, [m.bytes]);
   else parentPort!.postMessage({ id: m.id, error } satisfies FromParquetThread);
 });

@@ -28,6 +28,8 @@ export function takeBatchBuffer(): Buffer {
  */
 export function releaseBatchBuffer(bytes: Buffer): void {
   const ab = bytes.buffer;
+  // moved to another thread (movableBatchBuffer), which gives it back with reuseBatchBuffer
+  if (ab.byteLength === 0) return;
   const giveBack = lenders.get(ab);
   if (giveBack) {
     lenders.delete(ab);
@@ -36,6 +38,16 @@ export function releaseBatchBuffer(bytes: Buffer): void {
   }
   if (!ours.has(ab) || free.length >= KEEP || free.some((b) => b.buffer === ab)) return;
   free.push(Buffer.from(ab, 0, BATCH_BYTES));
+}
+
+/**
+ * The whole buffer under `bytes` when `bytes` are the start of a batch buffer of this thread's (not one a
+ * worker lent): a thread it is moved to, instead of copied, gives it back with reuseBatchBuffer.
+ */
+export function movableBatchBuffer(bytes: Buffer): ArrayBuffer | undefined {
+  const ab = bytes.buffer;
+  if (bytes.byteOffset !== 0 || ab.byteLength !== BATCH_BYTES || !ours.has(ab) || lenders.has(ab)) return undefined;
+  return ab as ArrayBuffer;
 }
 
 /**

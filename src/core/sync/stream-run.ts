@@ -98,13 +98,15 @@ export class StreamRun {
 
   /** Writes a batch and takes its bookmark; true when a STATE is due (a checkpoint, or state_every_n_rows rows). */
   async apply(batch: ReadBatch): Promise<boolean> {
+    // before the write: a BATCH file may take the batch's buffer (a Parquet file moves it to its thread)
+    const bytes = batch.bytes.length;
     await this.out.write(batch);
     this.rows += batch.rows;
     this.sinceState += batch.rows;
     this.bookmark = batch.bookmark;
     this.state.bookmarks[this.id] = this.bookmark;
     // after the bookmark moved: a hook that stops the sync here leaves STATE covering this batch
-    if (batch.rows > 0) this.deps.hooks.batch({ plan: this.plan, rows: batch.rows, bytes: batch.bytes.length });
+    if (batch.rows > 0) this.deps.hooks.batch({ plan: this.plan, rows: batch.rows, bytes });
     if (batch.activateVersion !== undefined) await this.activate(batch.activateVersion);
     return batch.checkpoint === true || this.sinceState >= this.out.rowsPerState;
   }
