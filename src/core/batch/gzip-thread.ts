@@ -1,15 +1,22 @@
 import { Worker } from 'node:worker_threads';
+import { reuseBatchBuffer } from '../singer/output-buffers.js';
 
-/** A member to compress and append to the open file `fd`: the first `length` bytes of `piece`. */
+/**
+ * A member to compress and append to the open file `fd`: the first `length` bytes of `piece`, a piece in
+ * shared memory, or a batch buffer moved to the thread (`batch`), which the answer gives back.
+ */
 export interface ToGzipThread {
   readonly fd: number;
-  readonly piece: SharedArrayBuffer;
+  readonly piece: SharedArrayBuffer | ArrayBuffer;
   readonly length: number;
+  readonly batch?: boolean;
 }
 
 /** The answer to each member, in the order they were sent: `error` when compressing or writing it failed. */
 export interface FromGzipThread {
   readonly error?: string;
+  /** the member's batch buffer, back to the batch buffers of output-buffers.ts */
+  readonly batch?: ArrayBuffer;
 }
 
 let shared: GzipThread | undefined;
@@ -33,6 +40,7 @@ export class GzipThread {
     this.worker = new Worker(new URL('./gzip-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     this.worker.unref();
     this.worker.on('message', (m: FromGzipThread) => {
+      if (m.batch) reuseBatchBuffer(m.batch);
       const w = this.waiting.shift();
       if (this.waiting.length === 0) this.worker.unref();
       if (m.error !== undefined) w?.reject(new Error(m.error));
@@ -53,14 +61,16 @@ export class GzipThread {
 
   /**
    * Compresses the first `length` bytes of `piece` as one gzip member and appends it to `fd`; resolves once
-   * it is written. `piece` must not change, nor `fd` close, until then.
+   * it is written. A shared `piece` must not change, nor `fd` close, until then; a batch buffer (`ArrayBuffer`)
+   * is moved to the thread, and comes back to the batch buffers.
    */
-  member(fd: number, piece: SharedArrayBuffer, length: number): Promise<void> {
+  member(fd: number, piece: SharedArrayBuffer | ArrayBuffer, length: number): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     const answered = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
     // the process waits for the thread while a member is on its way
     if (this.waiting.length === 1) this.worker.ref();
-    this.worker.postMessage({ fd, piece, length } satisfies ToGzipThread);
+    if (piece instanceof SharedArrayBuffer) this.worker.postMessage({ fd, piece, length } satisfies ToGzipThread);
+    else this.worker.postMessage({ fd, piece, length, batch: true } satisfies ToGzipThread, [piece]);
     return answered;
   }
 }

@@ -10,7 +10,7 @@ import type { FromGzipThread, ToGzipThread } from './gzip-thread.js';
 import { MEMBER_BYTES } from './durable-file.js';
 import { GZIP_OPTIONS, GzipEngine } from './gzip-engine.js';
 
-/** one deflate state for every member; a member of MEMBER_BYTES always fits its output buffer */
+/** one deflate state for every member; a member of MEMBER_BYTES (a batch buffer's size too) always fits its output buffer */
 const engine = new GzipEngine(GZIP_OPTIONS, MEMBER_BYTES + 64 * 1024);
 
 parentPort!.on('message', (m: ToGzipThread) => {
@@ -21,5 +21,6 @@ parentPort!.on('message', (m: ToGzipThread) => {
   } catch (err) {
     error = (err as Error).message;
   }
-  parentPort!.postMessage({ error } satisfies FromGzipThread);
+  if (m.batch) parentPort!.postMessage({ error, batch: m.piece as ArrayBuffer } satisfies FromGzipThread, [m.piece as ArrayBuffer]);
+  else parentPort!.postMessage({ error } satisfies FromGzipThread);
 });
