@@ -1,7 +1,7 @@
 import { decodeFields, joinSplitRow } from './copy-text-bytes.js';
 import type { EncodeOptions, RecordBatch } from './record-encoder.js';
 import { jsonValueText } from './value-json.js';
-import { BATCH_BYTES, takeBatchBuffer } from '../singer/output-buffers.js';
+import { BATCH_BYTES, releaseBatchBuffer, takeBatchBuffer } from '../singer/output-buffers.js';
 
 const NL = 10;
 
@@ -72,6 +72,8 @@ export async function* copyTextRows(copyOut: AsyncIterable<Buffer>, options: Enc
     if (rows > 0) yield take();
   } finally {
     pending.length = 0;
+    // the buffer taken after the last batch (or holding a batch never yielded): back for the next COPY
+    releaseBatchBuffer(out);
   }
 }
 
