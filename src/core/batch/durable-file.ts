@@ -70,8 +70,8 @@ export interface BatchFile {
  *
  * The bytes are cut into pieces (WRITE_BYTES; MEMBER_BYTES with gzip), written in order; a write waits while
  * PIECES_IN_FLIGHT are on their way, so a file holds at most PIECES_IN_FLIGHT + 1 pieces in memory. With gzip
- * a batch buffer of records (output-buffers.ts) is a piece as it is, and each piece is compressed on its own, off the reading thread (on the gzip thread, gzip-thread.ts, which also
- * writes it), as one member of the file: a gzip file may hold several members, which `gzip -d`, Python's gzip
+ * a batch buffer of records (output-buffers.ts) is a piece as it is, and each piece is compressed on its own,
+ * off the reading thread (on the gzip thread, gzip-thread.ts, which also writes it), as one member of the file: a gzip file may hold several members, which `gzip -d`, Python's gzip
  * module (so singer-sdk's BATCH reader) and Node's zlib decompress as one stream (RFC 1952 §2.2). One zlib
  * stream made each write wait until its batch was compressed, so the read and zlib took turns.
  */
@@ -113,7 +113,7 @@ export class DurableFile implements BatchFile {
     if (moved) {
       if (this.used > 0) this.startPiece();
       void this.startMember(moved, bytes.length);
-      if (this.inFlight.length >= PIECES_IN_FLIGHT) await this.inFlight.shift();
+      while (this.inFlight.length >= PIECES_IN_FLIGHT) await this.inFlight.shift();
       return;
     }
     for (let at = 0; at < bytes.length;) {

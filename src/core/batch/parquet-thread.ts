@@ -115,8 +115,8 @@ export class ThreadedParquetWriter {
   /**
    * Whole record lines, or COPY text rows (`copyText`). A batch buffer's (output-buffers.ts) are moved to the
    * thread, which gives the buffer back to the batch buffers: `bytes` are empty once this returns (issue #35:
-   * copying 550 MB of the bench's hypertable cost the reading thread ~0.1 CPU-s). Other bytes are copied, and
-   * may be reused once this returns.
+   * on the bench's hypertable, the tap took ~0.35 CPU-s and 9 MB of peak RSS less than with a copy of each
+   * batch). Other bytes are copied, and may be reused once this returns.
    */
   async write(bytes: Buffer, copyText: boolean): Promise<void> {
     const length = bytes.length;
