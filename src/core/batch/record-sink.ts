@@ -20,6 +20,10 @@ export interface StreamOutput {
    * COPY text, with no JSON written and parsed again in between; a JSONL file takes the records alone.
    */
   readonly takes?: RowForm;
+  /**
+   * Takes the batch's rows. A BATCH file may take its buffer too (a batch buffer of output-buffers.ts moves to
+   * the Parquet or gzip thread): `batch.bytes` may be empty once this resolves.
+   */
   write(batch: RecordBatch): Promise<void>;
   /**
    * Makes every row written so far durable, tells the target where it is, then calls `then` (which writes
