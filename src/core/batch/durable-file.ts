@@ -107,7 +107,7 @@ export class DurableFile implements BatchFile {
   async write(bytes: Buffer, copyText = false): Promise<void> {
     if (copyText) throw new Error('a JSONL batch file takes records, not COPY text rows');
     // with gzip, a batch buffer of records is a member as it is: moved to the gzip thread, not copied into a
-    // piece (issue #35: a JSONL gzip run of the bench's hypertable peaked at 125-128 against 141-147 MB RSS,
+    // piece (issue #35: a JSONL gzip run of the bench's hypertable peaked at 122-125 against 138-143 MB RSS,
     // for the same CPU); `bytes` are empty after
     const moved = this.compress ? movableBatchBuffer(bytes) : undefined;
     if (moved) {
