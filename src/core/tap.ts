@@ -21,7 +21,7 @@ import type { StreamPlan } from './readers/stream-plan.js';
 import { shardProblem } from './sync/shard-split.js';
 import { ConfigurationError } from './errors.js';
 import { raceStop } from './stop-request.js';
-import { BatchFileSink, startBatchThread } from './batch/batch-file-sink.js';
+import { BatchFileSink, checkBatchFileNames, startBatchThread } from './batch/batch-file-sink.js';
 import { removeLeftovers } from './batch/leftover-files.js';
 import { StdoutRecordSink } from './batch/record-sink.js';
 import type { RecordTransforms } from './records/record-transforms.js';
@@ -130,13 +130,13 @@ export class Tap {
       // on the plan as it will be read: wrappers' shapes (filters, computed columns) included
       if (strategy.preflight) await strategy.preflight(strategy.prepare ? await strategy.prepare(plan) : plan, strategy.name);
     }
-    // the unfinished files of a killed run: never named by a BATCH, their rows are read again
-    if (batch)
-      await removeLeftovers(
-        batch,
-        plans.map((p) => p.tapStreamId),
-        this.log,
-      );
+    if (batch) {
+      const ids = plans.map((p) => p.tapStreamId);
+      // a prefix that makes a stream's file names longer than a file system takes
+      checkBatchFileNames(batch, ids);
+      // the unfinished files of a killed run: never named by a BATCH, their rows are read again
+      await removeLeftovers(batch, ids, this.log);
+    }
     return plans;
   }
 

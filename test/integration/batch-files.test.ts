@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeOnEngines, nativeDatabase, nativeSkipReason, type TestDatabase } from '../helpers/databases.js';
@@ -214,6 +214,15 @@ describe.skipIf(!!nativeSkipReason)('BATCH messages: the every-type table and ba
       bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: pathToFileURL(batchRoot().dir).href, prefix } }),
       says: /batch_config\.storage\.prefix .* may not hold '\/', '\\' or '\.\.': it is put before each file name, inside the root; give a name part such as "nightly-"/,
     })),
+    // the input fuzz test found it: a long prefix failed the first file's open after the SCHEMA (ENAMETOOLONG, exit 1)
+    ...[200, 200_000].map((n) => ({
+      what: `a prefix of ${n} bytes (file names past 255 bytes)`,
+      bc: () => ({ encoding: { format: 'jsonl' }, storage: { root: pathToFileURL(batchRoot().dir).href, prefix: 'x'.repeat(n) } }),
+      // <prefix>public-every_type-<run id, 28>-000001.jsonl.gz.part: the prefix and 67 bytes
+      says: new RegExp(
+        `batch_config\\.storage\\.prefix makes the file names of stream public-every_type ${n + 67} bytes long, over the 255 bytes file systems take: shorten the prefix by at least ${n + 67 - 255} bytes`,
+      ),
+    })),
     ...['file:relative/dir', 'file://relative/dir', 'file:/absolute/dir'].map((root) => ({
       what: `the root ${root}`,
       bc: () => ({ encoding: { format: 'jsonl' }, storage: { root } }),
@@ -232,6 +241,17 @@ describe.skipIf(!!nativeSkipReason)('BATCH messages: the every-type table and ba
     expect(run.stderr).toMatch(/CRITICAL/);
     expect(run.stderr).toMatch(says);
     expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('a prefix that makes file names 255 bytes long, the most file systems take, writes its files', async () => {
+    const { dir } = batchRoot();
+    const prefix = 'x'.repeat(255 - 67);
+    const batch_config = { encoding: { format: 'jsonl' }, storage: { root: pathToFileURL(dir).href, prefix } };
+    const run = await runTap(['--config', tmpJson({ url: db.url, batch_config }), '--catalog', catalog]);
+    expect(run.code, run.stderr).toBe(0);
+    const files = manifestFiles(run.messages);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(Buffer.byteLength(`${basename(f)}.part`)).toBe(255);
   });
 
   it('a bad prefix stops --discover too, before connecting; nothing is written beside the root', async () => {

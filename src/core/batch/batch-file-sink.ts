@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { FatalSyncError, TapError } from '../errors.js';
+import { ConfigurationError, FatalSyncError, TapError } from '../errors.js';
 import type { RecordBatch, RowForm } from '../postgres/record-encoder.js';
 import type { StreamPlan } from '../readers/stream-plan.js';
 import type { MessageWriter } from '../singer/message-writer.js';
@@ -73,11 +73,32 @@ export class BatchFileSink implements RecordSink {
   }
 
   private nextPath(streamId: string): string {
-    const ext = this.settings.format === 'parquet' ? 'parquet' : this.settings.compression === 'gzip' ? 'jsonl.gz' : 'jsonl';
-    return join(
-      this.settings.dir,
-      `${this.settings.prefix}${fileStreamName(streamId)}-${this.runId}-${String(++this.seq).padStart(6, '0')}.${ext}`,
-    );
+    return join(this.settings.dir, batchFileName(this.settings, streamId, this.runId, ++this.seq));
+  }
+}
+
+/** A file's name, `<prefix><stream>-<run>-<n>.<ext>` (leftover-files.ts reads it back); `.part` until complete. */
+function batchFileName(settings: BatchSettings, streamId: string, runId: string, seq: number): string {
+  const ext = settings.format === 'parquet' ? 'parquet' : settings.compression === 'gzip' ? 'jsonl.gz' : 'jsonl';
+  return `${settings.prefix}${fileStreamName(streamId)}-${runId}-${String(seq).padStart(6, '0')}.${ext}`;
+}
+
+/** the longest file name that ext4, XFS, Btrfs, tmpfs and APFS take, in bytes */
+const NAME_MAX = 255;
+/** a run id as BatchFileSink makes them: its length */
+const SAMPLE_RUN_ID = '20260101T000000000Z-00000000';
+
+/**
+ * Refuses (exit 2, before any message) a batch_config.storage.prefix that makes a stream's file names longer
+ * than file systems take: its first file failed to open after the stream's SCHEMA (ENAMETOOLONG, exit 1).
+ */
+export function checkBatchFileNames(settings: BatchSettings, streamIds: readonly string[]): void {
+  for (const id of streamIds) {
+    const bytes = Buffer.byteLength(`${batchFileName(settings, id, SAMPLE_RUN_ID, 1)}.part`);
+    if (bytes > NAME_MAX)
+      throw new ConfigurationError(
+        `batch_config.storage.prefix makes the file names of stream ${id} ${bytes} bytes long, over the ${NAME_MAX} bytes file systems take: shorten the prefix by at least ${bytes - NAME_MAX} bytes`,
+      );
   }
 }
 
