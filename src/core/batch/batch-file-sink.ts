@@ -33,7 +33,7 @@ export function startBatchThread(settings: BatchSettings): void {
  */
 export class BatchFileSink implements RecordSink {
   /** one run's files never collide with another's, nor with a resumed run's */
-  private readonly runId = `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
+  private readonly runId = newRunId();
   private seq = 0;
 
   constructor(
@@ -83,10 +83,13 @@ function batchFileName(settings: BatchSettings, streamId: string, runId: string,
   return `${settings.prefix}${fileStreamName(streamId)}-${runId}-${String(seq).padStart(6, '0')}.${ext}`;
 }
 
+/** A run's id in its file names: its start time and 8 random hex digits (leftover-files.ts reads it back). */
+function newRunId(): string {
+  return `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
+}
+
 /** the longest file name that ext4, XFS, Btrfs, tmpfs and APFS take, in bytes */
 const NAME_MAX = 255;
-/** a run id as BatchFileSink makes them: its length */
-const SAMPLE_RUN_ID = '20260101T000000000Z-00000000';
 
 /**
  * Refuses (exit 2, before any message) a batch_config.storage.prefix that makes a stream's file names longer
@@ -94,7 +97,7 @@ const SAMPLE_RUN_ID = '20260101T000000000Z-00000000';
  */
 export function checkBatchFileNames(settings: BatchSettings, streamIds: readonly string[]): void {
   for (const id of streamIds) {
-    const bytes = Buffer.byteLength(`${batchFileName(settings, id, SAMPLE_RUN_ID, 1)}.part`);
+    const bytes = Buffer.byteLength(`${batchFileName(settings, id, newRunId(), 1)}.part`);
     if (bytes > NAME_MAX)
       throw new ConfigurationError(
         `batch_config.storage.prefix makes the file names of stream ${id} ${bytes} bytes long, over the ${NAME_MAX} bytes file systems take: shorten the prefix by at least ${bytes - NAME_MAX} bytes`,
