@@ -4,7 +4,7 @@ import { aboutInfo, aboutMarkdown, packageVersion } from './core/about.js';
 import { jsonProblem } from './core/config/json-position.js';
 import { readJsonFile } from './core/config/load-config.js';
 import { CatalogError, ConfigurationError, InterruptedError, OutputClosedError, StateError, TapError, oneLine } from './core/errors.js';
-import { StderrLogger, escapeControls } from './core/logger.js';
+import { StderrLogger, escapeControls, redactUrlPasswords } from './core/logger.js';
 import { assertCatalog } from './core/singer/catalog.js';
 import { parseState, emptyState } from './core/singer/state.js';
 import { MAX_INPUT_DEPTH } from './core/singer/input-validation.js';
@@ -208,7 +208,7 @@ export function handleFatal(err: unknown): void {
   }
   const known = err instanceof TapError;
   const message = err instanceof Error ? err.message : String(err);
-  const redacted = escapeControls(redactUrls(oneLine(message)));
+  const redacted = escapeControls(redactUrlPasswords(oneLine(message)));
   if (!known && err instanceof Error && err.stack && process.env.TAP_DEBUG) process.stderr.write(err.stack + '\n');
   process.stderr.write(`CRITICAL ${redacted}\n`);
   // after a second signal the exit waits for the line in flight (see stop in main)
@@ -223,11 +223,6 @@ export function handleFatal(err: unknown): void {
     return;
   }
   process.exit(known ? err.exitCode : 1);
-}
-
-function redactUrls(text: string): string {
-  // the placeholder in our own hints (postgres://user:password@…) is no secret
-  return text.replace(/(postgres(?:ql)?:\/\/[^:/\s]*:)(?!password@)[^@\s]*@/g, '$1***@');
 }
 
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -48,8 +48,17 @@ export class StderrLogger implements Logger {
   redact(text: string): string {
     let out = text;
     for (const s of this.secrets) out = out.split(s).join('***');
-    return out;
+    return redactUrlPasswords(out);
   }
+}
+
+/**
+ * The password of any URL in a line (`postgres://user:secret@host`, `s3://key:secret@bucket`) as `***`, whatever
+ * the config held: a URL may reach a line as a key's name or a plugin's message. The placeholder of our own
+ * hints (`postgres://user:password@host`) is no secret and stays readable.
+ */
+export function redactUrlPasswords(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)(?!password@)[^@\s]*@/gi, '$1***@');
 }
 
 /**

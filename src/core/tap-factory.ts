@@ -1,5 +1,6 @@
 import type { DependencyContainer } from 'tsyringe';
 import { buildConfigSchema, type JsonSchema } from './config/config-schema.js';
+import { configSecrets } from './config/config-secrets.js';
 import { parseConfig } from './config/load-config.js';
 import type { TapConfig } from './config/tap-config.js';
 import { createTapContainer, TOKENS } from './container.js';
@@ -65,14 +66,12 @@ export async function resolvePlugins(
 export async function createTap(options: TapOptions): Promise<Tap> {
   const baseLog = options.log ?? new StderrLogger();
   const { plugins, schema } = await resolvePlugins({ ...options, log: baseLog });
-  const parsed: TapConfig = parseConfig(options.rawConfig, schema, baseLog);
-  const secrets = [
-    parsed.connection.password,
-    options.rawConfig.url as string | undefined,
-    parsed.sshTunnel?.privateKey,
-    parsed.sshTunnel?.privateKeyPassword,
-  ].filter((s): s is string => !!s);
-  const log = baseLog.withSecrets(secrets);
+  // the config's secrets are known before its parsing logs anything (an unknown key's name may hold one)
+  const rawLog = baseLog.withSecrets(configSecrets(options.rawConfig, schema));
+  const parsed: TapConfig = parseConfig(options.rawConfig, schema, rawLog);
+  const log = rawLog.withSecrets(
+    [parsed.connection.password, parsed.sshTunnel?.privateKey, parsed.sshTunnel?.privateKeyPassword].filter((s): s is string => !!s),
+  );
   // before any output: a refused key or an unreachable SSH server is a configuration error (exit 2)
   const tunnel = parsed.sshTunnel ? await SshTunnel.open(parsed.sshTunnel, parsed.connection, log) : undefined;
   const config: TapConfig = tunnel ? { ...parsed, connection: tunnel.route(parsed.connection) } : parsed;

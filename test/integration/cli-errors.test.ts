@@ -192,6 +192,21 @@ describe('the CLI itself: answers on stdout, one CRITICAL line for bad input', (
     expect(secret.stderr).not.toContain('s3cr3t-pw');
   });
 
+  it("an unknown config key is named with the config's secrets and any URL's password redacted (input fuzz seed 1354365210)", async () => {
+    const config = tmpJson({
+      url: 'postgres://u:s3cr3t-pw@127.0.0.1:1/x',
+      retry_attempts: 1,
+      's3://key:other@bucket/p': 1,
+      'was s3cr3t-pw': 2,
+    });
+    const run = await runTap(['--config', config, '--discover']);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr.split('\n').filter((l) => l.startsWith('WARN config keys'))).toEqual([
+      'WARN config keys not used by the tap (ignored): s3://key:***@bucket/p, was ***',
+    ]);
+    expect(run.stderr).not.toMatch(/s3cr3t-pw|key:other@/);
+  });
+
   it('a catalog whose schema.properties is null or whose metadata is not a list: exit 3', async () => {
     const config = tmpJson({ url: 'postgres://u@127.0.0.1:1/x' });
     for (const stream of [
