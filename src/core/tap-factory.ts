@@ -69,6 +69,7 @@ export async function createTap(options: TapOptions): Promise<Tap> {
   // the config's secrets are known before its parsing logs anything (an unknown key's name may hold one)
   const rawLog = baseLog.withSecrets(configSecrets(options.rawConfig, schema));
   const parsed: TapConfig = parseConfig(options.rawConfig, schema, rawLog);
+  // and the values as parsed: a private key's "\n" become newlines
   const log = rawLog.withSecrets(
     [parsed.connection.password, parsed.sshTunnel?.privateKey, parsed.sshTunnel?.privateKeyPassword].filter((s): s is string => !!s),
   );

@@ -23,6 +23,8 @@ describe('secrets kept out of log lines', () => {
     // a config that is no object (its check names that) has none
     expect(configSecrets('x', schema)).toEqual([]);
     expect(configSecrets({ url: 'not a url' }, schema)).toEqual(['not a url']);
+    // a password with a malformed %-escape (the config's check refuses it) is still a secret as written
+    expect(configSecrets({ url: 'postgres://u:p%zz@h/x' }, schema)).toEqual(['postgres://u:p%zz@h/x', 'p%zz']);
   });
 
   it("a URL's password is redacted in any line, whatever its scheme; our hints' placeholder stays readable", () => {

@@ -12,9 +12,10 @@ export function configSecrets(raw: unknown, schema: JsonSchema): string[] {
   if (typeof url === 'string') {
     try {
       const password = new URL(url).password;
-      if (password) out.push(password, decodeURIComponent(password));
+      out.push(password);
+      out.push(decodeURIComponent(password));
     } catch {
-      // not a URL: the config's check names it, and the whole value is already among the secrets
+      // not a URL, or a malformed %-escape: the config's check names it; the whole value is among the secrets
     }
   }
   return [...new Set(out.filter((s) => s.length > 0))];
