@@ -96,8 +96,9 @@ const NAME_MAX = 255;
  * than file systems take: its first file failed to open after the stream's SCHEMA (ENAMETOOLONG, exit 1).
  */
 export function checkBatchFileNames(settings: BatchSettings, streamIds: readonly string[]): void {
+  const runId = newRunId();
   for (const id of streamIds) {
-    const bytes = Buffer.byteLength(`${batchFileName(settings, id, newRunId(), 1)}.part`);
+    const bytes = Buffer.byteLength(`${batchFileName(settings, id, runId, 1)}.part`);
     if (bytes > NAME_MAX)
       throw new ConfigurationError(
         `batch_config.storage.prefix makes the file names of stream ${id} ${bytes} bytes long, over the ${NAME_MAX} bytes file systems take: shorten the prefix by at least ${bytes - NAME_MAX} bytes`,
