@@ -24,7 +24,8 @@ export class StderrLogger implements Logger {
   /** A logger that redacts these secrets from every line (passwords, URLs with passwords). */
   withSecrets(secrets: readonly string[]): StderrLogger {
     const level = (Object.keys(ORDER) as LogLevel[]).find((l) => ORDER[l] === this.threshold) ?? 'info';
-    return new StderrLogger(level, [...this.secrets, ...secrets.filter((s) => s.length > 0)], this.sink);
+    // each secret once: the parsed values repeat most of the raw config's (tap-factory adds both)
+    return new StderrLogger(level, [...new Set([...this.secrets, ...secrets.filter((s) => s.length > 0)])], this.sink);
   }
   debug(m: string): void {
     this.log('debug', m);

@@ -48,7 +48,7 @@ describe('secrets kept out of log lines', () => {
 
   it('a logger with secrets redacts them and URL passwords in every line', () => {
     const lines: string[] = [];
-    const log = new StderrLogger('info', [], (l) => lines.push(l)).withSecrets(['hunter2']);
+    const log = new StderrLogger('info', [], (l) => lines.push(l)).withSecrets(['hunter2']).withSecrets(['hunter2', '']);
     log.warn('config keys not used by the tap (ignored): was hunter2, http://a:b@c');
     log.raw('METRIC hunter2');
     expect(lines).toEqual(['WARN config keys not used by the tap (ignored): was ***, http://a:***@c', 'METRIC ***']);
